@@ -1,0 +1,355 @@
+//! The one error type of `ythread`: what can go wrong with a piece of yielded work or with a
+//! handler thread as a whole.
+//!
+//! The error is a small boxed struct with a public [`ErrorKind`] and accessors, so that new
+//! kinds and new detail can be added without breaking callers, and so that a `Result<T, Error>`
+//! stays one pointer wide on the hot path.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of failure an [`Error`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The work (or the handler) panicked; see [`Error::message`] and [`Error::location`].
+    Panicked,
+    /// The worker process running the work died (abort, segfault, kill, out of memory).
+    WorkerDied,
+    /// The work ran past its deadline and was stopped, or a join timed out.
+    TimedOut,
+    /// The handler was cancelled through [`JoinHandle::cancel`](crate::JoinHandle::cancel).
+    Cancelled,
+    /// Closure work was given to a strategy that can only run named, serialisable tasks.
+    NotPortable,
+    /// No task of that name is registered where the work was sent.
+    UnknownTask,
+    /// Arguments or results could not be encoded or decoded.
+    Codec,
+    /// The strategy cannot take work: it is shut down or could not start.
+    Unavailable,
+}
+
+/// How a worker process ended, as far as the parent could tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Termination {
+    /// Killed by this signal number.
+    Signal(i32),
+    /// Exited on its own with this status code.
+    Exited(i32),
+    /// The process is gone but its status could not be read.
+    Unknown,
+}
+
+impl fmt::Display for Termination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Termination::Signal(sig) => write!(f, "killed by signal {sig} ({})", signal_name(sig)),
+            Termination::Exited(code) => write!(f, "exited with status {code}"),
+            Termination::Unknown => f.write_str("ended with an unknown status"),
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        _ => "other signal",
+    }
+}
+
+/// Why a piece of work or a handler thread failed.
+///
+/// Every message is lowercase, names what went wrong and, where there is something to do, what
+/// to do. Use [`Error::kind`] or the `is_*` predicates to branch on it.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Inner {
+    #[error("{what} panicked at {}: {message}", location.as_deref().unwrap_or("an unknown location"))]
+    Panicked {
+        what: String,
+        message: String,
+        location: Option<String>,
+    },
+    #[error(
+        "worker process {pid} {termination} while running task `{task}`; the job is lost and \
+         the pool starts a replacement worker"
+    )]
+    WorkerDied {
+        pid: u32,
+        termination: Termination,
+        task: String,
+    },
+    #[error("{what} did not finish within {}", humanize(*limit))]
+    TimedOut { what: String, limit: Duration },
+    #[error("the handler was cancelled")]
+    Cancelled,
+    #[error(
+        "closure work cannot leave this process, so the {strategy} strategy cannot run it; \
+         define the work with `ythread::task!` and call `Yielder::apply`, or pick an \
+         in-process strategy"
+    )]
+    NotPortable { strategy: String },
+    #[error(
+        "task `{task}` is not registered {place}; add it to the `TaskRegistry` given to init()"
+    )]
+    UnknownTask { task: String, place: String },
+    #[error("could not {what}: {cause}")]
+    Codec { what: String, cause: String },
+    #[error("{reason}")]
+    Unavailable {
+        reason: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+fn humanize(d: Duration) -> String {
+    if d.as_secs() > 0 && d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{d:?}")
+    }
+}
+
+impl Error {
+    fn new(inner: Inner) -> Self {
+        Error {
+            inner: Box::new(inner),
+        }
+    }
+
+    /// Work, or a handler, panicked. `what` names it (`"task `sumn`"`, `"the handler"`).
+    pub fn panicked(
+        what: impl Into<String>,
+        message: impl Into<String>,
+        location: Option<String>,
+    ) -> Self {
+        Self::new(Inner::Panicked {
+            what: what.into(),
+            message: message.into(),
+            location,
+        })
+    }
+
+    /// The worker process `pid` running `task` ended with `termination`.
+    pub fn worker_died(pid: u32, termination: Termination, task: impl Into<String>) -> Self {
+        Self::new(Inner::WorkerDied {
+            pid,
+            termination,
+            task: task.into(),
+        })
+    }
+
+    /// `what` did not finish within `limit`.
+    pub fn timed_out(what: impl Into<String>, limit: Duration) -> Self {
+        Self::new(Inner::TimedOut {
+            what: what.into(),
+            limit,
+        })
+    }
+
+    /// The handler was cancelled.
+    pub fn cancelled() -> Self {
+        Self::new(Inner::Cancelled)
+    }
+
+    /// Closure work reached `strategy`, which only runs portable tasks.
+    pub fn not_portable(strategy: impl Into<String>) -> Self {
+        Self::new(Inner::NotPortable {
+            strategy: strategy.into(),
+        })
+    }
+
+    /// `task` is unknown at `place` (e.g. `"in this process"`, `"in worker process 42"`).
+    pub fn unknown_task(task: impl Into<String>, place: impl Into<String>) -> Self {
+        Self::new(Inner::UnknownTask {
+            task: task.into(),
+            place: place.into(),
+        })
+    }
+
+    /// Encoding or decoding failed; `what` says what was being done, as in
+    /// `"decode the arguments of task `sumn`"`.
+    pub fn codec(what: impl Into<String>, cause: impl fmt::Display) -> Self {
+        Self::new(Inner::Codec {
+            what: what.into(),
+            cause: cause.to_string(),
+        })
+    }
+
+    /// The strategy cannot take work; `reason` says why and what to do.
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Self::new(Inner::Unavailable {
+            reason: reason.into(),
+            source: None,
+        })
+    }
+
+    /// Like [`Error::unavailable`], keeping the underlying cause as [`source`](std::error::Error::source).
+    pub fn unavailable_because(
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::new(Inner::Unavailable {
+            reason: reason.into(),
+            source: Some(Box::new(source)),
+        })
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match *self.inner {
+            Inner::Panicked { .. } => ErrorKind::Panicked,
+            Inner::WorkerDied { .. } => ErrorKind::WorkerDied,
+            Inner::TimedOut { .. } => ErrorKind::TimedOut,
+            Inner::Cancelled => ErrorKind::Cancelled,
+            Inner::NotPortable { .. } => ErrorKind::NotPortable,
+            Inner::UnknownTask { .. } => ErrorKind::UnknownTask,
+            Inner::Codec { .. } => ErrorKind::Codec,
+            Inner::Unavailable { .. } => ErrorKind::Unavailable,
+        }
+    }
+
+    /// The panic message, for [`ErrorKind::Panicked`].
+    pub fn message(&self) -> Option<&str> {
+        match &*self.inner {
+            Inner::Panicked { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Where the panic happened (`file:line:column`), for [`ErrorKind::Panicked`], when known.
+    pub fn location(&self) -> Option<&str> {
+        match &*self.inner {
+            Inner::Panicked { location, .. } => location.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The worker's process id, for [`ErrorKind::WorkerDied`].
+    pub fn pid(&self) -> Option<u32> {
+        match &*self.inner {
+            Inner::WorkerDied { pid, .. } => Some(*pid),
+            _ => None,
+        }
+    }
+
+    /// How the worker ended, for [`ErrorKind::WorkerDied`].
+    pub fn termination(&self) -> Option<Termination> {
+        match &*self.inner {
+            Inner::WorkerDied { termination, .. } => Some(*termination),
+            _ => None,
+        }
+    }
+
+    /// The task involved, for [`ErrorKind::UnknownTask`] and [`ErrorKind::WorkerDied`].
+    pub fn task(&self) -> Option<&str> {
+        match &*self.inner {
+            Inner::UnknownTask { task, .. } | Inner::WorkerDied { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+
+    /// Whether the work or handler panicked.
+    pub fn is_panic(&self) -> bool {
+        self.kind() == ErrorKind::Panicked
+    }
+
+    /// Whether the worker process died.
+    pub fn is_worker_died(&self) -> bool {
+        self.kind() == ErrorKind::WorkerDied
+    }
+
+    /// Whether a deadline or a join timeout passed.
+    pub fn is_timeout(&self) -> bool {
+        self.kind() == ErrorKind::TimedOut
+    }
+
+    /// Whether the handler was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.kind() == ErrorKind::Cancelled
+    }
+
+    /// Whether closure work reached a strategy that needs a portable task.
+    pub fn is_not_portable(&self) -> bool {
+        self.kind() == ErrorKind::NotPortable
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind())
+            .field("message", &self.to_string())
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_lowercase_without_trailing_period() {
+        let errors = [
+            Error::panicked("task `sumn`", "boom", Some("src/lib.rs:1:2".into())),
+            Error::worker_died(7, Termination::Signal(libc::SIGKILL), "sumn"),
+            Error::timed_out("task `sumn`", Duration::from_secs(2)),
+            Error::cancelled(),
+            Error::not_portable("subprocess"),
+            Error::unknown_task("sumn", "in worker process 7"),
+            Error::codec("decode the result of task `sumn`", "unexpected end"),
+            Error::unavailable("the pool is shut down; build a new executor"),
+        ];
+        for e in errors {
+            let text = e.to_string();
+            assert!(text.starts_with(|c: char| !c.is_uppercase()), "{text}");
+            assert!(!text.ends_with('.'), "{text}");
+        }
+    }
+
+    #[test]
+    fn worker_died_names_pid_signal_and_task() {
+        let e = Error::worker_died(4242, Termination::Signal(libc::SIGSEGV), "crash");
+        assert!(e.is_worker_died());
+        assert_eq!(e.pid(), Some(4242));
+        assert_eq!(e.termination(), Some(Termination::Signal(libc::SIGSEGV)));
+        let text = e.to_string();
+        assert!(
+            text.contains("4242") && text.contains("SIGSEGV") && text.contains("`crash`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn timeouts_print_whole_seconds_plainly() {
+        assert!(
+            Error::timed_out("x", Duration::from_secs(2))
+                .to_string()
+                .ends_with("within 2s")
+        );
+    }
+}

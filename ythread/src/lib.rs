@@ -1,0 +1,80 @@
+//! Threads that do their own blocking I/O and *yield* their heavy CPU work.
+//!
+//! A handler runs on its own OS thread as a stackful coroutine. It reads and writes its socket
+//! directly, like any thread-per-request code, but whenever it has heavy CPU work it yields a
+//! work descriptor instead of calling the function. The thread's driver hands the descriptor to
+//! a strategy chosen by configuration (run it here, behind one fair lock, on a rayon pool, in a
+//! pool of worker processes) and resumes the handler with the result. The handler never names
+//! the strategy. This is David Beazley's "yieldable threads" thought experiment, made real.
+//!
+//! ```
+//! use ythread::{Executor, YieldableThread};
+//!
+//! ythread::task! {
+//!     /// Sums 1..=n the slow way: the CPU work of the example server.
+//!     pub fn sumn(n: u64) -> u64 {
+//!         (1..=n).fold(0, |acc, i| acc + std::hint::black_box(i))
+//!     }
+//! }
+//!
+//! let executor = Executor::inline(); // or one built from config by `ythread-executors`
+//! let handler = YieldableThread::spawn(&executor, |y| {
+//!     // ... read the request with blocking I/O ...
+//!     let total = y.apply(sumn, 25_000)?; // yield the CPU work, get its result
+//!     // ... write the reply with blocking I/O ...
+//!     Ok::<u64, ythread::Error>(total)
+//! });
+//! assert_eq!(handler.join().unwrap().unwrap(), 312_512_500);
+//! ```
+//!
+//! # Pieces
+//!
+//! | piece | what it is |
+//! |---|---|
+//! | [`task!`] / [`Task`] | a named function with serde argument and result: portable work |
+//! | [`YieldableThread`] / [`Builder`] | starts a handler on its own thread and coroutine stack |
+//! | [`Yielder`] | the yield point: [`Yielder::apply`] for tasks, [`Yielder::run`] for closures |
+//! | [`CpuApply`] / [`Executor`] | a strategy, and the shareable handle that carries one |
+//! | [`Inline`] | the default strategy: run the work on the handler's thread |
+//! | [`TaskRegistry`] | tasks by name, so another process of the same program can run them |
+//! | [`Error`] / [`ErrorKind`] | every failure, with predicates and actionable messages |
+//!
+//! The other strategies and the configuration that picks one live in `ythread-executors`.
+//!
+//! # Panics
+//!
+//! One policy everywhere: a panic is caught at the boundary of what panicked and comes back as
+//! an [`Error`] one level up. A panic in yielded work comes back at the yield point as
+//! [`ErrorKind::Panicked`] with its message and location, and the handler goes on (such panics
+//! are not printed: the error carries them). A panic in a handler ends that thread only;
+//! [`JoinHandle::join`] returns it. Cancellation unwinds the handler with a private payload
+//! that is not a panic; a handler that catches unwinds itself must let it pass.
+//!
+//! # Stacks
+//!
+//! The handler's frames live on a coroutine stack of [`DEFAULT_STACK_SIZE`] usable bytes
+//! (change it with [`Builder::stack_size`]); inline work runs on the OS thread's own stack.
+//! Coroutine stacks come from a process-wide pool, so spawning does not map a fresh stack each
+//! time. A handler that overflows its coroutine stack hits a guard page and the process dies
+//! with SIGSEGV, like any stack overflow: raise the size with [`Builder::stack_size`].
+
+mod error;
+mod executor;
+mod join;
+mod registry;
+mod stack_pool;
+mod task;
+mod thread;
+mod unwind;
+mod work;
+mod yielder;
+
+pub use error::{Error, ErrorKind, Termination};
+pub use executor::{CpuApply, Executor, Inline};
+pub use join::JoinHandle;
+pub use registry::TaskRegistry;
+pub use task::Task;
+pub use thread::{Builder, DEFAULT_STACK_SIZE, YieldableThread};
+pub use unwind::payload_message;
+pub use work::Work;
+pub use yielder::Yielder;

@@ -1,0 +1,165 @@
+//! Work descriptors: what a handler yields and a strategy runs.
+//!
+//! A descriptor lives in the yielding handler's stack frame (like rayon's `StackJob`), so a
+//! yield allocates nothing. It holds the arguments until a strategy takes them and then the
+//! outcome until the handler takes it. Strategies see it only as `&mut dyn Work` and must
+//! leave exactly one outcome in it: by running it here ([`Work::run_here`]), by handing back
+//! an encoded result ([`Work::complete_encoded`]) or by failing it ([`Work::fail`]).
+
+use serde::Serialize;
+
+use crate::registry::encode_into;
+use crate::unwind::catch_work;
+use crate::{Error, Executor, Task};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A piece of yielded CPU work, as a strategy sees it.
+///
+/// This trait is sealed: descriptors are made by [`Yielder`](crate::Yielder) and
+/// [`Executor::run`](crate::Executor::run), and strategies only consume them.
+pub trait Work: Send + sealed::Sealed {
+    /// Runs the work on the calling thread and stores its outcome. A panic is caught and
+    /// stored as [`ErrorKind::Panicked`](crate::ErrorKind::Panicked).
+    fn run_here(&mut self);
+
+    /// The task's name, or `None` for closure work that cannot leave this process.
+    fn task_name(&self) -> Option<&'static str>;
+
+    /// Appends the postcard-encoded arguments to `out`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotPortable`](crate::ErrorKind::NotPortable) for closure work (the error
+    /// names `strategy`), [`ErrorKind::Codec`](crate::ErrorKind::Codec) if encoding fails.
+    fn encode_args(&self, strategy: &str, out: &mut Vec<u8>) -> Result<(), Error>;
+
+    /// Decodes `bytes` as the postcard-encoded result and stores it (or a codec error).
+    fn complete_encoded(&mut self, bytes: &[u8]);
+
+    /// Stores `error` as the outcome.
+    fn fail(&mut self, error: Error);
+}
+
+/// A named task with its arguments, waiting for a strategy.
+pub(crate) struct TaskWork<T: Task> {
+    args: Option<T::Args>,
+    outcome: Option<Result<T::Output, Error>>,
+}
+
+impl<T: Task> TaskWork<T> {
+    pub(crate) fn new(args: T::Args) -> Self {
+        TaskWork {
+            args: Some(args),
+            outcome: None,
+        }
+    }
+
+    pub(crate) fn into_outcome(self, executor: &Executor) -> Result<T::Output, Error> {
+        self.outcome.unwrap_or_else(|| Err(no_outcome(executor)))
+    }
+}
+
+impl<T: Task> sealed::Sealed for TaskWork<T> {}
+
+impl<T: Task> Work for TaskWork<T> {
+    fn run_here(&mut self) {
+        let outcome = match self.args.take() {
+            Some(args) => catch_work(|| format!("task `{}`", T::NAME), || T::run(args)),
+            None => Err(ran_twice(T::NAME)),
+        };
+        self.outcome = Some(outcome);
+    }
+
+    fn task_name(&self) -> Option<&'static str> {
+        Some(T::NAME)
+    }
+
+    fn encode_args(&self, _strategy: &str, out: &mut Vec<u8>) -> Result<(), Error> {
+        let args = self.args.as_ref().ok_or_else(|| ran_twice(T::NAME))?;
+        encode(args, out)
+            .map_err(|e| Error::codec(format!("encode the arguments of task `{}`", T::NAME), e))
+    }
+
+    fn complete_encoded(&mut self, bytes: &[u8]) {
+        self.args = None;
+        let decoded = postcard::from_bytes(bytes)
+            .map_err(|e| Error::codec(format!("decode the result of task `{}`", T::NAME), e));
+        self.outcome = Some(decoded);
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.args = None;
+        self.outcome = Some(Err(error));
+    }
+}
+
+fn encode<V: Serialize>(value: &V, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+    encode_into(value, out)
+}
+
+/// A closure to run in this process, waiting for a strategy.
+pub(crate) struct ClosureWork<F, R> {
+    f: Option<F>,
+    outcome: Option<Result<R, Error>>,
+}
+
+impl<F: FnOnce() -> R + Send, R: Send> ClosureWork<F, R> {
+    pub(crate) fn new(f: F) -> Self {
+        ClosureWork {
+            f: Some(f),
+            outcome: None,
+        }
+    }
+
+    pub(crate) fn into_outcome(self, executor: &Executor) -> Result<R, Error> {
+        self.outcome.unwrap_or_else(|| Err(no_outcome(executor)))
+    }
+}
+
+impl<F, R> sealed::Sealed for ClosureWork<F, R> {}
+
+impl<F: FnOnce() -> R + Send, R: Send> Work for ClosureWork<F, R> {
+    fn run_here(&mut self) {
+        let outcome = match self.f.take() {
+            Some(f) => catch_work(|| "closure work".to_owned(), f),
+            None => Err(ran_twice("closure work")),
+        };
+        self.outcome = Some(outcome);
+    }
+
+    fn task_name(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn encode_args(&self, strategy: &str, _out: &mut Vec<u8>) -> Result<(), Error> {
+        Err(Error::not_portable(strategy))
+    }
+
+    fn complete_encoded(&mut self, _bytes: &[u8]) {
+        self.fail(Error::codec(
+            "decode the result of closure work",
+            "closure work has no encoded form",
+        ));
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.f = None;
+        self.outcome = Some(Err(error));
+    }
+}
+
+fn ran_twice(what: &str) -> Error {
+    Error::unavailable(format!(
+        "{what} was handed to a strategy twice; this is a bug in the strategy, please report it"
+    ))
+}
+
+fn no_outcome(executor: &Executor) -> Error {
+    Error::unavailable(format!(
+        "the {} strategy returned without running or failing the work; this is a bug in \
+         the strategy, please report it",
+        executor.describe()
+    ))
+}

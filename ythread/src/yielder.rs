@@ -1,0 +1,131 @@
+//! The yield point: how a handler hands CPU work to its driver.
+//!
+//! This file and `thread.rs` hold the crate's only `unsafe`: the descriptor travels from the
+//! coroutine to the driver as a pointer into the suspended coroutine's stack frame.
+
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+
+use crate::thread::Control;
+use crate::work::{ClosureWork, TaskWork, Work};
+use crate::{Error, Executor, Task};
+
+/// A descriptor in flight from a suspended coroutine to its driver.
+///
+/// The lifetime of the borrowed descriptor is erased because corosensei's yield type must be
+/// `'static`; [`WorkPtr::erase`] documents why the pointer stays valid while the driver uses it.
+pub(crate) struct WorkPtr(NonNull<dyn Work>);
+
+impl WorkPtr {
+    fn erase<'a>(work: &'a mut (dyn Work + 'a)) -> Self {
+        let ptr: NonNull<dyn Work + 'a> = NonNull::from(work);
+        // SAFETY: this only changes the trait object's lifetime bound; the layout of the fat
+        // pointer is the same. The erased lifetime is restored in spirit by the protocol:
+        // the descriptor lives in the frame of `Yielder::submit`, which is suspended inside
+        // `suspend` until the driver resumes it, and the driver (`thread::drive`) uses the
+        // pointer only between receiving it and that resume. The frame cannot be popped in
+        // between: a suspended coroutine only unwinds when it is resumed or dropped, and the
+        // driver does neither while it holds the pointer.
+        WorkPtr(unsafe {
+            std::mem::transmute::<NonNull<dyn Work + 'a>, NonNull<dyn Work + 'static>>(ptr)
+        })
+    }
+
+    /// The descriptor, for the driver.
+    ///
+    /// # Safety
+    /// Call only between receiving this pointer from `resume` and the next `resume` of the
+    /// coroutine that yielded it, and drop the returned reference before that resume.
+    pub(crate) unsafe fn as_work(&mut self) -> &mut dyn Work {
+        // SAFETY: by this function's contract the coroutine is suspended in `submit`, whose
+        // frame owns the descriptor and touches it again only after it is resumed; so the
+        // pointer is valid, aligned, and nothing else accesses the descriptor meanwhile.
+        unsafe { self.0.as_mut() }
+    }
+}
+
+pub(crate) type CoYielder = corosensei::Yielder<(), WorkPtr>;
+
+/// What a handler uses to yield CPU work. It exists only inside the handler's coroutine and
+/// cannot leave its thread:
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>(_: T) {}
+/// let exec = ythread::Executor::inline();
+/// ythread::YieldableThread::spawn(&exec, |y| needs_send(y));
+/// ```
+pub struct Yielder<'a> {
+    co: &'a CoYielder,
+    control: &'a Control,
+    executor: &'a Executor,
+}
+
+/// Unwinds a cancelled handler; recognised by the driver, never shown to users.
+pub(crate) struct CancelSignal;
+
+impl<'a> Yielder<'a> {
+    pub(crate) fn new(co: &'a CoYielder, control: &'a Control, executor: &'a Executor) -> Self {
+        Yielder {
+            co,
+            control,
+            executor,
+        }
+    }
+
+    /// Yields `task(args)` to the thread's strategy and returns its result: the article's
+    /// `result = yield sumn, (n,)` as `let result = y.apply(sumn, n)?;`.
+    ///
+    /// The handler is suspended while the work runs; the strategy decides where it runs.
+    ///
+    /// # Errors
+    /// A panic in the task comes back as [`ErrorKind::Panicked`](crate::ErrorKind::Panicked)
+    /// and the handler goes on; strategies add their own kinds (worker died, timed out, ...).
+    ///
+    /// # Panics
+    /// Does not return if the handler was [cancelled](crate::JoinHandle::cancel): it unwinds
+    /// the handler (running its destructors) and `join` reports the cancellation.
+    pub fn apply<T: Task>(&self, _task: T, args: T::Args) -> Result<T::Output, Error> {
+        let mut work = TaskWork::<T>::new(args);
+        self.submit(&mut work);
+        work.into_outcome(self.executor)
+    }
+
+    /// Yields the closure `f` as work: for code that only in-process strategies can run.
+    ///
+    /// `f` may borrow the handler's locals; it may run on another thread (hence `Send`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotPortable`](crate::ErrorKind::NotPortable) under the subprocess
+    /// strategy; [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) if `f` panics.
+    ///
+    /// # Panics
+    /// Unwinds the handler if it was cancelled, as [`Yielder::apply`] does.
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, Error> {
+        let mut work = ClosureWork::new(f);
+        self.submit(&mut work);
+        work.into_outcome(self.executor)
+    }
+
+    /// Whether the handler has been asked to stop. Long loops that rarely yield can poll it.
+    pub fn is_cancelled(&self) -> bool {
+        self.control.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// The strategy this handler's work goes to, in its configuration form.
+    pub fn strategy(&self) -> String {
+        self.executor.describe()
+    }
+
+    fn submit(&self, work: &mut dyn Work) {
+        self.unwind_if_cancelled();
+        self.co.suspend(WorkPtr::erase(work));
+        self.unwind_if_cancelled();
+    }
+
+    fn unwind_if_cancelled(&self) {
+        if self.is_cancelled() {
+            // `resume_unwind` skips the panic hook: a cancellation is not a crash to report.
+            std::panic::resume_unwind(Box::new(CancelSignal));
+        }
+    }
+}
