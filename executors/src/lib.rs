@@ -1,1 +1,36 @@
-//! placeholder
+//! The strategies of `ythread` beyond inline, and the configuration that picks one.
+//!
+//! | strategy | file | for |
+//! |---|---|---|
+//! | `inline` | `ythread::Inline` | the default: run work on the handler's thread |
+//! | `exclusive` | [`exclusive`] | one fair lock: CPU work one piece at a time |
+//! | `rayon[:N]` | [`rayon_pool`] | bounded parallelism on a dedicated pool, optionally at lower priority |
+//! | `subprocess[:N]` | [`subprocess`] | isolation in worker processes: crashes, leaks, runaway tasks |
+//!
+//! Build one from configuration with [`ExecutorConfig`]:
+//!
+//! ```
+//! use ythread::{Executor, YieldableThread};
+//! use ythread_executors::ExecutorConfig;
+//!
+//! ythread::task!(fn square(x: u64) -> u64 { x * x });
+//!
+//! let config: ExecutorConfig = "rayon:2".parse().unwrap(); // or ExecutorConfig::from_env()
+//! let executor: Executor = config.build().unwrap();
+//! let handle = YieldableThread::spawn(&executor, |y| y.apply(square, 12));
+//! assert_eq!(handle.join().unwrap().unwrap(), 144);
+//! ```
+//!
+//! Programs that may use the subprocess strategy call [`init`] first thing in `main`.
+
+pub mod config;
+mod error;
+pub mod exclusive;
+pub mod rayon_pool;
+pub mod subprocess;
+
+pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
+pub use error::{Error, ErrorKind};
+pub use exclusive::Exclusive;
+pub use rayon_pool::RayonPool;
+pub use subprocess::{SubprocessBuilder, SubprocessPool, init};

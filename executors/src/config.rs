@@ -1,0 +1,302 @@
+//! `ExecutorConfig`: the strategy as configuration, so that switching is not a code change.
+//!
+//! One string form serves the command line, the environment (`YTHREAD_EXECUTOR`) and config
+//! files (serde reads and writes the same string):
+//!
+//! ```text
+//! inline
+//! exclusive
+//! rayon[:THREADS][,nice=N]
+//! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION]
+//! ```
+//!
+//! Durations are a whole number with a unit: `2s`, `500ms`, `50us`. `Display` writes the
+//! canonical form, which parses back to the same value.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use ythread::Executor;
+
+use crate::{Error, Exclusive, RayonPool, SubprocessPool};
+
+/// The environment variable [`ExecutorConfig::from_env`] reads.
+pub const ENV_VAR: &str = "YTHREAD_EXECUTOR";
+
+const VALID_FORMS: &str = "inline, exclusive, rayon[:THREADS][,nice=N], \
+     subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION] \
+     (durations like 2s, 500ms, 50us)";
+
+/// Which strategy runs yielded work, and its settings.
+///
+/// ```
+/// use ythread_executors::ExecutorConfig;
+/// let config: ExecutorConfig = "rayon:2,nice=10".parse().unwrap();
+/// assert_eq!(config, ExecutorConfig::Rayon { threads: Some(2), nice: Some(10) });
+/// assert_eq!(config.to_string(), "rayon:2,nice=10");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+#[non_exhaustive]
+pub enum ExecutorConfig {
+    /// Run work on the handler's thread (the default).
+    #[default]
+    Inline,
+    /// One process-wide fair lock around the work.
+    Exclusive,
+    /// A dedicated rayon pool.
+    Rayon {
+        /// Pool threads; `None` means one per core.
+        threads: Option<usize>,
+        /// Nice value for the pool threads (higher is lower priority); `None` leaves it.
+        nice: Option<i32>,
+    },
+    /// A pool of worker processes.
+    Subprocess(SubprocessConfig),
+}
+
+/// Settings of the subprocess strategy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubprocessConfig {
+    /// Worker processes; `None` means one per core.
+    pub workers: Option<usize>,
+    /// Per-job deadline; a worker that passes it is killed and replaced.
+    pub timeout: Option<Duration>,
+    /// Replace a worker after it has run this many tasks.
+    pub recycle_after: Option<u64>,
+    /// How long a caller polls for the reply before blocking; `None` uses the pool's default.
+    pub spin: Option<Duration>,
+}
+
+/// The number of cores this process may use (at least 1).
+pub(crate) fn default_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl ExecutorConfig {
+    /// Reads [`ENV_VAR`]; unset or empty means [`ExecutorConfig::Inline`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the variable if its value is invalid.
+    pub fn from_env() -> Result<Self, Error> {
+        match std::env::var(ENV_VAR) {
+            Ok(value) if !value.trim().is_empty() => value
+                .parse()
+                .map_err(|e: Error| Error::config(format!("{ENV_VAR} is invalid: {e}"))),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(ExecutorConfig::Inline),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Error::config(format!(
+                "{ENV_VAR} is not valid unicode; valid forms: {VALID_FORMS}"
+            ))),
+        }
+    }
+
+    /// Starts the strategy and returns a shareable handle to it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Start`](crate::ErrorKind::Start) if the strategy cannot start: threads or
+    /// worker processes that do not come up, a handshake that fails, or the subprocess
+    /// strategy without [`init`](crate::init) at the start of `main`.
+    pub fn build(&self) -> Result<Executor, Error> {
+        Ok(match self {
+            ExecutorConfig::Inline => Executor::inline(),
+            ExecutorConfig::Exclusive => Executor::new(Exclusive),
+            ExecutorConfig::Rayon { threads, nice } => {
+                Executor::new(RayonPool::new(*threads, *nice)?)
+            }
+            ExecutorConfig::Subprocess(settings) => {
+                let mut builder = SubprocessPool::builder()
+                    .timeout(settings.timeout)
+                    .recycle_after(settings.recycle_after);
+                if let Some(workers) = settings.workers {
+                    builder = builder.workers(workers);
+                }
+                if let Some(spin) = settings.spin {
+                    builder = builder.spin(spin);
+                }
+                Executor::new(builder.build()?)
+            }
+        })
+    }
+}
+
+impl FromStr for ExecutorConfig {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        parse(text.trim()).map_err(|why| {
+            Error::config(format!(
+                "invalid executor `{text}`: {why}; valid forms: {VALID_FORMS}"
+            ))
+        })
+    }
+}
+
+fn parse(text: &str) -> Result<ExecutorConfig, String> {
+    let mut parts = text.split(',');
+    let head = parts.next().unwrap_or_default().trim();
+    let (name, count) = match head.split_once(':') {
+        Some((name, count)) => (name.trim(), Some(parse_count(count.trim(), name.trim())?)),
+        None => (head, None),
+    };
+    let options = parts
+        .map(|part| {
+            part.split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .ok_or_else(|| format!("option `{}` is not KEY=VALUE", part.trim()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let unknown = |key: &str| Err(format!("`{name}` has no option `{key}`"));
+    match name {
+        "inline" | "exclusive" if count.is_some() => Err(format!("`{name}` takes no count")),
+        "inline" | "exclusive" if !options.is_empty() => unknown(options[0].0),
+        "inline" => Ok(ExecutorConfig::Inline),
+        "exclusive" => Ok(ExecutorConfig::Exclusive),
+        "rayon" => {
+            let mut nice = None;
+            for (key, value) in options {
+                match key {
+                    "nice" => nice = Some(parse_nice(value)?),
+                    _ => return unknown(key),
+                }
+            }
+            Ok(ExecutorConfig::Rayon {
+                threads: count,
+                nice,
+            })
+        }
+        "subprocess" => {
+            let mut settings = SubprocessConfig {
+                workers: count,
+                ..SubprocessConfig::default()
+            };
+            for (key, value) in options {
+                match key {
+                    "timeout" => settings.timeout = Some(parse_duration(value)?),
+                    "recycle" => {
+                        settings.recycle_after = Some(parse_count(value, "recycle")? as u64)
+                    }
+                    "spin" => settings.spin = Some(parse_duration(value)?),
+                    _ => return unknown(key),
+                }
+            }
+            Ok(ExecutorConfig::Subprocess(settings))
+        }
+        "" => Err("the strategy name is empty".to_owned()),
+        other => Err(format!("unknown strategy `{other}`")),
+    }
+}
+
+fn parse_count(text: &str, what: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err(format!("`{what}` needs a count of at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number for `{what}`")),
+    }
+}
+
+fn parse_nice(text: &str) -> Result<i32, String> {
+    match text.parse::<i32>() {
+        Ok(n) if (-20..=19).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "nice `{text}` is not a whole number from -20 to 19"
+        )),
+    }
+}
+
+/// Parses `2s`, `500ms`, `50us`, `100ns`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("`{text}` is not a duration like 2s, 500ms or 50us");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    match unit {
+        "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "us" => Ok(Duration::from_micros(n)),
+        "ns" => Ok(Duration::from_nanos(n)),
+        _ => Err(bad()),
+    }
+}
+
+/// Writes a duration in the largest unit that keeps it whole, so that it parses back exactly.
+fn write_duration(f: &mut fmt::Formatter<'_>, d: Duration) -> fmt::Result {
+    let nanos = d.as_nanos();
+    let units = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us")];
+    match units
+        .iter()
+        .find(|(scale, _)| nanos % scale == 0 && nanos > 0)
+    {
+        Some((scale, unit)) => write!(f, "{}{unit}", nanos / scale),
+        None => write!(f, "{nanos}ns"),
+    }
+}
+
+impl fmt::Display for ExecutorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecutorConfig::Inline => f.write_str("inline"),
+            ExecutorConfig::Exclusive => f.write_str("exclusive"),
+            ExecutorConfig::Rayon { threads, nice } => {
+                f.write_str("rayon")?;
+                if let Some(threads) = threads {
+                    write!(f, ":{threads}")?;
+                }
+                if let Some(nice) = nice {
+                    write!(f, ",nice={nice}")?;
+                }
+                Ok(())
+            }
+            ExecutorConfig::Subprocess(s) => {
+                f.write_str("subprocess")?;
+                if let Some(workers) = s.workers {
+                    write!(f, ":{workers}")?;
+                }
+                if let Some(timeout) = s.timeout {
+                    f.write_str(",timeout=")?;
+                    write_duration(f, timeout)?;
+                }
+                if let Some(recycle) = s.recycle_after {
+                    write!(f, ",recycle={recycle}")?;
+                }
+                if let Some(spin) = s.spin {
+                    f.write_str(",spin=")?;
+                    write_duration(f, spin)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl TryFrom<String> for ExecutorConfig {
+    type Error = Error;
+    fn try_from(text: String) -> Result<Self, Error> {
+        text.parse()
+    }
+}
+
+impl From<ExecutorConfig> for String {
+    fn from(config: ExecutorConfig) -> String {
+        config.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_trip_in_their_largest_whole_unit() {
+        for text in ["2s", "1500ms", "50us", "7ns"] {
+            let config: ExecutorConfig = format!("subprocess,timeout={text}").parse().unwrap();
+            assert_eq!(config.to_string(), format!("subprocess,timeout={text}"));
+        }
+        let config: ExecutorConfig = "subprocess,timeout=2000ms".parse().unwrap();
+        assert_eq!(config.to_string(), "subprocess,timeout=2s");
+    }
+}

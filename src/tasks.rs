@@ -1,0 +1,129 @@
+//! The tasks of the examples, tests and benchmarks: real CPU work, tiny work, and faults.
+
+use serde_bytes::ByteBuf;
+use std::hint::black_box;
+use ythread::TaskRegistry;
+
+ythread::task! {
+    /// Sums 1..=n one step at a time (`black_box` keeps LLVM from using the closed form), so
+    /// the cost grows linearly: about 1 ns per step, so n = 1,000,000 is about 1 ms.
+    pub fn sumn(n: u64) -> u64 {
+        let mut total: u64 = 0;
+        let mut i = n;
+        while i > 0 {
+            total = total.wrapping_add(black_box(i));
+            i -= 1;
+        }
+        total
+    }
+}
+
+ythread::task! {
+    /// The naive doubly recursive Fibonacci number (fib(1) = fib(2) = 1).
+    pub fn fib(n: u32) -> u64 {
+        fn go(n: u32) -> u64 {
+            if n <= 2 { 1 } else { go(black_box(n - 1)) + go(n - 2) }
+        }
+        if n == 0 { 0 } else { go(n) }
+    }
+}
+
+ythread::task! {
+    /// Almost no work: measures the cost of the round trip itself.
+    pub fn tiny(x: u64) -> u64 {
+        black_box(x).wrapping_add(1)
+    }
+}
+
+ythread::task! {
+    /// Returns its payload: measures moving bytes to the work and back.
+    pub fn echo_bytes(data: ByteBuf) -> ByteBuf {
+        data
+    }
+}
+
+ythread::task! {
+    /// The process id of whoever runs the task.
+    pub fn pid() -> u32 {
+        std::process::id()
+    }
+}
+
+ythread::task! {
+    /// Sleeps, then returns its argument: a slow task that uses no CPU.
+    pub fn sleep_ms(ms: u64) -> u64 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        ms
+    }
+}
+
+ythread::task! {
+    /// Panics with `message`.
+    pub fn panic_with(message: String) -> u64 {
+        panic!("{message}")
+    }
+}
+
+ythread::task! {
+    /// Aborts the process it runs in (SIGABRT): a crash no `catch_unwind` can stop.
+    pub fn abort_process() -> u64 {
+        std::process::abort()
+    }
+}
+
+ythread::task! {
+    /// Writes through a null pointer: a segmentation fault in the process it runs in.
+    pub fn segfault() -> u64 {
+        // SAFETY: none; this is deliberately undefined behaviour to crash the process with
+        // SIGSEGV, the way a buggy native library would. It runs only in tests and demos
+        // that expect the process running it to die.
+        unsafe { std::ptr::null_mut::<u64>().write_volatile(1) };
+        0
+    }
+}
+
+ythread::task! {
+    /// Exits the process it runs in with `code`.
+    pub fn exit_with(code: i32) -> u64 {
+        std::process::exit(code)
+    }
+}
+
+ythread::task! {
+    /// Never finishes: a runaway computation for deadline tests.
+    pub fn spin_forever() -> u64 {
+        loop {
+            black_box(0u64);
+        }
+    }
+}
+
+/// Every task above, for `ythread_executors::init` and worker handshakes.
+pub fn registry() -> TaskRegistry {
+    TaskRegistry::new()
+        .with(sumn)
+        .with(fib)
+        .with(tiny)
+        .with(echo_bytes)
+        .with(pid)
+        .with(sleep_ms)
+        .with(panic_with)
+        .with(abort_process)
+        .with(segfault)
+        .with(exit_with)
+        .with(spin_forever)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cpu_tasks_compute_the_right_values() {
+        assert_eq!(sumn.call(25_000), 312_512_500);
+        assert_eq!(sumn.call(0), 0);
+        assert_eq!(fib.call(20), 6765);
+        assert_eq!(fib.call(1), 1);
+        assert_eq!(fib.call(0), 0);
+    }
+}
