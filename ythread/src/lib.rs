@@ -56,11 +56,16 @@
 //! (change it with [`Builder::stack_size`]); inline work runs on the OS thread's own stack.
 //! Coroutine stacks come from a process-wide pool, so spawning does not map a fresh stack each
 //! time. A handler that overflows its coroutine stack hits a guard page and the process dies
-//! with SIGSEGV, like any stack overflow: raise the size with [`Builder::stack_size`].
+//! with SIGSEGV, like any stack overflow, after one line on stderr that names the stack size:
+//! `ythread: a handler overflowed its coroutine stack of 1048576 bytes; give it a larger one
+//! with ythread::Builder::stack_size`. Raise the size with [`Builder::stack_size`]; the pages
+//! are committed only as the handler touches them, so a generous size costs address space,
+//! not memory.
 
 mod error;
 mod executor;
 mod join;
+mod overflow;
 mod registry;
 mod stack_pool;
 mod task;

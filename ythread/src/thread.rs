@@ -9,13 +9,14 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use corosensei::stack::Stack;
 use corosensei::{Coroutine, CoroutineResult};
 use parking_lot::{Condvar, Mutex};
 
 use crate::join::JoinHandle;
 use crate::unwind::{catch_handler, panic_error};
 use crate::yielder::{CancelSignal, CoYielder, Yielder};
-use crate::{Error, Executor, stack_pool};
+use crate::{Error, Executor, overflow, stack_pool};
 
 /// Default usable size of a handler's coroutine stack: 1 MiB, committed page by page as used.
 pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
@@ -172,6 +173,7 @@ impl Job {
             stack_size,
         } = self;
         let (co_executor, co_control) = (executor.clone(), Arc::clone(&control));
+        let _watch = overflow::watch(stack.limit().get(), stack_size);
         let mut coroutine = Coroutine::with_stack(stack, move |co: &CoYielder, ()| {
             handler(&Yielder::new(co, &co_control, &co_executor))
         });
