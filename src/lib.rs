@@ -2,3 +2,8 @@
 //! examples, the integration tests and the benchmarks.
 
 pub mod tasks;
+
+/// The code blocks of `docs/guide.md`, compiled and run as doctests so the guide stays true.
+#[doc = include_str!("../docs/guide.md")]
+#[cfg(doctest)]
+pub struct GuideDoctests;
