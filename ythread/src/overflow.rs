@@ -72,7 +72,7 @@ fn page_size() -> usize {
 }
 
 fn install() {
-    // SAFETY (for the block): `sigaction` is plain data, all-zero is a valid value for it;
+    // SAFETY: `sigaction` is plain data, all-zero is a valid value for it;
     // `sigemptyset` is given a pointer to that owned, writable mask; `sigaction(2)` is given
     // pointers to two owned, initialised structs that outlive the call. `on_fault` has the
     // three-argument signature that `SA_SIGINFO` requires.
