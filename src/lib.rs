@@ -1,6 +1,8 @@
 //! The showcase of `ythread`: the tasks, the sum server and the load client shared by the
 //! examples, the integration tests and the benchmarks.
 
+pub mod client;
+pub mod server;
 pub mod tasks;
 
 /// The code blocks of `docs/guide.md`, compiled and run as doctests so the guide stays true.

@@ -1,0 +1,88 @@
+//! The article's sum server on yieldable threads: one thread per connection, the CPU work of
+//! every request yielded to the strategy named by `--executor`.
+//!
+//! ```text
+//! cargo run --release --example sumserver -- --executor rayon --addr 127.0.0.1:10000
+//! cargo run --release --example sumclient -- --addr 127.0.0.1:10000 --clients 4
+//! ```
+//!
+//! The first line on stdout is `listening on HOST:PORT` with the real port (useful with port 0).
+//! SIGINT or SIGTERM stops it gracefully (a second one kills it) and it exits with status 0.
+
+use std::error::Error;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use ythread_executors::ExecutorConfig;
+use ythread_suite::server::{self, Server, ServerConfig, Work};
+
+/// A threaded TCP server that answers n with sumn(n) (or fib(n)), yielding the CPU work.
+#[derive(Debug, Parser)]
+#[command(name = "sumserver")]
+struct Args {
+    /// Strategy for the CPU work: inline, exclusive, rayon[:N][,nice=K],
+    /// subprocess[:N][,timeout=D]... (default: $YTHREAD_EXECUTOR, else inline).
+    #[arg(long, value_name = "CONFIG")]
+    executor: Option<String>,
+    /// Address to listen on; port 0 lets the OS pick one.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:10000")]
+    addr: SocketAddr,
+    /// What a request computes.
+    #[arg(long, value_name = "sumn|fib", default_value = "sumn")]
+    task: Work,
+    /// Largest n served (default: about one second of work: 1000000000 for sumn, 40 for fib).
+    #[arg(long, value_name = "N")]
+    max_n: Option<u64>,
+    /// Close a connection that sends no request for this long (e.g. 30s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = server::parse_duration)]
+    idle_timeout: Duration,
+}
+
+fn main() -> ExitCode {
+    // First: in a worker process of the subprocess strategy this serves tasks and never returns.
+    ythread_executors::init(ythread_suite::tasks::registry());
+    let args = Args::parse();
+    match serve(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sumserver: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: Args) -> Result<(), Box<dyn Error>> {
+    // Before the strategy starts, so a signal during a slow pool start still stops us cleanly.
+    server::install_signal_handlers()?;
+    let strategy = match &args.executor {
+        Some(text) => text.parse::<ExecutorConfig>()?,
+        None => ExecutorConfig::from_env()?,
+    };
+    let executor = strategy.build()?;
+    let config = ServerConfig {
+        addr: args.addr,
+        work: args.task,
+        max_n: args.max_n.unwrap_or(args.task.default_max_n()),
+        idle_timeout: args.idle_timeout,
+    };
+    let (work, max_n, idle) = (config.work, config.max_n, config.idle_timeout);
+    let server = Server::bind(config, executor)?.stop_on_signals()?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {}", server.local_addr())?;
+    stdout.flush()?;
+    drop(stdout);
+    eprintln!(
+        "sumserver: task {work}, strategy {}, n up to {max_n}, idle timeout {idle:?}; \
+         stop with Ctrl-C",
+        server.executor().describe()
+    );
+    server.run()?;
+    match server::termination_signal() {
+        Some(signal) => eprintln!("sumserver: stopped by signal {signal}"),
+        None => eprintln!("sumserver: stopped"),
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! What the sum server computes and how it is limited: [`Work`] and [`ServerConfig`].
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which task a request runs: the server answers `n` with `sumn(n)` or `fib(n)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Work {
+    /// [`tasks::sumn`](crate::tasks::sumn): the article's sum of 1..=n, linear in `n`.
+    #[default]
+    Sumn,
+    /// [`tasks::fib`](crate::tasks::fib): naive recursive Fibonacci, exponential in `n`.
+    Fib,
+}
+
+impl Work {
+    /// The largest `n` the server accepts unless told otherwise: about one second of work
+    /// (sumn: 10^9 steps at about 1 ns; fib: fib(40) makes about 10^9 calls).
+    pub fn default_max_n(self) -> u64 {
+        match self {
+            Work::Sumn => 1_000_000_000,
+            Work::Fib => 40,
+        }
+    }
+
+    /// The largest `n` whose answer is meaningful: fib(93) is the last Fibonacci number that
+    /// fits in a `u64`; sumn wraps like the task does and has no limit of its own.
+    pub fn max_supported_n(self) -> u64 {
+        match self {
+            Work::Sumn => u64::MAX,
+            Work::Fib => 93,
+        }
+    }
+
+    /// The right answer for `n`, computed the fast way (closed form or a loop), so that a
+    /// client can check every reply without redoing the work.
+    pub fn expected(self, n: u64) -> u64 {
+        match self {
+            // sumn adds with wrapping, so its answer is n(n+1)/2 modulo 2^64; in u128 the
+            // product cannot overflow and the truncation is that modulo.
+            Work::Sumn => (u128::from(n) * (u128::from(n) + 1) / 2) as u64,
+            Work::Fib => {
+                let (mut a, mut b) = (0u64, 1u64);
+                for _ in 0..n {
+                    (a, b) = (b, a.wrapping_add(b));
+                }
+                a
+            }
+        }
+    }
+
+    /// The task's name on the command line: `sumn` or `fib`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Work::Sumn => "sumn",
+            Work::Fib => "fib",
+        }
+    }
+}
+
+impl fmt::Display for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Work {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "sumn" => Ok(Work::Sumn),
+            "fib" => Ok(Work::Fib),
+            other => Err(format!("unknown task `{other}`; valid tasks: sumn, fib")),
+        }
+    }
+}
+
+/// How a [`Server`](super::Server) listens and what it serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Where to listen. The default, `127.0.0.1:0`, lets the OS pick a free port; read the
+    /// real one from [`Server::local_addr`](super::Server::local_addr).
+    pub addr: SocketAddr,
+    /// The task each request runs.
+    pub work: Work,
+    /// Requests for a larger `n` get an `error:` reply instead of running.
+    pub max_n: u64,
+    /// A connection with no request for this long gets an `error:` reply and is closed; it
+    /// also bounds how long the server waits to write a reply.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    /// `127.0.0.1:0`, sumn, [`Work::default_max_n`], a 30 s idle timeout.
+    fn default() -> Self {
+        ServerConfig {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            work: Work::Sumn,
+            max_n: Work::Sumn.default_max_n(),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The default configuration for `work`, with that task's [`Work::default_max_n`].
+    pub fn for_work(work: Work) -> Self {
+        ServerConfig {
+            work,
+            max_n: work.default_max_n(),
+            ..ServerConfig::default()
+        }
+    }
+
+    pub(crate) fn validate(&self) -> io::Result<()> {
+        if self.max_n > self.work.max_supported_n() {
+            return Err(invalid(format!(
+                "max n {} is too large for {}: its answer overflows 64 bits above n = {}; \
+                 choose a max n of at most {}",
+                self.max_n,
+                self.work,
+                self.work.max_supported_n(),
+                self.work.max_supported_n()
+            )));
+        }
+        if self.idle_timeout.is_zero() {
+            return Err(invalid(
+                "the idle timeout is zero; give it a positive duration such as 30s".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// Parses a duration for the command line: a whole number with a unit (`30s`, `500ms`,
+/// `50us`, `2m`), or a bare number of seconds (`30`).
+///
+/// # Errors
+/// A message naming the text and the accepted forms.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("`{text}` is not a duration; write it like 30s, 500ms, 50us or 2m");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    match unit.trim() {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "us" => Ok(Duration::from_micros(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(bad),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_answers_match_the_tasks() {
+        use crate::tasks::{fib, sumn};
+        for n in [0, 1, 2, 3, 10, 25_000, 1_000_003] {
+            assert_eq!(Work::Sumn.expected(n), sumn.call(n), "sumn({n})");
+        }
+        for n in 0..=25u32 {
+            assert_eq!(Work::Fib.expected(u64::from(n)), fib.call(n), "fib({n})");
+        }
+        assert_eq!(Work::Fib.expected(93), 12_200_160_415_121_876_738);
+    }
+
+    #[test]
+    fn work_parses_its_names_and_rejects_others() {
+        assert_eq!("sumn".parse::<Work>(), Ok(Work::Sumn));
+        assert_eq!(" fib ".parse::<Work>(), Ok(Work::Fib));
+        let err = "fibonacci".parse::<Work>().unwrap_err();
+        assert!(
+            err.contains("fibonacci") && err.contains("sumn, fib"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn durations_parse_with_units_or_as_seconds() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5us"), Ok(Duration::from_micros(5)));
+        for bad in ["", "ms", "1.5s", "-1s", "3h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fib_limits_above_93_are_refused() {
+        let mut config = ServerConfig::for_work(Work::Fib);
+        assert!(config.validate().is_ok());
+        config.max_n = 94;
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("at most 93"), "{err}");
+    }
+}

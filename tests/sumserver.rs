@@ -1,0 +1,160 @@
+//! The `sumserver` example end to end, as a separate process on 127.0.0.1 with an OS-chosen
+//! port: under every strategy it answers concurrent clients correctly, and SIGTERM (or SIGINT)
+//! stops it with status 0 and leaves no process behind.
+
+mod sumserver_support;
+
+use std::thread;
+
+use sumserver_support::{BOUND, ServerProcess, descendants, wait_until_gone};
+use ythread_suite::client::{Connection, LoadConfig, run_load};
+use ythread_suite::server::Work;
+
+/// Concurrent clients on kept connections, each asking for its own values of n, so an answer
+/// that went to the wrong connection would be caught.
+fn distinct_requests_on_concurrent_connections(server: &ServerProcess) {
+    thread::scope(|scope| {
+        for client in 0..4u64 {
+            scope.spawn(move || {
+                let mut connection = Connection::connect(server.addr(), BOUND).unwrap();
+                for i in 0..10u64 {
+                    let n = 10_000 * client + 1_000 * i + 7;
+                    let reply = connection.request(n.to_string().as_bytes()).unwrap();
+                    assert_eq!(reply, Work::Sumn.expected(n).to_string(), "sumn({n})");
+                }
+            });
+        }
+    });
+}
+
+/// The article's pattern: a new connection per request, several clients at once.
+fn article_load(server: &ServerProcess) {
+    let config = LoadConfig {
+        clients: 4,
+        requests: 40,
+        n: 25_000,
+        timeout: BOUND,
+        max_duration: BOUND,
+        ..LoadConfig::new(server.addr())
+    };
+    let report = run_load(&config, |n| Some(Work::Sumn.expected(n)));
+    assert_eq!(
+        (report.ok, report.errors, report.not_sent),
+        (40, 0, 0),
+        "{report}"
+    );
+}
+
+/// Serves under `strategy`, then stops it with `signal` and checks it left nothing behind.
+fn serve_and_stop(strategy: &str, workers: usize, signal: libc::c_int) {
+    let mut server = ServerProcess::start(&["--executor", strategy]);
+    distinct_requests_on_concurrent_connections(&server);
+    article_load(&server);
+
+    let children = descendants(server.pid());
+    assert_eq!(
+        children.len(),
+        workers,
+        "{strategy}: expected {workers} worker processes, found {children:?}"
+    );
+    // A kept connection that stays open and idle must not hold the stop up.
+    let mut idle = Connection::connect(server.addr(), BOUND).unwrap();
+    assert_eq!(idle.request(b"10").unwrap(), "55");
+
+    stop_and_check(&mut server, strategy, signal, &children);
+    assert!(
+        idle.request(b"10").is_err(),
+        "{strategy}: the idle connection still works after the server exited"
+    );
+}
+
+/// Sends `signal`, expects exit status 0 and `children` gone.
+fn stop_and_check(server: &mut ServerProcess, strategy: &str, signal: i32, children: &[u32]) {
+    server.signal(signal);
+    let status = server
+        .wait_for_exit(BOUND)
+        .unwrap_or_else(|| panic!("{strategy}: still running {BOUND:?} after signal {signal}"));
+    assert!(
+        status.success(),
+        "{strategy}: exit status {status} after signal {signal}; stderr: {}",
+        server.stderr()
+    );
+    let left = wait_until_gone(children, BOUND);
+    assert!(
+        left.is_empty(),
+        "{strategy}: processes {left:?} outlived the server"
+    );
+}
+
+#[test]
+fn inline_serves_concurrent_clients_and_stops_on_sigterm() {
+    serve_and_stop("inline", 0, libc::SIGTERM);
+}
+
+#[test]
+fn inline_stops_on_sigint_too() {
+    let mut server = ServerProcess::start(&["--executor", "inline"]);
+    article_load(&server);
+    server.signal(libc::SIGINT);
+    let status = server
+        .wait_for_exit(BOUND)
+        .expect("the server exits after SIGINT");
+    assert!(
+        status.success(),
+        "exit status {status}; stderr: {}",
+        server.stderr()
+    );
+}
+
+#[test]
+fn exclusive_serves_concurrent_clients_and_stops_on_sigterm() {
+    serve_and_stop("exclusive", 0, libc::SIGTERM);
+}
+
+#[test]
+fn rayon_serves_concurrent_clients_and_stops_on_sigterm() {
+    serve_and_stop("rayon:2", 0, libc::SIGTERM);
+}
+
+#[test]
+fn subprocess_serves_concurrent_clients_and_stops_on_sigterm() {
+    serve_and_stop("subprocess:2", 2, libc::SIGTERM);
+}
+
+#[test]
+fn subprocess_answers_a_runaway_request_with_an_error_and_serves_on() {
+    let strategy = "subprocess:1,timeout=2s";
+    let mut server = ServerProcess::start(&["--executor", strategy, "--max-n", "9999999999999999"]);
+    let mut connection = Connection::connect(server.addr(), BOUND).unwrap();
+    // 10^16 steps: months of work, so the deadline always strikes first.
+    let reply = connection.request(b"9999999999999999").unwrap();
+    assert!(
+        reply.starts_with("error: ") && reply.contains("did not finish within 2s"),
+        "{reply:?}"
+    );
+    assert_eq!(connection.request(b"25000").unwrap(), "312512500");
+    let workers = descendants(server.pid());
+    assert_eq!(
+        workers.len(),
+        1,
+        "the killed worker was replaced: {workers:?}"
+    );
+    stop_and_check(&mut server, strategy, libc::SIGTERM, &workers);
+}
+
+#[test]
+fn an_invalid_executor_is_refused_with_the_valid_forms() {
+    let output = std::process::Command::new(sumserver_support::sumserver_binary())
+        .args(["--addr", "127.0.0.1:0", "--executor", "threads:4"])
+        .env_remove("YTHREAD_EXECUTOR")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown strategy `threads`"), "{stderr}");
+    assert!(stderr.contains("rayon"), "{stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "nothing is listening, so nothing is announced"
+    );
+}
