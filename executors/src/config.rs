@@ -99,6 +99,8 @@ impl ExecutorConfig {
     /// [`ErrorKind::Start`](crate::ErrorKind::Start) if the strategy cannot start: threads or
     /// worker processes that do not come up, a handshake that fails, or the subprocess
     /// strategy without [`init`](crate::init) at the start of `main`.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a value written in code that the
+    /// parser would refuse, such as `Rayon { threads: Some(0), .. }`.
     pub fn build(&self) -> Result<Executor, Error> {
         Ok(match self {
             ExecutorConfig::Inline => Executor::inline(),
@@ -148,6 +150,9 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
                 .ok_or_else(|| format!("option `{}` is not KEY=VALUE", part.trim()))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(key) = first_repeated_key(&options) {
+        return Err(format!("option `{key}` is given twice"));
+    }
     let unknown = |key: &str| Err(format!("`{name}` has no option `{key}`"));
     match name {
         "inline" | "exclusive" if count.is_some() => Err(format!("`{name}` takes no count")),
@@ -174,7 +179,7 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
             };
             for (key, value) in options {
                 match key {
-                    "timeout" => settings.timeout = Some(parse_duration(value)?),
+                    "timeout" => settings.timeout = Some(parse_timeout(value)?),
                     "recycle" => {
                         settings.recycle_after = Some(parse_count(value, "recycle")? as u64)
                     }
@@ -186,6 +191,24 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
         }
         "" => Err("the strategy name is empty".to_owned()),
         other => Err(format!("unknown strategy `{other}`")),
+    }
+}
+
+fn first_repeated_key<'t>(options: &[(&'t str, &'t str)]) -> Option<&'t str> {
+    options
+        .iter()
+        .enumerate()
+        .find(|(i, (key, _))| options[..*i].iter().any(|(seen, _)| seen == key))
+        .map(|(_, (key, _))| *key)
+}
+
+/// A job deadline: a duration, and not zero (which would fail every job).
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err(format!(
+            "timeout `{text}` would fail every job; give a positive duration like 2s"
+        )),
+        d => Ok(d),
     }
 }
 

@@ -24,8 +24,23 @@ impl RayonPool {
     /// A pool of `threads` threads (`None`: one per core), at `nice` priority if given.
     ///
     /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `Some(0)` threads or a nice value
+    /// outside -20..=19,
     /// [`ErrorKind::Start`](crate::ErrorKind::Start) if the threads cannot be started.
     pub fn new(threads: Option<usize>, nice: Option<i32>) -> Result<Self, Error> {
+        // rayon itself reads 0 as "one per core", which would make `describe` lie.
+        if threads == Some(0) {
+            return Err(Error::config(
+                "a rayon pool needs at least 1 thread; give a count of 1 or more, or none for \
+                 one per core",
+            ));
+        }
+        // The kernel would clamp it silently, and `describe` would name a value not in force.
+        if let Some(nice) = nice.filter(|n| !(-20..=19).contains(n)) {
+            return Err(Error::config(format!(
+                "nice {nice} is out of range; give a whole number from -20 to 19"
+            )));
+        }
         let threads = threads.unwrap_or_else(crate::config::default_parallelism);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

@@ -83,6 +83,12 @@ impl Executor {
     }
 
     /// Runs the closure `f` through the strategy from any thread. In-process strategies only.
+    /// `f` may run on another thread, so it must be `Send`:
+    ///
+    /// ```compile_fail
+    /// let shared = std::rc::Rc::new(1);
+    /// let _ = ythread::Executor::inline().run_closure(move || *shared);
+    /// ```
     ///
     /// # Errors
     /// [`ErrorKind::NotPortable`](crate::ErrorKind::NotPortable) on a strategy that needs a

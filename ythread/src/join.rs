@@ -33,8 +33,13 @@ impl<R> JoinHandle<R> {
     ///
     /// # Errors
     /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) with the handler's panic message
-    /// and location, or [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
+    /// and location, or [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled);
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) if
+    /// [`join_timeout`](JoinHandle::join_timeout) already took the result.
     pub fn join(mut self) -> Result<R, Error> {
+        if self.thread.is_none() {
+            return Err(already_taken());
+        }
         let mut slot = self.outcome.slot.lock();
         while slot.is_none() {
             self.outcome.ready.wait(&mut slot);
@@ -53,13 +58,16 @@ impl<R> JoinHandle<R> {
     /// further calls return [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable).
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<R, Error> {
         if self.thread.is_none() {
-            return Err(Error::unavailable(
-                "this handler's result was already taken by an earlier join",
-            ));
+            return Err(already_taken());
         }
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to represent (`Duration::MAX`) means no deadline at all.
+        let deadline = Instant::now().checked_add(timeout);
         let mut slot = self.outcome.slot.lock();
         while slot.is_none() {
+            let Some(deadline) = deadline else {
+                self.outcome.ready.wait(&mut slot);
+                continue;
+            };
             if self
                 .outcome
                 .ready
@@ -103,6 +111,10 @@ impl<R> JoinHandle<R> {
             let _ = thread.join();
         }
     }
+}
+
+fn already_taken() -> Error {
+    Error::unavailable("this handler's result was already taken by an earlier join")
 }
 
 impl<R> std::fmt::Debug for JoinHandle<R> {

@@ -50,6 +50,11 @@
 //! [`JoinHandle::join`] returns it. Cancellation unwinds the handler with a private payload
 //! that is not a panic; a handler that catches unwinds itself must let it pass.
 //!
+//! Locations come from a panic hook that ythread installs (chained to the previous one) the
+//! first time work runs. A program that sets its own hook *after* that replaces it: work
+//! panics then still come back as errors, but print as usual and report no location. Set your
+//! hook before the first yieldable thread starts and ythread chains to it.
+//!
 //! # Stacks
 //!
 //! The handler's frames live on a coroutine stack of [`DEFAULT_STACK_SIZE`] usable bytes

@@ -15,6 +15,17 @@ static POOL: Mutex<Vec<(usize, DefaultStack)>> = Mutex::new(Vec::new());
 
 /// A stack with at least `size` usable bytes, from the pool if one of that size is idle.
 pub(crate) fn take(size: usize) -> std::io::Result<DefaultStack> {
+    // corosensei panics on sizes that overflow when it adds the guard page; no address space
+    // holds half of `usize::MAX` anyway.
+    if size > usize::MAX / 4 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "a coroutine stack of {size} bytes cannot be mapped; ask for less with \
+                 Builder::stack_size"
+            ),
+        ));
+    }
     let pooled = {
         let mut pool = POOL.lock();
         pool.iter()

@@ -6,6 +6,7 @@
 //! sockets and locks behave exactly as on a plain thread.
 
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -48,6 +49,14 @@ impl YieldableThread {
     ///     Ok::<_, ythread::Error>(total * 2) // back on the handler's stack
     /// });
     /// assert_eq!(handle.join().unwrap().unwrap(), 10100);
+    /// ```
+    ///
+    /// Like `std::thread::spawn`, the handler must own what it uses (`'static`):
+    ///
+    /// ```compile_fail
+    /// let local = String::from("borrowed");
+    /// let exec = ythread::Executor::inline();
+    /// ythread::YieldableThread::spawn(&exec, |_| local.len());
     /// ```
     ///
     /// # Panics
@@ -181,27 +190,37 @@ impl Job {
             loop {
                 match coroutine.resume(()) {
                     CoroutineResult::Yield(mut work) => {
-                        // SAFETY: the coroutine that yielded `work` stays suspended until the
-                        // next `resume` above, and the reference dies at the end of this call.
-                        executor.apply(unsafe { work.as_work() });
+                        // Already inside `catch_handler`, so the hook records the location.
+                        let applied = panic::catch_unwind(AssertUnwindSafe(|| {
+                            // SAFETY: the coroutine that yielded `work` stays suspended until
+                            // the next `resume` above, and the reference dies with this call.
+                            executor.apply(unsafe { work.as_work() });
+                        }));
+                        if let Err(payload) = applied {
+                            let what = format!("the {} strategy", executor.describe());
+                            return Err(panic_error(what, payload.as_ref()));
+                        }
                     }
-                    CoroutineResult::Return(result) => break result,
+                    CoroutineResult::Return(result) => return Ok(result),
                 }
             }
         });
-        // A coroutine that returned or panicked is done and its stack can serve again; one
-        // still suspended (the strategy itself panicked) is unwound by dropping it.
-        if coroutine.done() {
-            stack_pool::give_back(stack_size, coroutine.into_stack());
-        } else {
-            drop(coroutine);
-        }
-        driven.map_err(|payload| {
-            if payload.is::<CancelSignal>() {
+        let outcome = driven.unwrap_or_else(|payload| {
+            Err(if payload.is::<CancelSignal>() {
                 Error::cancelled()
             } else {
                 panic_error("the handler".to_owned(), payload.as_ref())
-            }
-        })
+            })
+        });
+        // A coroutine still suspended (its strategy panicked) is unwound here, inside a catch:
+        // corosensei's `Drop` aborts the process if the unwinding panics, which it does when
+        // the handler catches the unwind and panics with a payload of its own. The first error
+        // stands; the hook has printed the second panic.
+        let _ = catch_handler(|| coroutine.force_unwind());
+        // Returned, panicked or unwound: the coroutine is done and its stack can serve again.
+        if coroutine.done() {
+            stack_pool::give_back(stack_size, coroutine.into_stack());
+        }
+        outcome
     }
 }

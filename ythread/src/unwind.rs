@@ -31,6 +31,12 @@ thread_local! {
 static HOOK: Once = Once::new();
 
 fn install_hook() {
+    // std refuses to change the hook from a panicking thread (it panics, and a panic in a
+    // destructor during unwinding aborts). Install later from a calm thread; until then a
+    // panic's location is unknown and work panics print as usual.
+    if HOOK.is_completed() || std::thread::panicking() {
+        return;
+    }
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {

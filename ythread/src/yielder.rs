@@ -92,7 +92,24 @@ impl<'a> Yielder<'a> {
 
     /// Yields the closure `f` as work: for code that only in-process strategies can run.
     ///
-    /// `f` may borrow the handler's locals; it may run on another thread (hence `Send`).
+    /// `f` may borrow the handler's locals; it may run on another thread (hence `Send`), so
+    /// it cannot capture thread-bound values, the yielder itself, or return them:
+    ///
+    /// ```compile_fail
+    /// # let exec = ythread::Executor::inline();
+    /// ythread::YieldableThread::spawn(&exec, |y| {
+    ///     let shared = std::rc::Rc::new(1);
+    ///     y.run(move || *shared) // `Rc` is not `Send`
+    /// });
+    /// ```
+    /// ```compile_fail
+    /// # let exec = ythread::Executor::inline();
+    /// ythread::YieldableThread::spawn(&exec, |y| y.run(|| y.is_cancelled()).is_ok()); // `Yielder` is not `Sync`
+    /// ```
+    /// ```compile_fail
+    /// # let exec = ythread::Executor::inline();
+    /// ythread::YieldableThread::spawn(&exec, |y| { let _ = y.run(|| std::rc::Rc::new(1)); }); // result not `Send`
+    /// ```
     ///
     /// # Errors
     /// [`ErrorKind::NotPortable`](crate::ErrorKind::NotPortable) under the subprocess
@@ -123,7 +140,10 @@ impl<'a> Yielder<'a> {
     }
 
     fn unwind_if_cancelled(&self) {
-        if self.is_cancelled() {
+        // A destructor may yield while the handler is already unwinding (from this cancel or
+        // a panic); unwinding again out of a destructor would abort the process. Let that
+        // work run: the handler is on its way out anyway.
+        if self.is_cancelled() && !std::thread::panicking() {
             // `resume_unwind` skips the panic hook: a cancellation is not a crash to report.
             std::panic::resume_unwind(Box::new(CancelSignal));
         }

@@ -1,0 +1,271 @@
+//! `ExecutorConfig`: every valid form parses to the value it names, `Display` writes a form that
+//! parses back to the same value, serde carries the same string, and every invalid form is an
+//! error that says what is wrong and lists the valid forms. The environment has its own test
+//! binary (`config_env.rs`) because it is process-global.
+
+mod support;
+
+use std::time::Duration;
+
+use ythread_executors::{ExecutorConfig, SubprocessConfig};
+
+fn rayon(threads: Option<usize>, nice: Option<i32>) -> ExecutorConfig {
+    ExecutorConfig::Rayon { threads, nice }
+}
+
+fn subprocess(
+    workers: Option<usize>,
+    timeout: Option<Duration>,
+    recycle_after: Option<u64>,
+    spin: Option<Duration>,
+) -> ExecutorConfig {
+    let mut settings = SubprocessConfig::default();
+    settings.workers = workers;
+    settings.timeout = timeout;
+    settings.recycle_after = recycle_after;
+    settings.spin = spin;
+    ExecutorConfig::Subprocess(settings)
+}
+
+fn parse(text: &str) -> ExecutorConfig {
+    text.parse()
+        .unwrap_or_else(|e| panic!("`{text}` should parse: {e}"))
+}
+
+#[test]
+fn every_valid_form_parses_to_what_it_names() {
+    let ms = Duration::from_millis;
+    let cases = [
+        ("inline", ExecutorConfig::Inline),
+        ("exclusive", ExecutorConfig::Exclusive),
+        ("rayon", rayon(None, None)),
+        ("rayon:4", rayon(Some(4), None)),
+        ("rayon,nice=10", rayon(None, Some(10))),
+        ("rayon:2,nice=10", rayon(Some(2), Some(10))),
+        ("rayon:1,nice=-20", rayon(Some(1), Some(-20))),
+        ("rayon:3,nice=19", rayon(Some(3), Some(19))),
+        (" rayon : 2 , nice = 5 ", rayon(Some(2), Some(5))),
+        ("subprocess", subprocess(None, None, None, None)),
+        ("subprocess:4", subprocess(Some(4), None, None, None)),
+        (
+            "subprocess,timeout=2s",
+            subprocess(None, Some(ms(2000)), None, None),
+        ),
+        (
+            "subprocess:2,timeout=500ms",
+            subprocess(Some(2), Some(ms(500)), None, None),
+        ),
+        (
+            "subprocess,recycle=100",
+            subprocess(None, None, Some(100), None),
+        ),
+        (
+            "subprocess,spin=50us",
+            subprocess(None, None, None, Some(Duration::from_micros(50))),
+        ),
+        (
+            "subprocess:8,timeout=3s,recycle=1000,spin=100ns",
+            subprocess(
+                Some(8),
+                Some(ms(3000)),
+                Some(1000),
+                Some(Duration::from_nanos(100)),
+            ),
+        ),
+        // Options in any order.
+        (
+            "subprocess,spin=1ms,recycle=2,timeout=1s",
+            subprocess(None, Some(ms(1000)), Some(2), Some(ms(1))),
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(parse(text), expected, "`{text}`");
+    }
+    assert_eq!(ExecutorConfig::default(), ExecutorConfig::Inline);
+}
+
+/// Many values of every variant, including edge values of each field.
+fn many_configs() -> Vec<ExecutorConfig> {
+    let mut all = vec![ExecutorConfig::Inline, ExecutorConfig::Exclusive];
+    for threads in [None, Some(1), Some(2), Some(7), Some(64), Some(10_000)] {
+        for nice in [None, Some(-20), Some(-1), Some(0), Some(10), Some(19)] {
+            all.push(rayon(threads, nice));
+        }
+    }
+    let durations = [
+        None,
+        Some(Duration::from_nanos(1)),
+        Some(Duration::from_nanos(999)),
+        Some(Duration::from_micros(1)),
+        Some(Duration::from_micros(1_500)),
+        Some(Duration::from_millis(1)),
+        Some(Duration::from_millis(1_500)),
+        Some(Duration::from_secs(2)),
+        Some(Duration::from_secs(86_400)),
+        Some(Duration::new(3, 7)),
+    ];
+    for workers in [None, Some(1), Some(16)] {
+        for recycle in [None, Some(1), Some(u64::from(u32::MAX) + 1)] {
+            for timeout in durations {
+                for spin in [durations[0], durations[1], durations[4], durations[7]] {
+                    all.push(subprocess(workers, timeout, recycle, spin));
+                }
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn display_round_trips_for_many_values() {
+    let all = many_configs();
+    assert!(all.len() > 300, "{}", all.len());
+    for config in all {
+        let text = config.to_string();
+        let back: ExecutorConfig = text
+            .parse()
+            .unwrap_or_else(|e| panic!("`{text}` (from {config:?}) does not parse: {e}"));
+        assert_eq!(back, config, "`{text}`");
+        // And the written form is canonical: writing the parsed value gives the same text.
+        assert_eq!(back.to_string(), text);
+    }
+}
+
+#[test]
+fn display_writes_the_canonical_form() {
+    let cases = [
+        ("inline", "inline"),
+        ("  exclusive ", "exclusive"),
+        ("rayon:02", "rayon:2"),
+        ("rayon , nice=+3", "rayon,nice=3"),
+        ("subprocess,timeout=2000ms", "subprocess,timeout=2s"),
+        ("subprocess,timeout=1000000us", "subprocess,timeout=1s"),
+        ("subprocess,spin=1500000ns", "subprocess,spin=1500us"),
+        (
+            "subprocess,spin=5us,recycle=3,timeout=60s",
+            "subprocess,timeout=60s,recycle=3,spin=5us",
+        ),
+    ];
+    for (input, canonical) in cases {
+        assert_eq!(parse(input).to_string(), canonical, "`{input}`");
+    }
+}
+
+#[test]
+fn serde_carries_the_string_form() {
+    for config in many_configs() {
+        let bytes = postcard::to_stdvec(&config).unwrap();
+        // On the wire it is exactly the `Display` string.
+        let as_string: String = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(as_string, config.to_string());
+        let back: ExecutorConfig = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, config);
+        // The conversions serde uses.
+        let string: String = config.clone().into();
+        assert_eq!(ExecutorConfig::try_from(string).unwrap(), config);
+    }
+    // An invalid string fails to deserialise instead of becoming some default.
+    for bad in ["rayon:0", "bogus", ""] {
+        let bytes = postcard::to_stdvec(bad).unwrap();
+        assert!(
+            postcard::from_bytes::<ExecutorConfig>(&bytes).is_err(),
+            "`{bad}`"
+        );
+        assert!(ExecutorConfig::try_from(bad.to_owned()).is_err(), "`{bad}`");
+    }
+}
+
+/// Every invalid form, with a piece of text its error must contain to say what is wrong.
+const INVALID: &[(&str, &str)] = &[
+    ("", "empty"),
+    ("   ", "empty"),
+    ("bogus", "unknown strategy `bogus`"),
+    ("Rayon", "unknown strategy `Rayon`"),
+    ("thread-pool:4", "unknown strategy `thread-pool`"),
+    ("rayon:0", "at least 1"),
+    ("rayon:x", "`x` is not a whole number"),
+    ("rayon:-1", "`-1` is not a whole number"),
+    ("rayon:", "is not a whole number"),
+    ("rayon:2:3", "is not a whole number"),
+    ("rayon,nice=99", "-20 to 19"),
+    ("rayon,nice=-21", "-20 to 19"),
+    ("rayon,nice=low", "-20 to 19"),
+    ("rayon,nice", "not KEY=VALUE"),
+    ("rayon,", "not KEY=VALUE"),
+    ("rayon,speed=3", "no option `speed`"),
+    ("rayon:2,timeout=1s", "no option `timeout`"),
+    ("inline:2", "takes no count"),
+    ("exclusive:1", "takes no count"),
+    ("inline,nice=1", "no option `nice`"),
+    ("exclusive,x=y", "no option `x`"),
+    ("subprocess:0", "at least 1"),
+    ("subprocess,timeout=2", "not a duration"),
+    ("subprocess,timeout=2h", "not a duration"),
+    ("subprocess,timeout=1.5s", "not a duration"),
+    ("subprocess,timeout=s", "not a duration"),
+    ("subprocess,spin=-1ms", "not a duration"),
+    ("subprocess,recycle=0", "at least 1"),
+    ("subprocess,recycle=many", "not a whole number"),
+    ("subprocess,nice=3", "no option `nice`"),
+    ("subprocess,timeout=0s", "would fail every job"),
+    ("subprocess,timeout=0ms", "would fail every job"),
+    ("rayon,nice=1,nice=2", "option `nice` is given twice"),
+    (
+        "subprocess,timeout=1s,recycle=2,timeout=1s",
+        "option `timeout` is given twice",
+    ),
+];
+
+#[test]
+fn every_invalid_form_is_an_error_that_lists_the_valid_forms() {
+    for &(text, why) in INVALID {
+        let err = match text.parse::<ExecutorConfig>() {
+            Ok(config) => panic!("`{text}` parsed as {config:?}"),
+            Err(err) => err,
+        };
+        assert!(err.is_config(), "`{text}`: {err:?}");
+        let message = err.to_string();
+        assert!(message.contains(why), "`{text}`: {message}");
+        assert!(
+            message.contains(&format!("`{text}`")),
+            "`{text}`: the message should quote the input: {message}"
+        );
+        for form in [
+            "inline",
+            "exclusive",
+            "rayon[:THREADS][,nice=N]",
+            "subprocess[:WORKERS]",
+        ] {
+            assert!(message.contains(form), "`{text}`: {message}");
+        }
+        assert!(
+            !message.starts_with(char::is_uppercase),
+            "`{text}`: {message}"
+        );
+        assert!(!message.ends_with('.'), "`{text}`: {message}");
+    }
+}
+
+#[test]
+fn in_process_configs_build_the_strategy_they_name() {
+    for text in support::IN_PROCESS {
+        assert_eq!(parse(text).build().unwrap().describe(), text);
+    }
+    assert_eq!(
+        parse("inline").build().unwrap().run_closure(|| 3).unwrap(),
+        3
+    );
+}
+
+#[test]
+fn a_config_built_in_code_is_checked_when_built() {
+    // The enum can be written directly, bypassing the parser; `build` must still refuse
+    // what `parse` refuses rather than run something else than it says.
+    for config in [rayon(Some(0), None), rayon(Some(1), Some(42))] {
+        let err = config
+            .build()
+            .err()
+            .unwrap_or_else(|| panic!("{config:?} built"));
+        assert!(err.is_config(), "{config:?}: {err}");
+    }
+}
