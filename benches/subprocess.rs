@@ -1,2 +1,285 @@
-//! placeholder: being written
-fn main() {}
+//! The subprocess strategy against its floor and its peer, side by side in one run.
+//!
+//! ```text
+//! cargo bench --bench subprocess
+//! ```
+//!
+//! | group | cases |
+//! |---|---|
+//! | `tiny_round_trip` | raw Unix-socket ping-pong between two processes (the floor); the pool with spin 0, 20 µs, 50 µs; procspawn's `Pool` |
+//! | `payload_1MiB` | a 1 MiB `echo_bytes` round trip through the pool; the same bytes over the raw socket |
+//! | `tiny_4_callers_2_workers` | time per job with four callers sharing two workers, spin 0, 20 µs, 50 µs |
+//!
+//! This binary is its own worker program: `main` hands over to `ythread_executors::init` and
+//! `procspawn::init` first, and to the echo loop of the floor when started as its peer.
+
+use std::hint::black_box;
+use std::io::{BufReader, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, BenchmarkGroup, Criterion, measurement::WallTime};
+use serde_bytes::ByteBuf;
+use ythread::Executor;
+use ythread_executors::SubprocessPool;
+use ythread_executors::subprocess::DEFAULT_SPIN;
+use ythread_suite::tasks::{self, echo_bytes, tiny};
+
+/// Set in the environment of the floor's echo peer.
+const ECHO_PEER: &str = "YTHREAD_BENCH_ECHO_PEER";
+
+const SPINS: [(&str, Duration); 3] = [
+    ("spin_0", Duration::ZERO),
+    ("spin_20us", Duration::from_micros(20)),
+    ("spin_50us", Duration::from_micros(50)),
+];
+
+fn main() {
+    ythread_executors::init(tasks::registry());
+    procspawn::init();
+    if std::env::var_os(ECHO_PEER).is_some() {
+        echo_peer();
+        return;
+    }
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50)
+        .configure_from_args();
+    tiny_round_trip(&mut criterion);
+    payload(&mut criterion);
+    concurrent(&mut criterion);
+    criterion.final_summary();
+    paired_ratio();
+}
+
+/// The pool against the floor, alternating in short rounds so that both see the same
+/// machine: on a shared machine the load drifts between criterion's cases, which makes the
+/// ratio of two separate medians noisy. Prints the median of the per-round ratios.
+fn paired_ratio() {
+    let executor = pool(1, DEFAULT_SPIN);
+    let mut floor = Floor::start();
+    let message = 41u64.to_le_bytes();
+    paired(
+        "tiny round trip",
+        2_000,
+        || {},
+        || black_box(floor.round_trip(black_box(&message))),
+        |i| black_box(executor.run(tiny, i).unwrap()) as usize,
+    );
+    // The caller owns its payload and moves it into the job: copies are made between rounds.
+    let bytes: Vec<u8> = (0..1usize << 20).map(|i| (i % 251) as u8).collect();
+    let payloads = std::cell::RefCell::new(Vec::new());
+    let mut floor = Floor::start();
+    paired(
+        "1 MiB round trip",
+        20,
+        || *payloads.borrow_mut() = vec![ByteBuf::from(bytes.clone()); 20],
+        || floor.round_trip(&bytes),
+        |_| {
+            let payload = payloads.borrow_mut().pop().expect("one payload per job");
+            executor.run(echo_bytes, payload).unwrap().len()
+        },
+    );
+}
+
+fn paired(
+    what: &str,
+    ops: u64,
+    mut before_round: impl FnMut(),
+    mut floor: impl FnMut() -> usize,
+    mut ours: impl FnMut(u64) -> usize,
+) {
+    const ROUNDS: usize = 21;
+    let mut rounds: Vec<(f64, f64)> = (0..ROUNDS)
+        .map(|_| {
+            before_round();
+            let started = Instant::now();
+            for _ in 0..ops {
+                black_box(floor());
+            }
+            let floor_us = started.elapsed().as_secs_f64() * 1e6 / ops as f64;
+            let started = Instant::now();
+            for i in 0..ops {
+                black_box(ours(i));
+            }
+            (floor_us, started.elapsed().as_secs_f64() * 1e6 / ops as f64)
+        })
+        .collect();
+    rounds.sort_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
+    let (floor_us, ours_us) = rounds[ROUNDS / 2];
+    println!(
+        "paired {what} ({ROUNDS} alternating rounds of {ops}): median ratio {:.2} to the floor \
+         (that round: floor {floor_us:.1} µs, ythread {ours_us:.1} µs)",
+        ours_us / floor_us
+    );
+}
+
+fn pool(workers: usize, spin: Duration) -> Executor {
+    Executor::new(
+        SubprocessPool::builder()
+            .workers(workers)
+            .spin(spin)
+            .build()
+            .expect("the bench binary is its own worker program"),
+    )
+}
+
+fn tiny_round_trip(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("tiny_round_trip");
+    let mut floor = Floor::start();
+    let message = 41u64.to_le_bytes();
+    group.bench_function("uds_floor", |b| {
+        b.iter(|| floor.round_trip(black_box(&message)))
+    });
+    drop(floor);
+
+    for (name, spin) in SPINS {
+        let executor = pool(1, spin);
+        group.bench_function(format!("ythread_{name}"), |b| {
+            b.iter(|| executor.run(tiny, black_box(41)).unwrap())
+        });
+    }
+
+    let procspawn_pool = procspawn::Pool::new(1).expect("procspawn pool");
+    group.bench_function("procspawn_pool", |b| {
+        b.iter(|| {
+            procspawn_pool
+                .spawn(black_box(41u64), |x| x.wrapping_add(1))
+                .join()
+                .unwrap()
+        })
+    });
+    procspawn_pool.kill();
+    group.finish();
+}
+
+fn payload(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("payload_1MiB");
+    let bytes: Vec<u8> = (0..1usize << 20).map(|i| (i % 251) as u8).collect();
+
+    let executor = pool(1, DEFAULT_SPIN);
+    let buf = ByteBuf::from(bytes.clone());
+    // The caller owns its payload and moves it into the job: the clone is set-up, not timed.
+    group.bench_function("ythread_echo_bytes", |b| {
+        b.iter_batched(
+            || buf.clone(),
+            |payload| executor.run(echo_bytes, payload).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+    drop(executor);
+
+    let mut floor = Floor::start();
+    group.bench_function("uds_floor", |b| b.iter(|| floor.round_trip(&bytes)));
+    group.finish();
+}
+
+fn concurrent(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("tiny_4_callers_2_workers");
+    for (name, spin) in SPINS {
+        let executor = pool(2, spin);
+        bench_callers(&mut group, &format!("ythread_{name}"), &executor, 4);
+    }
+    group.finish();
+}
+
+/// Time per job with `callers` threads each running their share of the jobs.
+fn bench_callers(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    executor: &Executor,
+    callers: u64,
+) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let share = iters.div_ceil(callers);
+            let started = Instant::now();
+            thread::scope(|scope| {
+                for _ in 0..callers {
+                    scope.spawn(|| {
+                        for i in 0..share {
+                            black_box(executor.run(tiny, i).unwrap());
+                        }
+                    });
+                }
+            });
+            started.elapsed()
+        })
+    });
+}
+
+/// The floor: this program started again as an echo peer on a Unix socket pair, exchanging
+/// length-prefixed messages with one write and (usually) one read per message.
+struct Floor {
+    peer: Child,
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+    packet: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl Floor {
+    fn start() -> Self {
+        let (ours, theirs) = UnixStream::pair().expect("socket pair");
+        let peer = Command::new("/proc/self/exe")
+            .env(ECHO_PEER, "1")
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+            .spawn()
+            .expect("start the echo peer");
+        Floor {
+            peer,
+            reader: BufReader::with_capacity(64 << 10, ours.try_clone().expect("dup")),
+            writer: ours,
+            packet: Vec::new(),
+            reply: Vec::new(),
+        }
+    }
+
+    fn round_trip(&mut self, message: &[u8]) -> usize {
+        write_message(&mut self.writer, &mut self.packet, message).expect("send");
+        read_message(&mut self.reader, &mut self.reply).expect("the echo");
+        self.reply.len()
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = self.writer.shutdown(std::net::Shutdown::Both);
+        let _ = self.peer.wait();
+    }
+}
+
+/// The echo peer: its stdin is the socket; it echoes messages until end-of-file.
+fn echo_peer() {
+    let socket = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(UnixStream::from)
+        .expect("the socket on stdin");
+    let mut reader = BufReader::with_capacity(64 << 10, socket.try_clone().expect("dup"));
+    let mut writer = socket;
+    let (mut message, mut packet) = (Vec::new(), Vec::new());
+    while read_message(&mut reader, &mut message).is_some() {
+        if write_message(&mut writer, &mut packet, &message).is_err() {
+            break;
+        }
+    }
+}
+
+fn write_message(to: &mut UnixStream, packet: &mut Vec<u8>, message: &[u8]) -> std::io::Result<()> {
+    packet.clear();
+    packet.extend_from_slice(&(message.len() as u32).to_le_bytes());
+    packet.extend_from_slice(message);
+    to.write_all(packet)
+}
+
+fn read_message(from: &mut impl Read, into: &mut Vec<u8>) -> Option<()> {
+    let mut len = [0u8; 4];
+    from.read_exact(&mut len).ok()?;
+    into.resize(u32::from_le_bytes(len) as usize, 0);
+    from.read_exact(into).ok()
+}

@@ -33,4 +33,4 @@ pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
 pub use error::{Error, ErrorKind};
 pub use exclusive::Exclusive;
 pub use rayon_pool::RayonPool;
-pub use subprocess::{SubprocessBuilder, SubprocessPool, init};
+pub use subprocess::{PoolStatus, SubprocessBuilder, SubprocessPool, init};

@@ -1,8 +1,42 @@
 //! A worker program for the multi-process tests: the test harness owns its own `main`, so the
 //! subprocess pool under test starts this binary instead of re-running the test binary.
+//!
+//! Started with the argument `parent WORKERS`, it instead plays a server that owns a pool: it
+//! starts one with itself as the worker program, prints the workers' pids on one line, and
+//! waits until its stdin closes. The parent-death test SIGKILLs it there and checks that the
+//! workers die with it.
+
+use std::io::{Read, Write};
+
+use ythread_executors::SubprocessPool;
 
 fn main() {
     ythread_executors::init(ythread_suite::tasks::registry());
-    eprintln!("ythread-test-worker: this program only runs as a worker of a subprocess pool");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["parent", workers] => match workers.parse() {
+            Ok(workers) => play_parent(workers),
+            Err(_) => fail(&format!("`{workers}` is not a worker count")),
+        },
+        _ => fail("this program only runs as a worker of a subprocess pool, or as `parent N`"),
+    }
+}
+
+fn play_parent(workers: usize) {
+    let pool = match SubprocessPool::builder().workers(workers).build() {
+        Ok(pool) => pool,
+        Err(e) => fail(&format!("could not start the pool: {e}")),
+    };
+    let pids: Vec<String> = pool.pids().iter().map(u32::to_string).collect();
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", pids.join(" "));
+    let _ = stdout.flush();
+    // Whoever started us decides when we end: by closing stdin, or by killing us.
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(pool);
+}
+
+fn fail(why: &str) -> ! {
+    eprintln!("ythread-test-worker: {why}");
     std::process::exit(2);
 }

@@ -1,0 +1,198 @@
+//! [`SubprocessBuilder`]: the pool's settings, the checks before anything starts, and start-up.
+//!
+//! `build` refuses early what cannot work (no registry, zero workers, a program that is its
+//! own worker but never calls [`init`](super::init)), then starts the supervisor thread, which
+//! starts every worker, and waits for its verdict: all workers passed their handshake, or the
+//! first failure. The wait is bounded by the start timeout, which every launch is held to.
+
+use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use ythread::TaskRegistry;
+
+use super::dispatch::Dispatch;
+use super::launch::LaunchSettings;
+use super::process::JobLimits;
+use super::supervisor::{Settings, Supervisor};
+use super::{DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN, DEFAULT_START_TIMEOUT, SubprocessPool, worker};
+use crate::Error;
+use crate::config::{SubprocessConfig, default_parallelism};
+
+/// Configures a [`SubprocessPool`].
+#[derive(Debug, Default)]
+pub struct SubprocessBuilder {
+    workers: Option<usize>,
+    timeout: Option<Duration>,
+    recycle_after: Option<u64>,
+    spin: Option<Duration>,
+    registry: Option<TaskRegistry>,
+    program: Option<PathBuf>,
+    start_timeout: Option<Duration>,
+    shutdown_grace: Option<Duration>,
+}
+
+impl SubprocessBuilder {
+    /// Worker processes (default: one per core).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Per-job deadline, counted from sending the job: a worker still busy then is killed,
+    /// the job fails with `TimedOut` and the worker is replaced. `None` (the default): no limit.
+    pub fn timeout(mut self, d: Option<Duration>) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Replace a worker after it has answered this many jobs (`None`, the default: never).
+    /// Bounds what a leaking task or library can accumulate.
+    pub fn recycle_after(mut self, n: Option<u64>) -> Self {
+        self.recycle_after = n;
+        self
+    }
+
+    /// How long a caller polls for its reply, and a worker for its next job, before blocking
+    /// (default [`DEFAULT_SPIN`]: zero, never poll). Polling skips a sleep and a wake-up when
+    /// the answer comes quickly, at the price of a busy core; it is skipped adaptively while
+    /// answers come slowly. Worth trying on machines with idle cores.
+    pub fn spin(mut self, d: Duration) -> Self {
+        self.spin = Some(d);
+        self
+    }
+
+    /// The tasks workers serve (default: the registry given to [`init`]). Workers must have
+    /// the same registry (same task names and types); the handshake checks its digest.
+    pub fn registry(mut self, registry: TaskRegistry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// The worker program (default: this program, `/proc/self/exe`, which must call [`init`]
+    /// first in `main`). Another program must also call [`init`] with the same registry.
+    pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
+        self.program = Some(path.into());
+        self
+    }
+
+    /// How long a worker may take to start and pass its handshake
+    /// (default [`DEFAULT_START_TIMEOUT`]).
+    pub fn start_timeout(mut self, d: Duration) -> Self {
+        self.start_timeout = Some(d);
+        self
+    }
+
+    /// How long workers get to exit on their own when the pool shuts down before they are
+    /// killed (default [`DEFAULT_SHUTDOWN_GRACE`]).
+    pub fn shutdown_grace(mut self, d: Duration) -> Self {
+        self.shutdown_grace = Some(d);
+        self
+    }
+
+    /// Starts the workers and completes their handshakes.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for zero workers or a zero recycling
+    /// quota. [`ErrorKind::Start`](crate::ErrorKind::Start) if there is no registry, if this
+    /// program is the default worker program but `main` did not call [`init`], or if a worker
+    /// does not come up: the program cannot be started, exits or does not connect within the
+    /// start timeout, or fails the handshake (a different protocol version or registry digest;
+    /// the message says which).
+    pub fn build(self) -> Result<SubprocessPool, Error> {
+        if worker::is_stray_worker() {
+            return Err(Error::start(
+                "this process was started as a subprocess worker, but its `main` did not call \
+                 `ythread_executors::init` first, so it cannot start a pool of its own; call \
+                 `init` at the very start of `main`",
+            ));
+        }
+        let workers = self.workers.unwrap_or_else(default_parallelism);
+        if workers == 0 {
+            return Err(Error::config("a subprocess pool needs at least one worker"));
+        }
+        if self.recycle_after == Some(0) {
+            return Err(Error::config(
+                "`recycle_after` must be at least 1 task (or `None` to never recycle)",
+            ));
+        }
+        let registry = self
+            .registry
+            .clone()
+            .or_else(worker::registry)
+            .ok_or_else(|| {
+                Error::start(
+                    "the subprocess pool has no task registry; call \
+                 `ythread_executors::init(registry)` first in `main`, or pass one to \
+                 `SubprocessBuilder::registry`",
+                )
+            })?;
+        let program = match self.program.clone() {
+            Some(program) => program,
+            None if worker::init_called() => PathBuf::from("/proc/self/exe"),
+            None => {
+                return Err(Error::start(
+                    "the subprocess strategy starts this program again as its workers, so \
+                     `main` must call `ythread_executors::init(registry)` first; or point \
+                     `SubprocessBuilder::program` at a worker program",
+                ));
+            }
+        };
+        let spin = self.spin.unwrap_or(DEFAULT_SPIN);
+        let settings = Settings {
+            workers,
+            timeout: self.timeout,
+            grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+            launch: Arc::new(LaunchSettings {
+                program,
+                digest: registry.digest(),
+                spin,
+                start_timeout: self.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT),
+            }),
+        };
+        let config = SubprocessConfig {
+            workers: Some(workers),
+            timeout: self.timeout,
+            recycle_after: self.recycle_after,
+            spin: self.spin,
+        };
+        start(settings, registry, config)
+    }
+}
+
+/// Starts the supervisor, which starts the workers, and waits for the verdict.
+fn start(
+    settings: Settings,
+    registry: TaskRegistry,
+    config: SubprocessConfig,
+) -> Result<SubprocessPool, Error> {
+    let dispatch = Arc::new(Dispatch::new());
+    let (requests, inbox) = mpsc::channel();
+    let (report, verdict) = mpsc::channel();
+    let limits = JobLimits {
+        timeout: settings.timeout,
+    };
+    let supervisor = Supervisor::new(
+        settings,
+        Arc::clone(&dispatch),
+        inbox,
+        requests.clone(),
+        report,
+    );
+    let supervisor = thread::Builder::new()
+        .name("ythread-supervisor".to_owned())
+        .spawn(move || supervisor.run())
+        .map_err(|e| {
+            Error::start("could not start the subprocess pool's supervisor thread").with_source(e)
+        })?;
+    let pool = SubprocessPool::assemble(dispatch, requests, supervisor, registry, limits, config);
+    // The supervisor answers within the start timeout: every launch is polled against it.
+    match verdict.recv() {
+        Ok(Ok(())) => Ok(pool),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(Error::start(
+            "the subprocess pool's supervisor stopped before its workers came up",
+        )),
+    }
+}

@@ -1,0 +1,93 @@
+//! Per-job deadlines: the supervisor kills a worker whose job runs past its deadline.
+//!
+//! ipc-channel's byte receiver has no receive-with-timeout, and a runaway task can only be
+//! stopped by killing its process anyway. So the caller arms its worker's [`Watch`] before
+//! sending and disarms it after the reply (or end-of-file); the supervisor thread checks the
+//! armed watches when the earliest deadline is due and SIGKILLs an overdue worker. The
+//! caller's blocked receive then sees end-of-file, finds the watch fired, and reports
+//! `TimedOut` instead of `WorkerDied`.
+//!
+//! The supervisor needs no wake-up per job: every pool job has the same time limit, so a job
+//! armed after the supervisor last looked is due no sooner than that look plus the limit, and
+//! the supervisor never sleeps longer than that.
+//!
+//! A fired kill targets a live (or zombie) process: the caller reaps its worker only after
+//! disarming, and disarming waits for the watch's lock, so the pid cannot be reused in between.
+
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+/// The deadline of the job a worker is running, shared by its caller and the supervisor.
+pub(super) struct Watch {
+    pid: u32,
+    state: Mutex<Armed>,
+}
+
+/// | `deadline` | `fired` | meaning |
+/// |---|---|---|
+/// | `None` | `false` | idle, or running without a limit |
+/// | `Some(t)` | `false` | running, to be killed at `t` |
+/// | `Some(t)` | `true` | killed at `t`; the caller has not noticed yet |
+#[derive(Default)]
+struct Armed {
+    deadline: Option<Instant>,
+    fired: bool,
+}
+
+impl Watch {
+    pub(super) fn new(pid: u32) -> Self {
+        Watch {
+            pid,
+            state: Mutex::new(Armed::default()),
+        }
+    }
+
+    /// The worker this watch guards.
+    pub(super) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Caller: the job starts now and must end by `deadline`.
+    pub(super) fn arm(&self, deadline: Instant) {
+        *self.state.lock() = Armed {
+            deadline: Some(deadline),
+            fired: false,
+        };
+    }
+
+    /// Caller: the job is over. Returns whether the supervisor killed the worker for it.
+    pub(super) fn disarm(&self) -> bool {
+        std::mem::take(&mut *self.state.lock()).fired
+    }
+
+    /// Supervisor: kills the worker if its job is overdue at `now`. Returns the deadline still
+    /// pending, if any, so the supervisor knows when to look again.
+    pub(super) fn enforce(&self, now: Instant) -> Option<Instant> {
+        let mut state = self.state.lock();
+        match state.deadline {
+            Some(deadline) if !state.fired && deadline <= now => {
+                kill(self.pid);
+                state.fired = true;
+                None
+            }
+            Some(deadline) if !state.fired => Some(deadline),
+            _ => None,
+        }
+    }
+}
+
+/// Sends SIGKILL to `pid`. Failure (the process already gone) needs no handling: the caller
+/// sees the end-of-file either way.
+fn kill(pid: u32) {
+    // 0 and negative values would signal whole process groups.
+    let Some(pid) = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0) else {
+        return;
+    };
+    // SAFETY: `kill` takes two integers and touches no memory of ours. The pid is a child of
+    // this process that has not been reaped yet (see the module docs), so the signal cannot
+    // reach an unrelated process that reused the pid.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}

@@ -1,0 +1,216 @@
+//! Starting a worker process and checking its handshake, without ever blocking for good.
+//!
+//! ipc-channel's one-shot `accept` blocks until someone connects, forever if the child dies
+//! first. So `accept` runs on a helper thread that reports back through a channel, and the
+//! supervisor [`poll`](Launch::poll)s each launch: the handshake arrived (check it), the child
+//! exited first (say how), or the start timeout passed (kill it). A helper thread still
+//! blocked in `accept` is released by connecting to the server once and hanging up.
+//!
+//! The worker inherits no stdin and writes its stdout to the parent's *stderr*: a task that
+//! prints cannot corrupt a parent whose stdout is a protocol or a report. Workers get their
+//! own process group, so a Ctrl-C in the terminal reaches the parent only; they still die with
+//! it (see `worker.rs`).
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver as Inbox, TryRecvError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ipc_channel::IpcError;
+use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
+
+use super::deadline::Watch;
+use super::frame::FrameReceiver;
+use super::process::{WorkerProcess, wait_until};
+use super::protocol::{Hello, MARKER_ENV, Marker, PROTOCOL_VERSION};
+use super::receive::Receiver;
+use crate::Error;
+
+/// How workers are started and what they must answer.
+#[derive(Clone, Debug)]
+pub(super) struct LaunchSettings {
+    pub(super) program: PathBuf,
+    pub(super) digest: u64,
+    pub(super) spin: Duration,
+    pub(super) start_timeout: Duration,
+}
+
+/// A worker process on its way up.
+pub(super) struct Launch {
+    /// `None` once handed over to a [`WorkerProcess`]; otherwise killed and reaped on drop.
+    child: Option<Child>,
+    server: String,
+    hello: Inbox<Result<Hello, IpcError>>,
+    deadline: Instant,
+    settings: Arc<LaunchSettings>,
+}
+
+/// Starts a worker. `wake` is called (on a helper thread) when its handshake arrives or fails.
+pub(super) fn start(
+    settings: &Arc<LaunchSettings>,
+    wake: impl FnOnce() + Send + 'static,
+) -> Result<Launch, Error> {
+    let program = settings.program.display();
+    let (server, name) = IpcOneShotServer::<Hello>::new().map_err(|e| {
+        Error::start("could not create the socket that subprocess workers connect to")
+            .with_source(e)
+    })?;
+    let marker = Marker {
+        parent: std::process::id(),
+        spin: settings.spin,
+        server: name.clone(),
+    };
+    let child = Command::new(&settings.program)
+        .env(MARKER_ENV, marker.encode())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(io::stderr()))
+        .process_group(0)
+        .spawn()
+        .map_err(|e| {
+            Error::start(format!(
+                "could not start the worker program `{program}`; check that it exists and is \
+                 executable"
+            ))
+            .with_source(e)
+        })?;
+    let mut launch = Launch {
+        child: Some(child),
+        server: name,
+        hello: mpsc::channel().1,
+        deadline: Instant::now() + settings.start_timeout,
+        settings: Arc::clone(settings),
+    };
+    let (send_hello, hello) = mpsc::channel();
+    thread::Builder::new()
+        .name("ythread-accept".to_owned())
+        .spawn(move || {
+            let _ = send_hello.send(server.accept().map(|(_, hello)| hello));
+            wake();
+        })
+        .map_err(|e| {
+            Error::start("could not start a thread to accept a worker's handshake").with_source(e)
+        })?;
+    launch.hello = hello;
+    Ok(launch)
+}
+
+impl Launch {
+    /// The worker's pid.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// `None` while the worker is still starting; then the worker, or why it failed (the
+    /// failed child is killed and reaped when the launch is dropped).
+    pub(super) fn poll(&mut self, now: Instant) -> Option<Result<WorkerProcess, Error>> {
+        match self.hello.try_recv() {
+            Ok(Ok(hello)) => return Some(self.admit(hello)),
+            Ok(Err(e)) => return Some(Err(self.failed_handshake(e))),
+            Err(TryRecvError::Disconnected) => {
+                return Some(Err(Error::start(
+                    "the thread accepting a worker's handshake stopped without an answer",
+                )));
+            }
+            Err(TryRecvError::Empty) => {}
+        }
+        let child = self.child.as_mut()?;
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(Err(self.early_exit(&status.to_string())));
+        }
+        if now >= self.deadline {
+            return Some(Err(Error::start(format!(
+                "worker process {} (program `{}`) did not connect within {:?}; make sure its \
+                 `main` calls `ythread_executors::init` first, or raise the start timeout",
+                self.pid(),
+                self.settings.program.display(),
+                self.settings.start_timeout
+            ))));
+        }
+        None
+    }
+
+    /// When to poll again if nothing wakes the supervisor sooner (to notice a dead child).
+    pub(super) fn next_check(&self, now: Instant) -> Instant {
+        (now + Duration::from_millis(5)).min(self.deadline)
+    }
+
+    fn admit(&mut self, hello: Hello) -> Result<WorkerProcess, Error> {
+        let pid = self.pid();
+        let program = self.settings.program.display();
+        if hello.protocol != PROTOCOL_VERSION {
+            return Err(Error::start(format!(
+                "worker process {pid} (program `{program}`) speaks subprocess protocol {} but \
+                 this pool speaks {PROTOCOL_VERSION}; build both from the same version of \
+                 ythread-executors",
+                hello.protocol
+            )));
+        }
+        if hello.pid != pid {
+            return Err(Error::start(format!(
+                "process {} answered the handshake meant for worker process {pid}; another \
+                 program is connecting to this pool's socket",
+                hello.pid
+            )));
+        }
+        if hello.digest != self.settings.digest {
+            return Err(Error::start(format!(
+                "worker process {pid} (program `{program}`) has a different task registry: \
+                 digest mismatch ({:016x} in the worker, {:016x} in this pool); give the pool \
+                 the same `TaskRegistry` the worker program passes to `init`, or point \
+                 `program` at a build of this program",
+                hello.digest, self.settings.digest
+            )));
+        }
+        let child = self.child.take().expect("a launch is admitted once");
+        Ok(WorkerProcess::new(
+            child,
+            hello.jobs,
+            FrameReceiver::new(Receiver::new(hello.replies, self.settings.spin)),
+            Arc::new(Watch::new(pid)),
+        ))
+    }
+
+    fn failed_handshake(&mut self, cause: IpcError) -> Error {
+        let exited = self
+            .child
+            .as_mut()
+            .and_then(|child| wait_until(child, Instant::now() + Duration::from_millis(200)));
+        match exited {
+            Some(status) => self.early_exit(&status.to_string()),
+            None => Error::start(format!(
+                "worker process {} (program `{}`) sent a handshake this pool cannot read; it is \
+                 probably a different build: point `program` at a build of this program",
+                self.pid(),
+                self.settings.program.display()
+            ))
+            .with_source(cause),
+        }
+    }
+
+    fn early_exit(&self, status: &str) -> Error {
+        Error::start(format!(
+            "worker process {} (program `{}`) ended ({status}) before its handshake; make sure \
+             its `main` calls `ythread_executors::init` first, with the same build of \
+             ythread-executors as this program",
+            self.pid(),
+            self.settings.program.display()
+        ))
+    }
+}
+
+impl Drop for Launch {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        // Releases the helper thread if it is still blocked in `accept`: it then reads
+        // end-of-file from this connection and returns an error nobody waits for.
+        drop(IpcSender::<Hello>::connect(self.server.clone()));
+    }
+}

@@ -1,0 +1,269 @@
+//! A worker process as the pool sees it: its channels, its child handle, one job at a time.
+//!
+//! [`WorkerProcess::run`] is the hot path: frame the job into a buffer the worker keeps (no
+//! allocation after the first job), send it, wait for the reply, hand the encoded result to
+//! the work descriptor. Any failure of the channel means the process is gone or going: it is
+//! reaped right there, so the error can say how it ended (signal or exit status).
+//!
+//! Every process is reaped exactly once: on a lost job by [`WorkerProcess::run`], on a
+//! graceful stop by [`stop_all`], and, as a last resort, by `Drop` (kill, then wait).
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ExitStatus};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ipc_channel::ipc::IpcBytesSender;
+use ythread::{Error as WorkError, Termination, Work};
+
+use super::deadline::Watch;
+use super::frame::{self, FrameError, FrameReceiver};
+use super::protocol::{self, Reply};
+
+/// How long a worker that closed its end may take to finish exiting before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Frames above this size do not keep their buffer between jobs.
+const KEPT_BUFFER: usize = 4 << 20;
+
+/// What a job needs to know about the pool.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct JobLimits {
+    pub(super) timeout: Option<Duration>,
+}
+
+/// How a job's round trip over the channels went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Received {
+    /// The worker answered; the outcome is stored in the work.
+    Answered,
+    /// The worker sent something that is not a reply; a codec error is stored in the work.
+    Garbled,
+    /// The job could not be sent.
+    NotSent,
+    /// The worker closed its reply channel: it is gone or going.
+    Hangup,
+}
+
+fn garbled(pid: u32, task: &str, what: impl std::fmt::Display) -> WorkError {
+    WorkError::codec(
+        format!("read the reply of worker process {pid} to task `{task}`"),
+        what,
+    )
+}
+
+/// Whether the worker can take another job after [`WorkerProcess::run`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum After {
+    /// It answered and is waiting for the next job.
+    Reusable,
+    /// It is gone (and reaped); the pool needs a replacement.
+    Lost,
+}
+
+/// A running worker process and the parent's ends of its channels.
+pub(super) struct WorkerProcess {
+    pid: u32,
+    child: Child,
+    /// `None` once closed: the worker sees end-of-file and exits.
+    jobs: Option<IpcBytesSender>,
+    replies: FrameReceiver,
+    watch: Arc<Watch>,
+    frame: Vec<u8>,
+    tasks_run: u64,
+}
+
+impl WorkerProcess {
+    pub(super) fn new(
+        child: Child,
+        jobs: IpcBytesSender,
+        replies: FrameReceiver,
+        watch: Arc<Watch>,
+    ) -> Self {
+        WorkerProcess {
+            pid: child.id(),
+            child,
+            jobs: Some(jobs),
+            replies,
+            watch,
+            frame: Vec::new(),
+            tasks_run: 0,
+        }
+    }
+
+    pub(super) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The deadline watch the supervisor enforces for this worker.
+    pub(super) fn watch(&self) -> Arc<Watch> {
+        Arc::clone(&self.watch)
+    }
+
+    /// How many jobs this worker has answered.
+    pub(super) fn tasks_run(&self) -> u64 {
+        self.tasks_run
+    }
+
+    /// Runs `work` (the task `task`) in this worker and stores its outcome in `work`.
+    pub(super) fn run(&mut self, work: &mut dyn Work, task: &str, limits: JobLimits) -> After {
+        protocol::start_job(task, &mut self.frame);
+        if let Err(error) = work.encode_args("subprocess", &mut self.frame) {
+            work.fail(error);
+            return After::Reusable;
+        }
+        frame::seal(&mut self.frame);
+        if let Some(limit) = limits.timeout {
+            self.watch.arm(Instant::now() + limit);
+        }
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| frame::send(jobs, &self.frame).is_ok());
+        let received = if sent {
+            self.receive_reply(work, task)
+        } else {
+            Received::NotSent
+        };
+        let timed_out = limits.timeout.is_some() && self.watch.disarm();
+        if self.frame.capacity() > KEPT_BUFFER {
+            self.frame = Vec::new();
+        }
+        match received {
+            Received::Answered => {
+                self.tasks_run += 1;
+                if !timed_out {
+                    return After::Reusable;
+                }
+                // The answer won the race against the deadline, but the worker is dead now.
+                self.reap();
+            }
+            // A worker that breaks the protocol cannot be trusted with the next job.
+            Received::Garbled => drop(self.kill_and_reap()),
+            Received::NotSent | Received::Hangup => {
+                work.fail(self.lost(received, task, timed_out, limits));
+            }
+        }
+        After::Lost
+    }
+
+    /// Waits for the reply and stores what it says in `work`.
+    fn receive_reply(&mut self, work: &mut dyn Work, task: &str) -> Received {
+        let pid = self.pid;
+        let body = match self.replies.recv() {
+            Ok(body) => body,
+            Err(FrameError::Channel(_)) => return Received::Hangup,
+            Err(bad @ FrameError::Malformed(_)) => {
+                work.fail(garbled(pid, task, bad));
+                return Received::Garbled;
+            }
+        };
+        match protocol::read_reply(body) {
+            Ok(Reply::Done(result)) => work.complete_encoded(result),
+            Ok(Reply::Failed(wire)) => work.fail(wire.into_error(task, pid)),
+            Err(bad) => {
+                work.fail(garbled(pid, task, bad));
+                return Received::Garbled;
+            }
+        }
+        Received::Answered
+    }
+
+    /// Reaps a worker whose channel failed and says what happened to its job.
+    fn lost(&mut self, how: Received, task: &str, timed_out: bool, limits: JobLimits) -> WorkError {
+        let termination = match how {
+            // It closed its end: it is exiting, let it finish.
+            Received::Hangup => self.reap(),
+            // It could not take the job: dead, or too broken to wait for.
+            _ => self.kill_and_reap(),
+        };
+        match (timed_out, limits.timeout) {
+            (true, Some(limit)) => WorkError::timed_out(
+                format!("task `{task}` in worker process {}", self.pid),
+                limit,
+            ),
+            _ => WorkError::worker_died(self.pid, termination, task),
+        }
+    }
+
+    /// Closes the job channel: an idle worker sees end-of-file and exits.
+    pub(super) fn close(&mut self) {
+        self.jobs = None;
+    }
+
+    /// Waits for the process to end (after its channel failed), killing it if it takes longer
+    /// than a grace period, and returns how it ended.
+    fn reap(&mut self) -> Termination {
+        self.close();
+        let status = match wait_until(&mut self.child, Instant::now() + EXIT_GRACE) {
+            Some(status) => Ok(status),
+            None => {
+                let _ = self.child.kill();
+                self.child.wait()
+            }
+        };
+        status.map_or(Termination::Unknown, termination)
+    }
+
+    /// Kills the process (if it still runs) and returns how it ended: a process that had
+    /// already exited keeps its own status.
+    fn kill_and_reap(&mut self) -> Termination {
+        self.close();
+        let _ = self.child.kill();
+        self.child.wait().map_or(Termination::Unknown, termination)
+    }
+
+    /// Reaps the process if it has exited; returns whether it is reaped.
+    pub(super) fn try_reap(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)) | Err(_))
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if !self.try_reap() {
+            let _ = self.kill_and_reap();
+        }
+    }
+}
+
+/// Stops workers gracefully: closes every job channel at once, gives them all until `grace`
+/// runs out to exit, then kills and reaps the stragglers.
+pub(super) fn stop_all(mut workers: Vec<WorkerProcess>, grace: Duration) {
+    for worker in &mut workers {
+        worker.close();
+    }
+    let deadline = Instant::now() + grace;
+    for mut worker in workers {
+        if wait_until(&mut worker.child, deadline).is_none() {
+            let _ = worker.kill_and_reap();
+        }
+    }
+}
+
+/// Polls `child` until it exits or `deadline` passes. Used only on the way out of a worker, so
+/// a few sleeps cost nothing; the first checks are close together because a worker that has
+/// closed its channels is usually a few microseconds from being a zombie.
+pub(super) fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    let mut pause = Duration::from_micros(20);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => {
+                thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+/// How a process ended, in the terms of `ythread::Error`.
+pub(super) fn termination(status: ExitStatus) -> Termination {
+    match (status.signal(), status.code()) {
+        (Some(signal), _) => Termination::Signal(signal),
+        (None, Some(code)) => Termination::Exited(code),
+        (None, None) => Termination::Unknown,
+    }
+}

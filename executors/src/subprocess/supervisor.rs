@@ -1,0 +1,232 @@
+//! The supervisor: the one long-lived thread that starts, replaces, times and stops workers.
+//!
+//! Every worker is started from this thread, never from a caller's. On Linux the parent-death
+//! signal of a child fires when the *thread* that forked it exits, so a worker started from a
+//! short-lived handler thread would be killed when that handler returns.
+//!
+//! The loop sleeps on its request channel until the next thing is due, then:
+//!
+//! | phase | what |
+//! |---|---|
+//! | deadlines | SIGKILL workers whose job is overdue (see `deadline.rs`) |
+//! | launches | start missing workers; admit those whose handshake passed; retry failures with backoff |
+//! | retiring | reap recycled workers that have exited; kill those past the grace period |
+//! | requests | `Replace` (a caller lost its worker), `Recycle`, `Wake`, `Shutdown` |
+//!
+//! During start-up a failed launch fails the pool's `build`; later it is retried with backoff
+//! (50 ms doubling to 5 s) while callers keep using the remaining workers.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::deadline::Watch;
+use super::dispatch::Dispatch;
+use super::launch::{self, Launch, LaunchSettings};
+use super::process::{self, WorkerProcess};
+use crate::Error;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often exiting workers are checked on.
+const RETIRE_POLL: Duration = Duration::from_millis(5);
+
+/// What the pool and its helpers ask of the supervisor.
+pub(super) enum Request {
+    /// A caller lost worker `pid` (already reaped): start another.
+    Replace { pid: u32 },
+    /// This worker ran its quota of jobs: stop it and start another.
+    Recycle(WorkerProcess),
+    /// A handshake arrived: look at the launches.
+    Wake,
+    /// Stop every worker and exit.
+    Shutdown,
+}
+
+/// How the supervisor runs one pool.
+pub(super) struct Settings {
+    pub(super) workers: usize,
+    pub(super) timeout: Option<Duration>,
+    pub(super) grace: Duration,
+    pub(super) launch: Arc<LaunchSettings>,
+}
+
+/// The supervisor's state; lives on its thread.
+pub(super) struct Supervisor {
+    settings: Settings,
+    requests: mpsc::Receiver<Request>,
+    /// Cloned into each launch's wake-up callback.
+    wake: mpsc::Sender<Request>,
+    dispatch: Arc<Dispatch<WorkerProcess>>,
+    /// Told once whether the first `workers` came up.
+    startup: Option<mpsc::Sender<Result<(), Error>>>,
+    missing: usize,
+    launching: Vec<Launch>,
+    watches: Vec<Arc<Watch>>,
+    retiring: Vec<(WorkerProcess, Instant)>,
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+impl Supervisor {
+    pub(super) fn new(
+        settings: Settings,
+        dispatch: Arc<Dispatch<WorkerProcess>>,
+        requests: mpsc::Receiver<Request>,
+        wake: mpsc::Sender<Request>,
+        startup: mpsc::Sender<Result<(), Error>>,
+    ) -> Self {
+        Supervisor {
+            missing: settings.workers,
+            settings,
+            requests,
+            wake,
+            dispatch,
+            startup: Some(startup),
+            launching: Vec::new(),
+            watches: Vec::new(),
+            retiring: Vec::new(),
+            retry_at: Instant::now(),
+            backoff: FIRST_BACKOFF,
+        }
+    }
+
+    /// The supervisor thread's body; returns after `Shutdown` with every worker reaped.
+    pub(super) fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            let mut due = self.enforce_deadlines(now);
+            if let Err(error) = self.progress_launches(now) {
+                if let Some(startup) = self.startup.take() {
+                    let _ = startup.send(Err(error));
+                    break;
+                }
+            }
+            due = earliest(due, self.launching.iter().map(|l| l.next_check(now)).min());
+            if self.missing > 0 {
+                due = earliest(due, Some(self.retry_at));
+            }
+            self.progress_retiring(now);
+            if !self.retiring.is_empty() {
+                due = earliest(due, Some(now + RETIRE_POLL));
+            }
+            let request = match due {
+                Some(due) => self
+                    .requests
+                    .recv_timeout(due.saturating_duration_since(Instant::now())),
+                None => self
+                    .requests
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match request {
+                Ok(Request::Replace { pid }) => self.forget(pid),
+                Ok(Request::Recycle(mut worker)) => {
+                    self.forget(worker.pid());
+                    worker.close();
+                    self.retiring
+                        .push((worker, Instant::now() + self.settings.grace));
+                }
+                Ok(Request::Wake) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Request::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.shutdown();
+    }
+
+    /// Kills overdue workers; returns when the next deadline could be due.
+    fn enforce_deadlines(&self, now: Instant) -> Option<Instant> {
+        let limit = self.settings.timeout?;
+        // A job armed after `now` is due no sooner than `now + limit`.
+        let mut next = now + limit;
+        for watch in &self.watches {
+            if let Some(deadline) = watch.enforce(now) {
+                next = next.min(deadline);
+            }
+        }
+        Some(next)
+    }
+
+    /// Starts missing workers and admits those whose handshake passed. During start-up the
+    /// first failure is returned; afterwards failures are retried with backoff.
+    fn progress_launches(&mut self, now: Instant) -> Result<(), Error> {
+        while self.missing > 0 && now >= self.retry_at {
+            let wake = self.wake.clone();
+            match launch::start(&self.settings.launch, move || {
+                let _ = wake.send(Request::Wake);
+            }) {
+                Ok(launch) => {
+                    self.launching.push(launch);
+                    self.missing -= 1;
+                }
+                Err(error) => return self.launch_failed(error, now),
+            }
+        }
+        let mut i = 0;
+        while i < self.launching.len() {
+            match self.launching[i].poll(now) {
+                None => i += 1,
+                Some(outcome) => {
+                    // Dropping a failed launch kills and reaps its process.
+                    drop(self.launching.swap_remove(i));
+                    match outcome {
+                        Ok(worker) => self.admit(worker),
+                        Err(error) => {
+                            self.missing += 1;
+                            self.launch_failed(error, now)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn admit(&mut self, worker: WorkerProcess) {
+        self.backoff = FIRST_BACKOFF;
+        self.watches.push(worker.watch());
+        self.dispatch.admit(worker.pid(), worker);
+        if self.startup.is_some() && self.watches.len() == self.settings.workers {
+            if let Some(startup) = self.startup.take() {
+                let _ = startup.send(Ok(()));
+            }
+        }
+    }
+
+    fn launch_failed(&mut self, error: Error, now: Instant) -> Result<(), Error> {
+        if self.startup.is_some() {
+            return Err(error);
+        }
+        self.dispatch.starve(error.to_string());
+        self.retry_at = now + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        Ok(())
+    }
+
+    /// A worker left the pool; one more is missing.
+    fn forget(&mut self, pid: u32) {
+        self.watches.retain(|watch| watch.pid() != pid);
+        self.missing += 1;
+    }
+
+    fn progress_retiring(&mut self, now: Instant) {
+        self.retiring
+            .retain_mut(|(worker, deadline)| !worker.try_reap() && now < *deadline);
+    }
+
+    fn shutdown(mut self) {
+        let mut workers = self
+            .dispatch
+            .close("the subprocess pool is shut down; build a new executor to run more work");
+        workers.extend(self.retiring.drain(..).map(|(worker, _)| worker));
+        self.launching.clear();
+        process::stop_all(workers, self.settings.grace);
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}

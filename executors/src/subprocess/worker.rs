@@ -1,0 +1,154 @@
+//! The worker side: [`init`] and the loop that serves jobs.
+//!
+//! A worker is the program itself, started again with [`MARKER_ENV`] set. `init` sees the
+//! marker and never returns: it ties the process's life to its parent, connects back, sends
+//! its [`Hello`] and then answers jobs one at a time until the parent closes the job channel.
+//!
+//! Dying with the parent takes two mechanisms, because each has a gap:
+//! - `PR_SET_PDEATHSIG(SIGKILL)`: the kernel kills the worker when the parent *thread* that
+//!   started it exits (the pool starts every worker from its long-lived supervisor thread for
+//!   this reason). If the parent died before `prctl` ran, the worker has already been
+//!   reparented, so `getppid` no longer names the parent and the worker exits at once.
+//! - End-of-file on the job channel: the parent holds the only job sender, so an idle worker
+//!   wakes up and exits as soon as the parent is gone, for any reason.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ipc_channel::IpcError;
+use ipc_channel::ipc::{self, IpcSender};
+use parking_lot::Mutex;
+use ythread::TaskRegistry;
+
+use super::frame::{self, FrameError, FrameReceiver};
+use super::protocol::{self, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION};
+use super::receive::Receiver;
+
+/// The registry given to [`init`] in this process, the default for pools built here.
+static REGISTRY: Mutex<Option<TaskRegistry>> = Mutex::new(None);
+
+/// Whether this process is serving as a worker (set before the first job).
+static SERVING: AtomicBool = AtomicBool::new(false);
+
+/// Exit statuses of a worker that cannot serve; the parent reports them in its start error.
+const EXIT_BAD_MARKER: i32 = 90;
+const EXIT_ORPHANED: i32 = 91;
+const EXIT_NO_CHANNEL: i32 = 92;
+
+/// Reply buffers above this size are not kept between jobs.
+const KEPT_BUFFER: usize = 4 << 20;
+
+/// Call first in `main`. In a worker process it serves tasks from `registry` and never
+/// returns; in any other process it records `registry` as the default for subprocess pools
+/// and returns at once.
+///
+/// Workers are this program started again, so everything `main` does before `init` also runs
+/// in every worker: keep it to nothing, or to what workers need too (logging set-up).
+///
+/// ```no_run
+/// ythread::task!(fn square(x: u64) -> u64 { x * x });
+///
+/// fn main() {
+///     ythread_executors::init(ythread::TaskRegistry::new().with(square));
+///     // ... only the parent gets here ...
+/// }
+/// ```
+pub fn init(registry: TaskRegistry) {
+    *REGISTRY.lock() = Some(registry.clone());
+    let Some(value) = std::env::var_os(MARKER_ENV) else {
+        return;
+    };
+    let code = match value.to_str().map(Marker::decode) {
+        Some(Ok(marker)) => serve(&marker, &registry),
+        Some(Err(why)) => complain(EXIT_BAD_MARKER, &why),
+        None => complain(
+            EXIT_BAD_MARKER,
+            &format!("{MARKER_ENV} is not valid unicode"),
+        ),
+    };
+    std::process::exit(code)
+}
+
+/// The registry given to [`init`] in this process, if any.
+pub(super) fn registry() -> Option<TaskRegistry> {
+    REGISTRY.lock().clone()
+}
+
+/// Whether [`init`] ran in this process.
+pub(super) fn init_called() -> bool {
+    REGISTRY.lock().is_some()
+}
+
+/// Whether this process was started as a worker but is not serving: its `main` did not call
+/// [`init`] first. Such a process must not start pools of its own (they would start more
+/// such processes, without end).
+pub(super) fn is_stray_worker() -> bool {
+    std::env::var_os(MARKER_ENV).is_some() && !SERVING.load(Ordering::Relaxed)
+}
+
+fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
+    SERVING.store(true, Ordering::Relaxed);
+    if !die_with_parent(marker.parent) {
+        return complain(EXIT_ORPHANED, "the pool's process is already gone");
+    }
+    let channels = ipc::bytes_channel().and_then(|jobs| Ok((jobs, ipc::bytes_channel()?)));
+    let Ok(((jobs_sender, jobs), (replies, replies_receiver))) = channels else {
+        return complain(EXIT_NO_CHANNEL, "could not create its channels");
+    };
+    let hello = Hello {
+        protocol: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        digest: registry.digest(),
+        jobs: jobs_sender,
+        replies: replies_receiver,
+    };
+    let sent = IpcSender::<Hello>::connect(marker.server.clone())
+        .map_err(IpcError::from)
+        .and_then(|greeting| greeting.send(hello));
+    if let Err(e) = sent {
+        return complain(EXIT_NO_CHANNEL, &format!("could not reach the pool: {e}"));
+    }
+
+    let mut jobs = FrameReceiver::new(Receiver::new(jobs, marker.spin));
+    let mut reply = Vec::new();
+    loop {
+        match jobs.recv() {
+            Ok(job) => protocol::answer(registry, job, &mut reply),
+            // The pool closed the channel (shutdown, recycling) or its process is gone.
+            Err(FrameError::Channel(IpcError::Disconnected)) => return 0,
+            Err(e) => return complain(EXIT_NO_CHANNEL, &format!("could not read a job: {e}")),
+        }
+        if frame::send(&replies, &reply).is_err() {
+            return 0;
+        }
+        if reply.capacity() > KEPT_BUFFER {
+            reply = Vec::new();
+        }
+    }
+}
+
+/// Asks the kernel to SIGKILL this process when its parent thread exits; returns whether the
+/// parent is still the process `parent` after that (see the module docs).
+fn die_with_parent(parent: u32) -> bool {
+    // SAFETY: `prctl(PR_SET_PDEATHSIG, sig)` reads its integer arguments only and changes a
+    // setting of the calling process; no memory is passed.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+    }
+    // SAFETY: `getppid` has no preconditions and cannot fail.
+    let ppid = unsafe { libc::getppid() };
+    u32::try_from(ppid) == Ok(parent)
+}
+
+fn complain(code: i32, why: &str) -> i32 {
+    eprintln!(
+        "ythread worker process {}: {why}; exiting",
+        std::process::id()
+    );
+    code
+}

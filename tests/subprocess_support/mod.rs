@@ -1,0 +1,85 @@
+//! Shared helpers of the `subprocess_*` test binaries: a pool of the test worker program,
+//! bounded waits, and a look at processes through `/proc`.
+
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ythread_executors::{SubprocessBuilder, SubprocessPool};
+use ythread_suite::tasks;
+
+/// The bound on every wait: long enough for a loaded 2-core machine, short enough that a hang
+/// fails the test instead of stalling the run.
+pub const BOUND: Duration = Duration::from_secs(60);
+
+/// A builder for a pool of `workers` test worker processes serving the demo tasks.
+pub fn pool(workers: usize) -> SubprocessBuilder {
+    SubprocessPool::builder()
+        .program(env!("CARGO_BIN_EXE_ythread-test-worker"))
+        .registry(tasks::registry())
+        .workers(workers)
+}
+
+/// Runs `f` on its own thread and returns its result, failing the test if it takes longer
+/// than [`BOUND`].
+pub fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    match result.recv_timeout(BOUND) {
+        Ok(value) => value,
+        Err(_) => panic!("{what} did not finish within {BOUND:?}"),
+    }
+}
+
+/// Polls `condition` until it holds, failing the test after [`BOUND`].
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + BOUND;
+    let mut pause = Duration::from_micros(100);
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still not true after {BOUND:?}"
+        );
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// A process as `/proc/PID/stat` describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcStat {
+    pub state: char,
+    pub ppid: u32,
+}
+
+/// The state and parent of `pid`, or `None` if there is no such process.
+pub fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: parse after the last `)`.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some(ProcStat { state, ppid })
+}
+
+/// Whether `pid` is a child of this process that has not been reaped (running or zombie).
+pub fn is_our_child(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|stat| stat.ppid == std::process::id())
+}
+
+/// Every process whose parent is this process.
+pub fn our_children() -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| proc_stat(pid).is_some_and(|stat| stat.ppid == me))
+        .collect()
+}
