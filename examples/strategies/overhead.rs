@@ -1,0 +1,95 @@
+//! Section 4, overhead: what one yield of tiny work costs, round trip, per strategy; a direct
+//! call of the same function is the floor. Timed in batches (a clock read per call would cost
+//! as much as an inline yield); the median batch is reported.
+
+use std::time::{Duration, Instant};
+
+use ythread::{Executor, YieldableThread};
+use ythread_suite::tasks::tiny;
+
+use crate::plan::{Plan, Strategy};
+use crate::progress::Progress;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Row {
+    pub(crate) strategy: String,
+    /// Median time of one `y.apply(tiny, x)`, or why it could not be measured.
+    pub(crate) round_trip: Result<Duration, String>,
+}
+
+impl Row {
+    /// A strategy that could not be measured, and why.
+    pub(crate) fn failed(strategy: &Strategy, reason: &str) -> Row {
+        Row {
+            strategy: strategy.label.clone(),
+            round_trip: Err(reason.to_owned()),
+        }
+    }
+}
+
+/// A batch should take at least this long, so clock reads do not show in the result.
+const MIN_BATCH_TIME: Duration = Duration::from_micros(200);
+
+/// A strategy may not answer at all (a broken pool); waiting longer than this is a hang.
+const JOIN_SLACK: Duration = Duration::from_secs(30);
+
+pub(crate) fn measure(
+    executor: &Executor,
+    strategy: &Strategy,
+    plan: &Plan,
+    progress: &Progress,
+) -> Row {
+    progress.step(&format!("overhead: {}", strategy.label));
+    let budget = plan.overhead_budget;
+    let mut handle = YieldableThread::builder()
+        .name("overhead".to_owned())
+        .spawn(executor, move |y| {
+            median_per_call(budget, |x| y.apply(tiny, x).map(|_| ()))
+        })
+        .expect("could not start the overhead thread; check the thread limits");
+    let round_trip = match handle.join_timeout(budget + JOIN_SLACK) {
+        Ok(Ok(per_call)) => Ok(per_call),
+        Ok(Err(e)) => Err(format!("tiny work failed: {e}")),
+        Err(e) => Err(format!("the overhead thread failed: {e}")),
+    };
+    progress.done();
+    Row {
+        strategy: strategy.label.clone(),
+        round_trip,
+    }
+}
+
+/// The floor: the same function called directly, no yield.
+pub(crate) fn direct_call(plan: &Plan) -> Duration {
+    median_per_call::<()>(plan.overhead_budget, |x| {
+        std::hint::black_box(tiny.call(std::hint::black_box(x)));
+        Ok(())
+    })
+    .unwrap_or_default()
+}
+
+/// Grows a batch until it takes [`MIN_BATCH_TIME`], then times batches of that size until
+/// `budget` is spent; returns the median time per call.
+fn median_per_call<E>(
+    budget: Duration,
+    mut call: impl FnMut(u64) -> Result<(), E>,
+) -> Result<Duration, E> {
+    let start = Instant::now();
+    let mut time_batch = |size: u64| -> Result<Duration, E> {
+        let began = Instant::now();
+        for x in 0..size {
+            call(x)?;
+        }
+        Ok(began.elapsed())
+    };
+    let mut size: u64 = 1;
+    while time_batch(size)? < MIN_BATCH_TIME && size < 1 << 30 {
+        size *= 2;
+    }
+    let mut per_call: Vec<Duration> = Vec::new();
+    while per_call.len() < 5 || start.elapsed() < budget {
+        per_call.push(time_batch(size)? / size as u32);
+    }
+    per_call.sort();
+    Ok(per_call[per_call.len() / 2])
+}

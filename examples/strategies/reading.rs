@@ -1,0 +1,194 @@
+//! "Reading the results": sentences generated from the numbers of this run, so that the text
+//! can never claim what the data does not show. Each picks the extremes of one table.
+
+use std::cmp::Ordering;
+
+use crate::plan::{CLIENT_COUNTS, HEAVY_CLIENTS};
+use crate::report::{Results, code, duration, percent, rate, ratio_text};
+
+pub(crate) fn paragraphs(results: &Results) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if results.plan.quick {
+        parts.push(
+            "This was a quick run (`--quick`): the counts are too small for the numbers to \
+             mean much; run without it for the real comparison."
+                .to_owned(),
+        );
+    }
+    parts.extend(throughput(results));
+    parts.extend(responsiveness(results));
+    parts.extend(crash(results));
+    parts.extend(overhead(results));
+    if parts.is_empty() {
+        parts.push("No strategy could be measured; see the notes above.".to_owned());
+    }
+    let mut text = parts.join("\n\n");
+    text.push('\n');
+    text
+}
+
+/// The first and last of `items` by `key` (the same item when there is one).
+fn extremes<T>(items: &[T], key: impl Fn(&T) -> f64) -> Option<(&T, &T)> {
+    let order = |a: &&T, b: &&T| key(a).partial_cmp(&key(b)).unwrap_or(Ordering::Equal);
+    Some((items.iter().min_by(order)?, items.iter().max_by(order)?))
+}
+
+fn throughput(results: &Results) -> Option<String> {
+    let clients = 8;
+    let at: Vec<_> = results
+        .article
+        .iter()
+        .filter_map(|row| Some((row, row.point(clients)?)))
+        .filter(|(_, p)| p.ok > 0)
+        .collect();
+    let (low, high) = extremes(&at, |(_, p)| p.requests_per_sec)?;
+    let speedup = |row: &crate::article::Row| {
+        row.speedup(clients)
+            .map_or(String::new(), |s| format!(", {s:.2}x its 1-client rate"))
+    };
+    let mut text = format!(
+        "At {clients} clients on {} cores the highest throughput was {}'s, {} requests/s{}.",
+        results.machine.cores,
+        code(&high.0.strategy),
+        rate(high.1.requests_per_sec),
+        speedup(high.0),
+    );
+    if at.len() > 1 {
+        text += &format!(
+            " The lowest was {}'s, {} requests/s{}.",
+            code(&low.0.strategy),
+            rate(low.1.requests_per_sec),
+            speedup(low.0)
+        );
+    }
+    let most = CLIENT_COUNTS[CLIENT_COUNTS.len() - 1];
+    let over: Vec<_> = results
+        .article
+        .iter()
+        .filter_map(|row| Some((row, row.point(most)?)))
+        .filter(|(_, p)| p.ok > 0)
+        .collect();
+    if let Some((best, worst)) = extremes(&over, |(_, p)| p.p99.as_secs_f64())
+        && over.len() > 1
+    {
+        text += &format!(
+            " With {most} clients, p99 latency ranged from {} ({}) to {} ({}).",
+            duration(best.1.p99),
+            code(&best.0.strategy),
+            duration(worst.1.p99),
+            code(&worst.0.strategy),
+        );
+    }
+    Some(text)
+}
+
+fn responsiveness(results: &Results) -> Option<String> {
+    let measured: Vec<_> = results
+        .responsiveness
+        .iter()
+        .filter_map(|row| Some((row, row.measured.as_ref().ok()?)))
+        .filter(|(_, m)| m.loaded.ok > 0)
+        .collect();
+    let (best, worst) = extremes(&measured, |(_, m)| m.loaded.p99.as_secs_f64())?;
+    let describe = |(row, m): &(
+        &crate::responsiveness::Row,
+        &crate::responsiveness::Measured,
+    )| {
+        let kept = m.kept_fraction().map_or(String::new(), |k| {
+            format!(", {} of its unloaded rate", percent(k))
+        });
+        format!(
+            "{} (p99 {}, {} requests/s{kept})",
+            code(&row.strategy),
+            duration(m.loaded.p99),
+            rate(m.loaded.requests_per_sec),
+        )
+    };
+    let mut text = format!(
+        "With {HEAVY_CLIENTS} heavy clients running, tiny requests fared best under {}",
+        describe(best)
+    );
+    if measured.len() > 1 {
+        text += &format!(" and worst under {}", describe(worst));
+    }
+    text.push('.');
+    let never = results
+        .responsiveness
+        .iter()
+        .filter_map(|row| Some((row, row.measured.as_ref().ok()?)))
+        .filter(|(_, m)| m.loaded.ok == 0)
+        .map(|(row, _)| code(&row.strategy))
+        .collect::<Vec<_>>();
+    if !never.is_empty() {
+        text += &format!(
+            " Under {} no tiny request was answered during the window.",
+            never.join(", ")
+        );
+    }
+    Some(text)
+}
+
+fn crash(results: &Results) -> Option<String> {
+    let outcomes: Vec<_> = results
+        .crash
+        .iter()
+        .filter_map(|row| Some((row, row.outcome.as_ref().ok()?)))
+        .collect();
+    if outcomes.is_empty() {
+        return None;
+    }
+    let died: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, o)| !o.survived)
+        .map(|(row, _)| code(&row.strategy))
+        .collect();
+    let mut sentences = Vec::new();
+    if !died.is_empty() {
+        sentences.push(format!(
+            "One aborting task took the whole server process down under {}.",
+            died.join(", ")
+        ));
+    }
+    for (row, o) in outcomes.iter().filter(|(_, o)| o.survived) {
+        let got = match &o.crash_reply {
+            Ok(reply) if reply.starts_with("error:") => "an error reply",
+            Ok(_) => "a reply",
+            Err(_) => "no reply",
+        };
+        sentences.push(format!(
+            "Under {} the server survived: the crash request got {got} and {} of the {} \
+             requests after it were served.",
+            code(&row.strategy),
+            o.served_after,
+            o.sent_after
+        ));
+    }
+    Some(sentences.join(" "))
+}
+
+fn overhead(results: &Results) -> Option<String> {
+    let trips: Vec<_> = results
+        .overhead
+        .iter()
+        .filter_map(|row| Some((row, *row.round_trip.as_ref().ok()?)))
+        .collect();
+    let (cheap, dear) = extremes(&trips, |(_, d)| d.as_secs_f64())?;
+    let floor = results.direct_call.as_secs_f64().max(1e-12);
+    let mut text = format!(
+        "A yield of tiny work cost {} under {} ({} a direct call of {})",
+        duration(cheap.1),
+        code(&cheap.0.strategy),
+        ratio_text(cheap.1.as_secs_f64() / floor),
+        duration(results.direct_call),
+    );
+    if trips.len() > 1 {
+        text += &format!(
+            " and {} under {} ({})",
+            duration(dear.1),
+            code(&dear.0.strategy),
+            ratio_text(dear.1.as_secs_f64() / floor)
+        );
+    }
+    text.push('.');
+    Some(text)
+}

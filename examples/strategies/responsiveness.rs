@@ -1,0 +1,166 @@
+//! Section 2, responsiveness (the fib article's `perf2`): one client sends tiny requests
+//! (`n = 1`) back to back on a kept connection, first alone, then while 8 clients keep the
+//! cores busy with heavy requests. A strategy that lets heavy work crowd out short requests
+//! shows it as a collapsed tiny-request rate and a long p99.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ythread::Executor;
+use ythread_suite::client::{LoadConfig, LoadReport, run_load};
+use ythread_suite::server::{Server, ServerConfig, Work};
+
+use crate::plan::{HEAVY_CLIENTS, Plan, Strategy};
+use crate::progress::Progress;
+
+/// What one client saw during one phase.
+#[derive(Clone, Debug)]
+pub(crate) struct Phase {
+    pub(crate) requests_per_sec: f64,
+    pub(crate) p50: Duration,
+    pub(crate) p99: Duration,
+    pub(crate) ok: u64,
+    pub(crate) errors: u64,
+    pub(crate) first_error: Option<String>,
+}
+
+impl Phase {
+    fn from_report(report: &LoadReport) -> Phase {
+        Phase {
+            requests_per_sec: report.requests_per_sec(),
+            p50: report.percentile(50.0),
+            p99: report.percentile(99.0),
+            ok: report.ok,
+            errors: report.errors,
+            first_error: report.first_error.clone(),
+        }
+    }
+}
+
+/// One strategy's measurements.
+#[derive(Clone, Debug)]
+pub(crate) struct Measured {
+    /// Tiny requests with nothing else running.
+    pub(crate) alone: Phase,
+    /// Tiny requests while the heavy clients run.
+    pub(crate) loaded: Phase,
+    /// The heavy clients, all together.
+    pub(crate) heavy: Phase,
+}
+
+impl Measured {
+    /// The loaded tiny-request rate as a fraction of the unloaded one.
+    pub(crate) fn kept_fraction(&self) -> Option<f64> {
+        (self.alone.requests_per_sec > 0.0)
+            .then(|| self.loaded.requests_per_sec / self.alone.requests_per_sec)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Row {
+    pub(crate) strategy: String,
+    pub(crate) measured: Result<Measured, String>,
+}
+
+impl Row {
+    /// A strategy that could not be measured, and why.
+    pub(crate) fn failed(strategy: &Strategy, reason: &str) -> Row {
+        Row {
+            strategy: strategy.label.clone(),
+            measured: Err(reason.to_owned()),
+        }
+    }
+}
+
+/// Time for the heavy clients to get their first requests in flight before tiny ones start.
+const HEAVY_HEAD_START: Duration = Duration::from_millis(200);
+
+/// Bounds one request's I/O; under load a tiny request may wait behind heavy ones.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Requests of a time-bounded phase: more than can be sent, so the duration ends it.
+const UNBOUNDED_REQUESTS: usize = 100_000_000;
+
+pub(crate) fn measure(
+    executor: &Executor,
+    strategy: &Strategy,
+    plan: &Plan,
+    progress: &Progress,
+) -> Row {
+    let measured = match Server::bind(ServerConfig::for_work(Work::Sumn), executor.clone()) {
+        Ok(server) => {
+            let server = server.spawn();
+            let measured = both_phases(server.addr(), strategy, plan, progress);
+            if let Err(e) = server.shutdown() {
+                progress.warn(&format!(
+                    "{}: the sum server did not stop cleanly: {e}",
+                    strategy.label
+                ));
+            }
+            Ok(measured)
+        }
+        Err(e) => {
+            progress.skip(crate::plan::RESPONSIVENESS_STEPS);
+            Err(format!("could not start the sum server: {e}"))
+        }
+    };
+    Row {
+        strategy: strategy.label.clone(),
+        measured,
+    }
+}
+
+fn both_phases(
+    addr: SocketAddr,
+    strategy: &Strategy,
+    plan: &Plan,
+    progress: &Progress,
+) -> Measured {
+    progress.step(&format!(
+        "responsiveness: {}, tiny requests alone",
+        strategy.label
+    ));
+    let alone = Phase::from_report(&tiny_requests(addr, plan.window));
+    progress.done();
+
+    progress.step(&format!(
+        "responsiveness: {}, tiny requests among {HEAVY_CLIENTS} heavy clients",
+        strategy.label
+    ));
+    let heavy_config = LoadConfig {
+        clients: HEAVY_CLIENTS,
+        requests: UNBOUNDED_REQUESTS,
+        n: plan.heavy_n(),
+        keepalive: true,
+        timeout: REQUEST_TIMEOUT,
+        max_duration: HEAVY_HEAD_START + plan.window,
+        ..LoadConfig::new(addr)
+    };
+    let (loaded, heavy) = std::thread::scope(|scope| {
+        let heavy = scope.spawn(|| run_load(&heavy_config, |n| Some(Work::Sumn.expected(n))));
+        std::thread::sleep(HEAVY_HEAD_START);
+        let loaded = tiny_requests(addr, plan.window);
+        let heavy = heavy.join().expect("the load client does not panic");
+        (Phase::from_report(&loaded), Phase::from_report(&heavy))
+    });
+    progress.done();
+    Measured {
+        alone,
+        loaded,
+        heavy,
+    }
+}
+
+/// One client, one kept connection, `n = 1` back to back for `window`.
+fn tiny_requests(addr: SocketAddr, window: Duration) -> LoadReport {
+    let config = LoadConfig {
+        clients: 1,
+        requests: UNBOUNDED_REQUESTS,
+        n: 1,
+        keepalive: true,
+        timeout: REQUEST_TIMEOUT,
+        max_duration: window,
+        ..LoadConfig::new(addr)
+    };
+    run_load(&config, |n| Some(Work::Sumn.expected(n)))
+}

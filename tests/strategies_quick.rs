@@ -1,0 +1,213 @@
+//! The strategy comparison runs end to end: `strategies --quick` succeeds, prints its tables
+//! and writes its report and chart, and the crash section shows what each strategy does with
+//! a task that aborts its process.
+//!
+//! The example is built first with the same cargo and profile: a plain `cargo test` builds
+//! examples, but `cargo test --test strategies_quick` does not. Every wait is bounded: a
+//! comparison that hangs is killed and the test fails.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Building the example may wait for the shared target directory's lock.
+const BUILD_BOUND: Duration = Duration::from_secs(900);
+/// `--quick` takes about ten seconds; a loaded CI machine gets plenty of slack.
+const RUN_BOUND: Duration = Duration::from_secs(300);
+/// How long output pipes may stay open after the command exits (workers shutting down).
+const ORPHAN_BOUND: Duration = Duration::from_secs(30);
+
+const STRATEGIES: [&str; 5] = [
+    "inline",
+    "exclusive",
+    "rayon",
+    "rayon,nice=10",
+    "subprocess",
+];
+const IN_PROCESS: [&str; 4] = ["inline", "exclusive", "rayon", "rayon,nice=10"];
+
+#[test]
+fn quick_comparison_prints_and_writes_every_section() {
+    let example = build_example();
+    let out = scratch_dir();
+    let run = run_bounded(
+        Command::new(&example).arg("--quick").arg("--out").arg(&out),
+        RUN_BOUND,
+    );
+    assert!(
+        run.status.success(),
+        "strategies --quick failed ({}):\n{}",
+        run.status,
+        run.stderr
+    );
+
+    let markdown = std::fs::read_to_string(out.join("strategies.md")).expect("strategies.md");
+    let svg = std::fs::read_to_string(out.join("strategies.svg")).expect("strategies.svg");
+    let _ = std::fs::remove_dir_all(&out);
+
+    for section in [
+        "## 1. Throughput",
+        "## 2. Responsiveness",
+        "## 3. Crash isolation",
+        "## 4. Overhead",
+        "## Reading the results",
+    ] {
+        assert!(markdown.contains(section), "no `{section}` in:\n{markdown}");
+        assert!(run.stdout.contains(section), "stdout lacks `{section}`");
+    }
+    for strategy in STRATEGIES {
+        assert!(
+            markdown.contains(&format!("| `{strategy}` |")),
+            "no row for {strategy} in:\n{markdown}"
+        );
+        assert!(
+            svg.contains(&format!(">\n{strategy}\n</text>")),
+            "no legend for {strategy}"
+        );
+    }
+    assert!(
+        !markdown.contains("failed ["),
+        "requests failed in the comparison:\n{markdown}"
+    );
+    assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("<path"), "the chart has no line:\n{svg}");
+
+    let crash = crash_rows(&markdown);
+    for strategy in IN_PROCESS {
+        let row = crash_row(&crash, strategy);
+        assert!(
+            row.contains("died (killed by SIGABRT)") && row.ends_with("| 0 of 3 |"),
+            "an in-process server must die with its aborting task: {row}"
+        );
+    }
+    let subprocess = crash_row(&crash, "subprocess");
+    assert!(
+        subprocess.contains("kept serving") && subprocess.ends_with("| 3 of 3 |"),
+        "the subprocess server must survive the crash and keep serving: {subprocess}"
+    );
+}
+
+/// The rows of the crash-isolation table.
+fn crash_rows(markdown: &str) -> Vec<&str> {
+    let section = markdown
+        .split("## 3. Crash isolation")
+        .nth(1)
+        .and_then(|rest| rest.split("## 4.").next())
+        .expect("a crash-isolation section");
+    section
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .collect()
+}
+
+fn crash_row<'a>(rows: &[&'a str], strategy: &str) -> &'a str {
+    let start = format!("| `{strategy}` |");
+    rows.iter()
+        .find(|row| row.starts_with(&start))
+        .unwrap_or_else(|| panic!("no crash row for {strategy} in {rows:#?}"))
+}
+
+/// Builds the example with this test's profile and returns its path.
+fn build_example() -> PathBuf {
+    // This test runs as target/<profile>/deps/strategies_quick-<hash>.
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .expect("a profile directory name");
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    build
+        .args(["build", "--example", "strategies", "--manifest-path"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+    match profile {
+        "debug" => {}
+        "release" => {
+            build.arg("--release");
+        }
+        other => {
+            build.args(["--profile", other]);
+        }
+    }
+    let built = run_bounded(&mut build, BUILD_BOUND);
+    assert!(
+        built.status.success(),
+        "could not build the strategies example:\n{}",
+        built.stderr
+    );
+    let example = profile_dir.join("examples").join("strategies");
+    assert!(example.exists(), "no example at {}", example.display());
+    example
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ythread-strategies-quick-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `command` to its end, or kills it after `bound` and fails the test.
+fn run_bounded(command: &mut Command, bound: Duration) -> Finished {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {command:?}: {e}"));
+    // Drain both pipes while waiting, so a chatty child cannot block on a full pipe.
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+    let Some(status) = wait_bounded(&mut child, bound) else {
+        // Not waiting for the readers: a grandchild may still hold the pipes open.
+        panic!("{command:?} did not finish within {bound:?}; killed it");
+    };
+    // The pipes close when the last process holding them exits: a process the command left
+    // behind (an orphaned worker or server) keeps them open and fails the test here.
+    let collect = |output: mpsc::Receiver<String>, name: &str| {
+        output.recv_timeout(ORPHAN_BOUND).unwrap_or_else(|_| {
+            panic!("{command:?} exited but its {name} stayed open for {ORPHAN_BOUND:?}: it left a process behind")
+        })
+    };
+    Finished {
+        status,
+        stdout: collect(stdout, "stdout"),
+        stderr: collect(stderr, "stderr"),
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = send.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    receive
+}
+
+/// The exit status, or `None` after killing a child that outlived `bound`.
+fn wait_bounded(child: &mut Child, bound: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for the child") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
