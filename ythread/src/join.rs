@@ -37,17 +37,18 @@ impl<R> JoinHandle<R> {
     /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) if
     /// [`join_timeout`](JoinHandle::join_timeout) already took the result.
     pub fn join(mut self) -> Result<R, Error> {
-        if self.thread.is_none() {
+        let Some(thread) = self.thread.take() else {
             return Err(already_taken());
-        }
-        let mut slot = self.outcome.slot.lock();
-        while slot.is_none() {
-            self.outcome.ready.wait(&mut slot);
-        }
-        let result = slot.take().expect("outcome present after wait");
-        drop(slot);
-        self.reap();
-        result
+        };
+        // The driver publishes the outcome before its OS thread returns, so joining the OS
+        // thread is the whole wait: one wake-up, where waiting on `ready` first and joining
+        // after costs a second sleep and wake-up while the thread finishes exiting.
+        let _ = thread.join();
+        self.outcome.slot.lock().take().unwrap_or_else(|| {
+            Err(Error::unavailable(
+                "the handler thread ended without a result; this is a bug in ythread, please report it",
+            ))
+        })
     }
 
     /// Waits at most `timeout` for the handler. The handle stays usable after a timeout.
