@@ -39,6 +39,10 @@ struct Args {
     /// Close a connection that sends no request for this long (e.g. 30s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = server::parse_duration)]
     idle_timeout: Duration,
+    /// Compute requests with n below this directly on the connection's thread and yield only
+    /// larger ones ("only offload if it takes long"); 0 yields every request.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    direct_below: u64,
 }
 
 fn main() -> ExitCode {
@@ -67,6 +71,7 @@ fn serve(args: Args) -> Result<(), Box<dyn Error>> {
         work: args.task,
         max_n: args.max_n.unwrap_or(args.task.default_max_n()),
         idle_timeout: args.idle_timeout,
+        direct_below: args.direct_below,
     };
     let (work, max_n, idle) = (config.work, config.max_n, config.idle_timeout);
     let server = Server::bind(config, executor)?.stop_on_signals()?;

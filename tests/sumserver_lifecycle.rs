@@ -206,3 +206,31 @@ fn failed_work_is_answered_with_an_error_and_the_connection_goes_on() {
     assert_eq!(connection.request(b"25000").unwrap(), "312512500");
     server.shutdown().unwrap();
 }
+
+#[test]
+fn requests_below_direct_below_never_reach_the_strategy() {
+    // Every piece of work that reaches this strategy fails, so an answer proves the request
+    // was computed directly on the handler's thread.
+    struct FailAll;
+    impl CpuApply for FailAll {
+        fn apply(&self, work: &mut dyn WorkDescriptor) {
+            work.fail(Error::unavailable("this strategy fails everything"));
+        }
+        fn describe(&self) -> String {
+            "fail-all".to_owned()
+        }
+    }
+    let config = ServerConfig {
+        direct_below: 1000,
+        ..ServerConfig::default()
+    };
+    let server = Server::bind(config, Executor::new(FailAll))
+        .unwrap()
+        .spawn();
+    let mut connection = Connection::connect(server.addr(), BOUND).unwrap();
+    assert_eq!(connection.request(b"999").unwrap(), "499500");
+    let reply = connection.request(b"1000").unwrap();
+    assert_eq!(reply, "error: this strategy fails everything", "{reply:?}");
+    assert_eq!(connection.request(b"10").unwrap(), "55");
+    server.shutdown().unwrap();
+}

@@ -92,7 +92,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     eprintln!("calibrating sumn to 1 ms ...");
     let plan = Plan::new(args.quick, args.requests);
-    let progress = Progress::new(plan.step_count(strategies.len()));
+    let progress = Progress::new(plan.step_count(&strategies));
     let mut results = Results::new(
         &plan,
         machine::Machine::describe(),
@@ -115,21 +115,44 @@ fn run(args: &Args) -> Result<(), String> {
         .collect();
     results.article = article::measure(&lineup, &plan, &progress);
     for (strategy, executor) in &lineup {
-        let (responsiveness, overhead) = match executor {
-            Ok(executor) => (
-                responsiveness::measure(executor, strategy, &plan, &progress),
-                overhead::measure(executor, strategy, &plan, &progress),
-            ),
-            Err(reason) => {
-                progress.skip(plan::RESPONSIVENESS_STEPS + 1);
-                (
-                    responsiveness::Row::failed(strategy, reason),
-                    overhead::Row::failed(strategy, reason),
-                )
-            }
+        // Strategies whose work can queue behind other work are measured a second time with
+        // tiny requests computed directly, the seed article's "only offload if it takes long".
+        let thresholds: &[u64] = if plan::queues_work(strategy) {
+            &[0, responsiveness::DIRECT_BELOW]
+        } else {
+            &[0]
         };
-        results.responsiveness.push(responsiveness);
-        results.overhead.push(overhead);
+        match executor {
+            Ok(executor) => {
+                for &direct_below in thresholds {
+                    results.responsiveness.push(responsiveness::measure(
+                        executor,
+                        strategy,
+                        direct_below,
+                        &plan,
+                        &progress,
+                    ));
+                }
+                results
+                    .overhead
+                    .push(overhead::measure(executor, strategy, &plan, &progress));
+            }
+            Err(reason) => {
+                progress.skip(plan::RESPONSIVENESS_STEPS * thresholds.len() as u64 + 1);
+                for &direct_below in thresholds {
+                    let labelled = plan::Strategy {
+                        label: responsiveness::label(strategy, direct_below),
+                        config: strategy.config.clone(),
+                    };
+                    results
+                        .responsiveness
+                        .push(responsiveness::Row::failed(&labelled, reason));
+                }
+                results
+                    .overhead
+                    .push(overhead::Row::failed(strategy, reason));
+            }
+        }
     }
     // Stop every pool (threads or worker processes) before the crash section starts its own.
     drop(lineup);

@@ -28,6 +28,12 @@ pub(crate) struct Strategy {
     pub(crate) config: ExecutorConfig,
 }
 
+/// Whether yielded work can wait in a queue behind other work (a lock, a pool, a worker), so
+/// that computing tiny requests directly can change the picture. Only inline cannot.
+pub(crate) fn queues_work(strategy: &Strategy) -> bool {
+    !matches!(strategy.config, ExecutorConfig::Inline)
+}
+
 /// The sizes of one run.
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
@@ -65,9 +71,12 @@ impl Plan {
     }
 
     /// Every progress step of a run of `strategies`.
-    pub(crate) fn step_count(&self, strategies: usize) -> u64 {
+    pub(crate) fn step_count(&self, strategies: &[Strategy]) -> u64 {
         let per_strategy = RESPONSIVENESS_STEPS + 1 + 1; // responsiveness, overhead, crash
-        crate::article::steps(strategies, self) + strategies as u64 * per_strategy
+        let second_responsiveness = strategies.iter().filter(|s| queues_work(s)).count() as u64;
+        crate::article::steps(strategies.len(), self)
+            + strategies.len() as u64 * per_strategy
+            + second_responsiveness * RESPONSIVENESS_STEPS
     }
 
     /// The `n` of one heavy request.

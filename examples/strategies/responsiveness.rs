@@ -81,13 +81,28 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests of a time-bounded phase: more than can be sent, so the duration ends it.
 const UNBOUNDED_REQUESTS: usize = 100_000_000;
 
+/// With the seed article's fix, requests below this `n` are computed on the handler's thread
+/// and only heavier ones are yielded: tiny requests then never queue behind heavy work.
+pub(crate) const DIRECT_BELOW: u64 = 1000;
+
+/// Measures `strategy`; with `direct_below` > 0 the server computes requests below that `n`
+/// directly and the row is labelled so.
 pub(crate) fn measure(
     executor: &Executor,
     strategy: &Strategy,
+    direct_below: u64,
     plan: &Plan,
     progress: &Progress,
 ) -> Row {
-    let measured = match Server::bind(ServerConfig::for_work(Work::Sumn), executor.clone()) {
+    let strategy = &Strategy {
+        label: label(strategy, direct_below),
+        config: strategy.config.clone(),
+    };
+    let config = ServerConfig {
+        direct_below,
+        ..ServerConfig::for_work(Work::Sumn)
+    };
+    let measured = match Server::bind(config, executor.clone()) {
         Ok(server) => {
             let server = server.spawn();
             let measured = both_phases(server.addr(), strategy, plan, progress);
@@ -107,6 +122,15 @@ pub(crate) fn measure(
     Row {
         strategy: strategy.label.clone(),
         measured,
+    }
+}
+
+/// The row label: the strategy, and the direct threshold when there is one.
+pub(crate) fn label(strategy: &Strategy, direct_below: u64) -> String {
+    if direct_below == 0 {
+        strategy.label.clone()
+    } else {
+        format!("{}, n < {direct_below} direct", strategy.label)
     }
 }
 

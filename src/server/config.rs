@@ -92,6 +92,11 @@ pub struct ServerConfig {
     /// A connection with no request for this long gets an `error:` reply and is closed; it
     /// also bounds how long the server waits to write a reply.
     pub idle_timeout: Duration,
+    /// Requests with an `n` below this are computed directly on the handler's thread; the
+    /// rest are yielded to the strategy. The seed article's "only offload if it takes long":
+    /// a pool's queue then holds heavy work only, so short requests never wait behind it.
+    /// 0 (the default) yields every request.
+    pub direct_below: u64,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +107,7 @@ impl Default for ServerConfig {
             work: Work::Sumn,
             max_n: Work::Sumn.default_max_n(),
             idle_timeout: Duration::from_secs(30),
+            direct_below: 0,
         }
     }
 }

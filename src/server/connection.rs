@@ -21,6 +21,7 @@ pub(crate) struct Settings {
     pub(crate) work: Work,
     pub(crate) max_n: u64,
     pub(crate) idle_timeout: Duration,
+    pub(crate) direct_below: u64,
 }
 
 /// Serves requests on `stream` until the client closes it, goes idle, or sends an over-long
@@ -45,7 +46,7 @@ pub(crate) fn serve(y: &Yielder<'_>, mut stream: TcpStream, settings: Settings) 
             Err(_) => return,
         };
         let (reply, keep_open) = match protocol::parse_request(&buffer[..len], settings.max_n) {
-            Ok(n) => (answer(y, settings.work, n), true),
+            Ok(n) => (answer(y, settings, n), true),
             Err(bad) => (protocol::error_reply(&bad), !bad.closes_connection()),
         };
         if stream.write_all(reply.as_bytes()).is_err() {
@@ -76,11 +77,15 @@ const DRAIN_LIMIT: u64 = 64 * 1024;
 /// How long a closing connection waits for the client's input to stop.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 
-/// Runs the work for `n` through the thread's strategy: the yield point.
-fn answer(y: &Yielder<'_>, work: Work, n: u64) -> String {
-    let outcome = match work {
+/// Runs the work for `n` through the thread's strategy (the yield point), or directly when
+/// it is below the server's `direct_below` threshold.
+fn answer(y: &Yielder<'_>, settings: Settings, n: u64) -> String {
+    let direct = n < settings.direct_below;
+    let outcome = match settings.work {
+        Work::Sumn if direct => Ok(sumn.call(n)),
         Work::Sumn => y.apply(sumn, n),
         Work::Fib => match u32::try_from(n) {
+            Ok(n) if direct => Ok(fib.call(n)),
             Ok(n) => y.apply(fib, n),
             Err(_) => return protocol::error_reply(format_args!("n = {n} is too large for fib")),
         },

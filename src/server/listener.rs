@@ -78,6 +78,7 @@ impl Server {
                 work: config.work,
                 max_n: config.max_n,
                 idle_timeout: config.idle_timeout,
+                direct_below: config.direct_below,
             },
             executor,
             stop: ShutdownHandle::new(),

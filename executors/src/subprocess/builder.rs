@@ -55,9 +55,9 @@ impl SubprocessBuilder {
     }
 
     /// How long a caller polls for its reply, and a worker for its next job, before blocking
-    /// (default [`DEFAULT_SPIN`]: zero, never poll). Polling skips a sleep and a wake-up when
-    /// the answer comes quickly, at the price of a busy core; it is skipped adaptively while
-    /// answers come slowly. Worth trying on machines with idle cores.
+    /// (default [`DEFAULT_SPIN`], 20 µs; zero never polls). Polling skips a sleep and a
+    /// wake-up when the answer comes quickly, at the price of a busy core; it is skipped
+    /// adaptively while answers come slowly.
     pub fn spin(mut self, d: Duration) -> Self {
         self.spin = Some(d);
         self

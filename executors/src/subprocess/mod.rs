@@ -54,10 +54,11 @@ pub use self::worker::init;
 use crate::config::{ExecutorConfig, SubprocessConfig};
 
 /// How long a caller polls for its reply (and a worker for its next job) before blocking,
-/// unless configured: zero, never poll. On the 2-core machine of `docs/subprocess.md` a
-/// blocking hand-off was faster than polling for 20 or 50 µs, alone and with four callers;
-/// polling pays off only where an idle core would otherwise have to be woken up.
-pub const DEFAULT_SPIN: Duration = Duration::ZERO;
+/// unless configured: 20 µs. On the quiet 2-vCPU machine of `docs/subprocess.md`, waking a
+/// process on an idle vCPU cost 20-45 µs and a 20 µs poll cut the tiny round trip 2-4×; under
+/// load, polling lost 1-9 µs. The poll backs off after misses, so long jobs barely pay for it;
+/// `spin=0us` turns it off.
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(20);
 
 /// How long a started worker may take to connect and pass its handshake, unless configured.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
