@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 
-use support::{BOUND, InFlight, executor, join, recv};
+use support::{InFlight, executor, join, recv};
 use ythread::YieldableThread;
 use ythread_suite::tasks::{panic_with, sumn};
 
@@ -153,20 +153,6 @@ fn a_panicking_piece_of_work_releases_the_lock() {
 
 #[test]
 fn work_that_runs_work_through_the_same_strategy_does_not_deadlock() {
-    let executor = executor("exclusive");
-    let (tx, rx) = mpsc::channel();
-    // On a helper thread, so that a deadlock fails the test instead of hanging it.
-    std::thread::spawn({
-        let executor = executor.clone();
-        move || {
-            let nested = executor.run_closure(|| executor.run(sumn, 10));
-            let _ = tx.send(nested.map(|inner| inner.map_err(|e| e.to_string())));
-        }
-    });
-    let outcome = rx
-        .recv_timeout(BOUND)
-        .expect("nested exclusive work deadlocked on the lock its own thread holds");
-    assert_eq!(outcome.unwrap(), Ok(55));
-    // The lock is free again afterwards.
-    assert_eq!(executor.run(sumn, 4).unwrap(), 10);
+    // The lock is not reentrant: nested work must not wait for the lock its own thread holds.
+    support::assert_nested_work_completes(&executor("exclusive"));
 }

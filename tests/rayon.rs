@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
@@ -187,17 +186,5 @@ fn a_pool_of_zero_threads_or_an_impossible_nice_is_refused() {
 #[test]
 fn work_that_runs_work_through_the_same_pool_does_not_deadlock() {
     // With one thread, the nested call must run on the pool thread that is already busy.
-    let executor = executor("rayon:1");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn({
-        let executor = executor.clone();
-        move || {
-            let nested = executor.run_closure(|| executor.run(sumn, 10));
-            let _ = tx.send(nested.map(|inner| inner.map_err(|e| e.to_string())));
-        }
-    });
-    let outcome = rx
-        .recv_timeout(BOUND)
-        .expect("nested rayon work deadlocked");
-    assert_eq!(outcome.unwrap(), Ok(55));
+    support::assert_nested_work_completes(&executor("rayon:1"));
 }

@@ -232,17 +232,20 @@ fn responsiveness_table(out: &mut String, results: &Results, notes: &mut Notes) 
                     duration(m.loaded.p99),
                 );
             }
-            Err(reason) => {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | | | | | |",
-                    code(&row.strategy),
-                    notes.cell(reason)
-                );
-            }
+            Err(reason) => unavailable_row(out, &row.strategy, notes.cell(reason), 5),
         }
     }
     out.push('\n');
+}
+
+/// A row for a strategy that could not be measured: its name, the reason, `empty` blank cells.
+fn unavailable_row(out: &mut String, strategy: &str, reason: String, empty: usize) {
+    let _ = writeln!(
+        out,
+        "| {} | {reason} |{}",
+        code(strategy),
+        " |".repeat(empty)
+    );
 }
 
 fn crash_table(out: &mut String, results: &Results, notes: &mut Notes) {
@@ -278,14 +281,7 @@ fn crash_table(out: &mut String, results: &Results, notes: &mut Notes) {
                     o.sent_after
                 );
             }
-            Err(reason) => {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | | |",
-                    code(&row.strategy),
-                    notes.cell(reason)
-                );
-            }
+            Err(reason) => unavailable_row(out, &row.strategy, notes.cell(reason), 2),
         }
     }
     out.push('\n');
@@ -322,14 +318,7 @@ fn overhead_table(out: &mut String, results: &Results, notes: &mut Notes) {
                     ratio_text(ratio),
                 );
             }
-            Err(reason) => {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | | |",
-                    code(&row.strategy),
-                    notes.cell(reason)
-                );
-            }
+            Err(reason) => unavailable_row(out, &row.strategy, notes.cell(reason), 2),
         }
     }
     out.push('\n');

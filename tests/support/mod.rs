@@ -140,3 +140,23 @@ pub(crate) fn run_child_test(name: &str, marker: &str) -> ChildRun {
 pub(crate) fn is_child(marker: &str) -> bool {
     std::env::var_os(marker).is_some()
 }
+
+/// Runs work that runs more work through the same executor, on a helper thread so that a
+/// deadlock fails within [`BOUND`] instead of hanging, and checks both results.
+pub(crate) fn assert_nested_work_completes(executor: &Executor) {
+    use ythread_suite::tasks::sumn;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn({
+        let executor = executor.clone();
+        move || {
+            let nested = executor.run_closure(|| executor.run(sumn, 10));
+            let _ = tx.send(nested.map(|inner| inner.map_err(|e| e.to_string())));
+        }
+    });
+    let outcome = rx
+        .recv_timeout(BOUND)
+        .expect("nested work deadlocked on the strategy its own thread is running in");
+    assert_eq!(outcome.unwrap(), Ok(55));
+    // The strategy takes work again afterwards.
+    assert_eq!(executor.run(sumn, 4).unwrap(), 10);
+}
