@@ -252,7 +252,7 @@ fn write_duration(f: &mut fmt::Formatter<'_>, d: Duration) -> fmt::Result {
     let units = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us")];
     match units
         .iter()
-        .find(|(scale, _)| nanos % scale == 0 && nanos > 0)
+        .find(|(scale, _)| nanos.is_multiple_of(*scale) && nanos > 0)
     {
         Some((scale, unit)) => write!(f, "{}{unit}", nanos / scale),
         None => write!(f, "{nanos}ns"),

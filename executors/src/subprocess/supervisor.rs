@@ -96,11 +96,11 @@ impl Supervisor {
         loop {
             let now = Instant::now();
             let mut due = self.enforce_deadlines(now);
-            if let Err(error) = self.progress_launches(now) {
-                if let Some(startup) = self.startup.take() {
-                    let _ = startup.send(Err(error));
-                    break;
-                }
+            if let Err(error) = self.progress_launches(now)
+                && let Some(startup) = self.startup.take()
+            {
+                let _ = startup.send(Err(error));
+                break;
             }
             due = earliest(due, self.launching.iter().map(|l| l.next_check(now)).min());
             if self.missing > 0 {
@@ -186,10 +186,10 @@ impl Supervisor {
         self.backoff = FIRST_BACKOFF;
         self.watches.push(worker.watch());
         self.dispatch.admit(worker.pid(), worker);
-        if self.startup.is_some() && self.watches.len() == self.settings.workers {
-            if let Some(startup) = self.startup.take() {
-                let _ = startup.send(Ok(()));
-            }
+        if self.watches.len() == self.settings.workers
+            && let Some(startup) = self.startup.take()
+        {
+            let _ = startup.send(Ok(()));
         }
     }
 
