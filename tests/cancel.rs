@@ -133,9 +133,9 @@ fn cancel_reaches_only_the_handler_it_was_called_on() {
                 })
             })
             .collect();
-        ready.wait(); // every handler is up and has not yielded yet
+        support::meet(&ready, "every handler starting"); // none has yielded yet
         handles[VICTIM].cancel();
-        go.wait();
+        support::meet(&go, "every handler passing the start line");
         let expected: u64 = (0..10).map(|i| sumn.call(i)).sum();
         for (t, handle) in handles.into_iter().enumerate() {
             let outcome = join(handle);

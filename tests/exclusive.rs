@@ -116,7 +116,7 @@ fn every_waiter_gets_its_turn_while_others_hammer_the_lock() {
             })
         })
         .collect();
-    start.wait();
+    support::meet(&start, "every hammer starting");
     // A latecomer that asks once while every hammer keeps asking must still be served.
     let latecomer = YieldableThread::spawn(&executor, |y| y.apply(sumn, 100).unwrap());
     assert_eq!(join(latecomer).unwrap(), 5050);

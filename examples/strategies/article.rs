@@ -28,13 +28,8 @@ pub(crate) struct Point {
     pub(crate) first_error: Option<String>,
 }
 
-/// One strategy's row of the throughput table.
-#[derive(Clone, Debug)]
-pub(crate) struct Row {
-    pub(crate) strategy: String,
-    /// The points, or why the strategy could not be measured.
-    pub(crate) points: Result<Vec<Point>, String>,
-}
+/// One strategy's row of the throughput table: its points.
+pub(crate) type Row = crate::plan::Row<Vec<Point>>;
 
 impl Row {
     /// Requests/s at `clients` over requests/s with one client.
@@ -45,7 +40,7 @@ impl Row {
     }
 
     pub(crate) fn point(&self, clients: usize) -> Option<&Point> {
-        self.points
+        self.result
             .as_ref()
             .ok()?
             .iter()
@@ -128,7 +123,7 @@ pub(crate) fn measure(lineup: &Lineup, plan: &Plan, progress: &Progress) -> Vec<
             });
             Row {
                 strategy: label,
-                points,
+                result: points,
             }
         })
         .collect()

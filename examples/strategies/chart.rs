@@ -12,7 +12,7 @@ pub(crate) fn throughput_svg(results: &Results) -> Result<String, String> {
         .article
         .iter()
         .filter_map(|row| {
-            let points = row.points.as_ref().ok()?;
+            let points = row.result.as_ref().ok()?;
             let rates = CLIENT_COUNTS
                 .iter()
                 .map(|clients| {

@@ -32,11 +32,8 @@ pub(crate) struct Outcome {
     pub(crate) sent_after: usize,
 }
 
-#[derive(Clone, Debug)]
-pub(crate) struct Row {
-    pub(crate) strategy: String,
-    pub(crate) outcome: Result<Outcome, String>,
-}
+/// One strategy's row of the crash table.
+pub(crate) type Row = crate::plan::Row<Outcome>;
 
 /// Starting the child includes starting its strategy (a worker pool in a debug build).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,10 +45,7 @@ const DEATH_GRACE: Duration = Duration::from_secs(2);
 const PLAIN_N: u64 = 25_000;
 
 pub(crate) fn measure(strategy: &Strategy, plan: &Plan) -> Row {
-    Row {
-        strategy: strategy.label.clone(),
-        outcome: run_child(strategy, plan),
-    }
+    Row::new(strategy, run_child(strategy, plan))
 }
 
 fn run_child(strategy: &Strategy, plan: &Plan) -> Result<Outcome, String> {

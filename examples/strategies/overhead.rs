@@ -10,22 +10,8 @@ use ythread_suite::tasks::tiny;
 use crate::plan::{Plan, Strategy};
 use crate::progress::Progress;
 
-#[derive(Clone, Debug)]
-pub(crate) struct Row {
-    pub(crate) strategy: String,
-    /// Median time of one `y.apply(tiny, x)`, or why it could not be measured.
-    pub(crate) round_trip: Result<Duration, String>,
-}
-
-impl Row {
-    /// A strategy that could not be measured, and why.
-    pub(crate) fn failed(strategy: &Strategy, reason: &str) -> Row {
-        Row {
-            strategy: strategy.label.clone(),
-            round_trip: Err(reason.to_owned()),
-        }
-    }
-}
+/// One strategy's row of the overhead table: the median time of one `y.apply(tiny, x)`.
+pub(crate) type Row = crate::plan::Row<Duration>;
 
 /// A batch should take at least this long, so clock reads do not show in the result.
 const MIN_BATCH_TIME: Duration = Duration::from_micros(200);
@@ -53,10 +39,7 @@ pub(crate) fn measure(
         Err(e) => Err(format!("the overhead thread failed: {e}")),
     };
     progress.done();
-    Row {
-        strategy: strategy.label.clone(),
-        round_trip,
-    }
+    Row::new(strategy, round_trip)
 }
 
 /// The floor: the same function called directly, no yield.

@@ -34,6 +34,27 @@ pub(crate) fn queues_work(strategy: &Strategy) -> bool {
     !matches!(strategy.config, ExecutorConfig::Inline)
 }
 
+/// One strategy's row in a section of the report: what was measured, or why it could not be.
+#[derive(Clone, Debug)]
+pub(crate) struct Row<T> {
+    pub(crate) strategy: String,
+    pub(crate) result: Result<T, String>,
+}
+
+impl<T> Row<T> {
+    pub(crate) fn new(strategy: &Strategy, result: Result<T, String>) -> Self {
+        Row {
+            strategy: strategy.label.clone(),
+            result,
+        }
+    }
+
+    /// A strategy that could not be measured, and why.
+    pub(crate) fn failed(strategy: &Strategy, reason: &str) -> Self {
+        Self::new(strategy, Err(reason.to_owned()))
+    }
+}
+
 /// The sizes of one run.
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {

@@ -86,7 +86,7 @@ fn responsiveness(results: &Results) -> Option<String> {
     let measured: Vec<_> = results
         .responsiveness
         .iter()
-        .filter_map(|row| Some((row, row.measured.as_ref().ok()?)))
+        .filter_map(|row| Some((row, row.result.as_ref().ok()?)))
         .filter(|(_, m)| m.loaded.ok > 0)
         .collect();
     let (best, worst) = extremes(&measured, |(_, m)| m.loaded.p99.as_secs_f64())?;
@@ -115,7 +115,7 @@ fn responsiveness(results: &Results) -> Option<String> {
     let never = results
         .responsiveness
         .iter()
-        .filter_map(|row| Some((row, row.measured.as_ref().ok()?)))
+        .filter_map(|row| Some((row, row.result.as_ref().ok()?)))
         .filter(|(_, m)| m.loaded.ok == 0)
         .map(|(row, _)| code(&row.strategy))
         .collect::<Vec<_>>();
@@ -132,7 +132,7 @@ fn crash(results: &Results) -> Option<String> {
     let outcomes: Vec<_> = results
         .crash
         .iter()
-        .filter_map(|row| Some((row, row.outcome.as_ref().ok()?)))
+        .filter_map(|row| Some((row, row.result.as_ref().ok()?)))
         .collect();
     if outcomes.is_empty() {
         return None;
@@ -170,7 +170,7 @@ fn overhead(results: &Results) -> Option<String> {
     let trips: Vec<_> = results
         .overhead
         .iter()
-        .filter_map(|row| Some((row, *row.round_trip.as_ref().ok()?)))
+        .filter_map(|row| Some((row, *row.result.as_ref().ok()?)))
         .collect();
     let (cheap, dear) = extremes(&trips, |(_, d)| d.as_secs_f64())?;
     let floor = results.direct_call.as_secs_f64().max(1e-12);

@@ -143,7 +143,7 @@ fn throughput_table(out: &mut String, results: &Results, notes: &mut Notes) {
         rounds_text(plan.rounds),
     );
     for row in &results.article {
-        match &row.points {
+        match &row.result {
             Ok(points) => {
                 for point in points {
                     let speedup = row
@@ -209,7 +209,7 @@ fn responsiveness_table(out: &mut String, results: &Results, notes: &mut Notes) 
         group(plan.heavy_n()),
     );
     for row in &results.responsiveness {
-        match &row.measured {
+        match &row.result {
             Ok(m) => {
                 let kept = m.kept_fraction().map_or("-".to_owned(), percent);
                 let mut rate_cell = |phase: &responsiveness::Phase| {
@@ -259,7 +259,7 @@ fn crash_table(out: &mut String, results: &Results, notes: &mut Notes) {
          |---|---|---|--:|\n"
     );
     for row in &results.crash {
-        match &row.outcome {
+        match &row.result {
             Ok(o) => {
                 let got = match &o.crash_reply {
                     Ok(reply) if reply.starts_with("error:") => {
@@ -305,9 +305,9 @@ fn overhead_table(out: &mut String, results: &Results, notes: &mut Notes) {
             .responsiveness
             .iter()
             .find(|r| r.strategy == row.strategy)
-            .and_then(|r| r.measured.as_ref().ok())
+            .and_then(|r| r.result.as_ref().ok())
             .map_or(String::new(), |m| duration(m.alone.p50));
-        match &row.round_trip {
+        match &row.result {
             Ok(trip) => {
                 let ratio = trip.as_secs_f64() / floor.as_secs_f64().max(1e-12);
                 let _ = writeln!(

@@ -56,21 +56,8 @@ impl Measured {
     }
 }
 
-#[derive(Clone, Debug)]
-pub(crate) struct Row {
-    pub(crate) strategy: String,
-    pub(crate) measured: Result<Measured, String>,
-}
-
-impl Row {
-    /// A strategy that could not be measured, and why.
-    pub(crate) fn failed(strategy: &Strategy, reason: &str) -> Row {
-        Row {
-            strategy: strategy.label.clone(),
-            measured: Err(reason.to_owned()),
-        }
-    }
-}
+/// One row of the responsiveness table.
+pub(crate) type Row = crate::plan::Row<Measured>;
 
 /// Time for the heavy clients to get their first requests in flight before tiny ones start.
 const HEAVY_HEAD_START: Duration = Duration::from_millis(200);
@@ -119,10 +106,7 @@ pub(crate) fn measure(
             Err(format!("could not start the sum server: {e}"))
         }
     };
-    Row {
-        strategy: strategy.label.clone(),
-        measured,
-    }
+    Row::new(strategy, measured)
 }
 
 /// The row label: the strategy, and the direct threshold when there is one.

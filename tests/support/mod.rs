@@ -160,3 +160,17 @@ pub(crate) fn assert_nested_work_completes(executor: &Executor) {
     // The strategy takes work again afterwards.
     assert_eq!(executor.run(sumn, 4).unwrap(), 10);
 }
+
+/// Waits at `barrier` from the test's own thread, failing after [`BOUND`] instead of hanging
+/// if a handler never gets there (std's `Barrier` has no timeout).
+pub(crate) fn meet(barrier: &std::sync::Arc<std::sync::Barrier>, what: &str) {
+    let (arrived, done) = std::sync::mpsc::channel();
+    let barrier = std::sync::Arc::clone(barrier);
+    std::thread::spawn(move || {
+        barrier.wait();
+        let _ = arrived.send(());
+    });
+    if done.recv_timeout(BOUND).is_err() {
+        panic!("{what} did not happen within {BOUND:?}");
+    }
+}

@@ -107,11 +107,7 @@ enum Inner {
     #[error("could not {what}: {cause}")]
     Codec { what: String, cause: String },
     #[error("{reason}")]
-    Unavailable {
-        reason: String,
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
+    Unavailable { reason: String },
 }
 
 fn humanize(d: Duration) -> String {
@@ -192,18 +188,6 @@ impl Error {
     pub fn unavailable(reason: impl Into<String>) -> Self {
         Self::new(Inner::Unavailable {
             reason: reason.into(),
-            source: None,
-        })
-    }
-
-    /// Like [`Error::unavailable`], keeping the underlying cause as [`source`](std::error::Error::source).
-    pub fn unavailable_because(
-        reason: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self::new(Inner::Unavailable {
-            reason: reason.into(),
-            source: Some(Box::new(source)),
         })
     }
 
@@ -302,11 +286,7 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&*self.inner)
-    }
-}
+impl std::error::Error for Error {}
 
 #[cfg(test)]
 mod tests {
