@@ -67,9 +67,12 @@
 //! are committed only as the handler touches them, so a generous size costs address space,
 //! not memory.
 
+mod driver;
 mod error;
 mod executor;
+mod handler_state;
 mod join;
+mod os_thread;
 mod overflow;
 mod registry;
 mod stack_pool;
@@ -82,6 +85,7 @@ mod yielder;
 pub use error::{Error, ErrorKind, Termination};
 pub use executor::{CpuApply, Executor, Inline};
 pub use join::JoinHandle;
+pub use os_thread::{DEFAULT_IDLE_TIMEOUT, MAX_PARKED_THREADS, parked_threads};
 pub use registry::TaskRegistry;
 pub use task::Task;
 pub use thread::{Builder, DEFAULT_STACK_SIZE, YieldableThread};

@@ -6,16 +6,30 @@
 //! inside captured work are *not* printed: they come back as an [`Error`] that says it all, and
 //! a server that turns a bad request into an error should not spray stderr. Panics anywhere
 //! else (a handler's own, or another library's) go to the previous hook as usual.
+//!
+//! Policies, and their trade-offs:
+//! - Each capture starts with nothing recorded, and a recorded location is used only for the
+//!   payload whose message it was recorded with. A payload thrown again with `resume_unwind`
+//!   (which skips the hook) keeps the location of the panic that raised it; a new payload
+//!   thrown that way has none, rather than the location of some earlier, caught panic. Two
+//!   payloads with the same message are not told apart.
+//! - Only the *first* panic of a work capture is silent. A second one before the capture
+//!   ends means the work panicked again while unwinding (or caught a panic itself and went
+//!   on); a panic out of a destructor during unwinding aborts the process, so the hook prints
+//!   the first panic and passes the later ones to the previous hook: the abort is explained.
+//! - Dropping a payload can panic too; [`drop_quietly`] contains that, so a hostile payload
+//!   cannot take down the driver that reports it.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 
 use crate::Error;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 enum Capture {
+    #[default]
     Off,
     /// Record the location and let the previous hook print as usual (handler code).
     Record,
@@ -23,9 +37,28 @@ enum Capture {
     RecordSilently,
 }
 
+/// A panic the hook saw during a capture.
+#[derive(Clone)]
+struct Recorded {
+    message: String,
+    location: Option<String>,
+}
+
+/// How many panics of one capture are remembered; older ones are forgotten.
+const MAX_RECORDED: usize = 8;
+
+/// The state of the innermost capture on this thread.
+#[derive(Default)]
+struct CaptureState {
+    mode: Capture,
+    /// The panics seen during this capture, newest last.
+    recorded: Vec<Recorded>,
+    /// Whether a later panic of this capture has already printed the silenced first one.
+    first_printed: bool,
+}
+
 thread_local! {
-    static CAPTURE: Cell<Capture> = const { Cell::new(Capture::Off) };
-    static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    static STATE: RefCell<CaptureState> = RefCell::new(CaptureState::default());
 }
 
 static HOOK: Once = Once::new();
@@ -40,31 +73,87 @@ fn install_hook() {
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            let capture = CAPTURE.with(Cell::get);
-            if capture != Capture::Off {
-                let location = info.location().map(|l| l.to_string());
-                LOCATION.with(|slot| *slot.borrow_mut() = location);
-            }
-            if capture != Capture::RecordSilently {
-                previous(info);
+            let recorded = Recorded {
+                message: payload_message(info.payload()),
+                location: info.location().map(|l| l.to_string()),
+            };
+            // `try_` on both: the hook may run while this thread's locals are being destroyed,
+            // or (a bug) while the state is borrowed; then it only forwards.
+            let silenced_first = STATE
+                .try_with(|state| {
+                    let mut state = state.try_borrow_mut().ok()?;
+                    if state.mode == Capture::Off {
+                        return None;
+                    }
+                    let earlier = state.recorded.last().cloned();
+                    if state.recorded.len() == MAX_RECORDED {
+                        state.recorded.remove(0);
+                    }
+                    state.recorded.push(recorded);
+                    if state.mode != Capture::RecordSilently {
+                        return None;
+                    }
+                    match earlier {
+                        None => Some(None),
+                        Some(_) if state.first_printed => Some(Some(None)),
+                        Some(first) => {
+                            state.first_printed = true;
+                            Some(Some(Some(first)))
+                        }
+                    }
+                })
+                .ok()
+                .flatten();
+            match silenced_first {
+                // The first panic of a work capture: the error will carry it.
+                Some(None) => {}
+                // A later one: explain the first, then print this one as usual.
+                Some(Some(first)) => {
+                    if let Some(first) = first {
+                        print_silenced(&first);
+                    }
+                    previous(info);
+                }
+                None => previous(info),
             }
         }));
     });
 }
 
-/// Restores the previous capture mode even if `f` unwinds.
-struct ModeGuard(Capture);
+/// Prints a work panic the hook kept quiet, now that a later panic shows it matters.
+fn print_silenced(first: &Recorded) {
+    let at = first.location.as_deref().unwrap_or("an unknown location");
+    eprintln!(
+        "ythread: work panicked at {at}:\n{}\nand panicked again before the panic was caught:",
+        first.message
+    );
+}
 
-impl Drop for ModeGuard {
+/// Restores the enclosing capture's state even if `f` unwinds.
+struct Restore(Option<CaptureState>);
+
+impl Drop for Restore {
     fn drop(&mut self) {
-        CAPTURE.with(|c| c.set(self.0));
+        if let Some(outer) = self.0.take() {
+            let _ = STATE.try_with(|state| *state.borrow_mut() = outer);
+        }
     }
 }
 
-fn with_mode<R>(mode: Capture, f: impl FnOnce() -> R) -> std::thread::Result<R> {
+/// Runs `f` in a fresh capture of `mode`; a panic's payload goes to `on_panic` while the
+/// capture's records are still there. The enclosing capture is restored afterwards.
+fn with_mode<R, E>(
+    mode: Capture,
+    f: impl FnOnce() -> R,
+    on_panic: impl FnOnce(Box<dyn Any + Send>) -> E,
+) -> Result<R, E> {
     install_hook();
-    let _restore = ModeGuard(CAPTURE.with(|c| c.replace(mode)));
-    panic::catch_unwind(AssertUnwindSafe(f))
+    let fresh = CaptureState {
+        mode,
+        ..CaptureState::default()
+    };
+    let _restore = Restore(STATE.try_with(|state| state.replace(fresh)).ok());
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(on_panic)
 }
 
 /// Runs `f`, turning a panic into [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) with the
@@ -73,18 +162,48 @@ pub(crate) fn catch_work<R>(
     what: impl FnOnce() -> String,
     f: impl FnOnce() -> R,
 ) -> Result<R, Error> {
-    with_mode(Capture::RecordSilently, f).map_err(|payload| panic_error(what(), payload.as_ref()))
+    with_mode(Capture::RecordSilently, f, |payload| {
+        let error = panic_error(what(), payload.as_ref());
+        drop_quietly(payload);
+        error
+    })
 }
 
 /// Runs a handler, recording the location of a panic but leaving its printing to the hook.
-pub(crate) fn catch_handler<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
-    with_mode(Capture::Record, f)
+/// `on_panic` gets the payload while its location can still be found with [`panic_error`].
+pub(crate) fn catch_handler<R, E>(
+    f: impl FnOnce() -> R,
+    on_panic: impl FnOnce(Box<dyn Any + Send>) -> E,
+) -> Result<R, E> {
+    with_mode(Capture::Record, f, on_panic)
 }
 
-/// Builds the error for a caught panic, taking the location the hook recorded.
+/// Builds the error for a caught panic, with the location the hook recorded for its payload.
 pub(crate) fn panic_error(what: String, payload: &(dyn Any + Send)) -> Error {
-    let location = LOCATION.with(|slot| slot.borrow_mut().take());
-    Error::panicked(what, payload_message(payload), location)
+    let message = payload_message(payload);
+    let location = take_location(&message);
+    Error::panicked(what, message, location)
+}
+
+/// The location recorded for the newest panic with `message`, if any; forgets every record.
+fn take_location(message: &str) -> Option<String> {
+    let take = |state: &RefCell<CaptureState>| {
+        let recorded = std::mem::take(&mut state.try_borrow_mut().ok()?.recorded);
+        recorded
+            .into_iter()
+            .rev()
+            .find(|r| r.message == message)?
+            .location
+    };
+    STATE.try_with(take).ok().flatten()
+}
+
+/// Drops `value`, containing a panic in its destructor (a panic payload's, say): the panic
+/// is printed by the hook and its own payload is leaked rather than risk a third.
+pub(crate) fn drop_quietly<T>(value: T) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        std::mem::forget(payload);
+    }
 }
 
 /// The text of a panic payload: the `&str` or `String` given to `panic!`, or a placeholder.
@@ -116,6 +235,21 @@ mod tests {
     #[test]
     fn capture_mode_is_restored_after_a_panic() {
         let _ = catch_work(|| "x".into(), || panic!("x"));
-        assert!(CAPTURE.with(Cell::get) == Capture::Off);
+        assert!(STATE.with(|s| s.borrow().mode) == Capture::Off);
+    }
+
+    #[test]
+    fn a_capture_inside_a_capture_keeps_the_outer_records() {
+        let outer = catch_work(
+            || "outer".into(),
+            || {
+                let inner = catch_work(|| "inner".into(), || panic!("inner"));
+                assert!(inner.unwrap_err().location().is_some());
+                panic!("outer")
+            },
+        )
+        .unwrap_err();
+        assert_eq!(outer.message(), Some("outer"));
+        assert!(outer.location().unwrap().contains("unwind.rs"), "{outer}");
     }
 }
