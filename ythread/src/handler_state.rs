@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::Error;
+use crate::{Error, spin};
 
 /// State shared by a handler thread and its [`JoinHandle`](crate::JoinHandle).
 pub(crate) struct Control {
@@ -53,6 +53,9 @@ impl<R> Outcome<R> {
     /// Waits until the outcome is published or `deadline` passes (`None`: no deadline), and
     /// takes it. `None` if the deadline passed first, or if the outcome was already taken.
     pub(crate) fn take_by(&self, deadline: Option<Instant>) -> Option<Result<R, Error>> {
+        if deadline.is_none_or(|deadline| Instant::now() < deadline) {
+            spin::spin_until(spin::JOIN_SPIN, || self.is_published());
+        }
         let mut slot = self.slot.lock();
         while !self.is_published() {
             match deadline {

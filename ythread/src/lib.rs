@@ -75,6 +75,7 @@ mod join;
 mod os_thread;
 mod overflow;
 mod registry;
+mod spin;
 mod stack_pool;
 mod task;
 mod thread;

@@ -28,11 +28,13 @@ use std::collections::VecDeque;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::spin;
 use crate::unwind::drop_quietly;
 
 /// How long a handler thread stays parked, waiting for the next handler, before it exits.
@@ -80,14 +82,14 @@ pub fn parked_threads() -> usize {
 }
 
 /// What a thread serves: handlers with this name and OS stack size.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 struct Key {
     name: Option<String>,
     stack_size: Option<usize>,
 }
 
 struct Parked {
-    key: Key,
+    key: Arc<Key>,
     thread: Thread,
     mailbox: Arc<Mailbox>,
 }
@@ -100,6 +102,8 @@ static PARKED: Mutex<VecDeque<Parked>> = Mutex::new(VecDeque::new());
 struct Mailbox {
     letter: Mutex<Option<Letter>>,
     arrived: Condvar,
+    /// Whether `letter` holds one: polled without the lock while the thread spins.
+    full: AtomicBool,
 }
 
 enum Letter {
@@ -109,7 +113,11 @@ enum Letter {
 
 impl Mailbox {
     fn post(&self, letter: Letter) {
-        *self.letter.lock() = Some(letter);
+        let mut slot = self.letter.lock();
+        *slot = Some(letter);
+        // Under the lock, so that it never claims a letter the reader has already taken.
+        self.full.store(true, Ordering::Release);
+        drop(slot);
         self.arrived.notify_one();
     }
 }
@@ -126,7 +134,7 @@ pub(crate) fn start(placement: Placement, job: Box<dyn Job>) -> io::Result<Start
     if placement.reuse {
         let parked = {
             let mut parked = PARKED.lock();
-            let newest = parked.iter().rposition(|p| p.key == key);
+            let newest = parked.iter().rposition(|p| *p.key == key);
             newest.and_then(|i| parked.remove(i))
         };
         if let Some(parked) = parked {
@@ -158,20 +166,26 @@ pub(crate) fn start(placement: Placement, job: Box<dyn Job>) -> io::Result<Start
 
 /// A handler thread's body: run jobs until there is none within the idle timeout.
 fn serve(key: Key, reuse: bool, job: Box<dyn Job>, idle_timeout: Duration) {
+    let (key, me) = (Arc::new(key), std::thread::current());
     let mailbox = Arc::new(Mailbox::default());
+    set_os_name(key.name.as_deref());
     let mut next = Some((job, idle_timeout));
     while let Some((mut job, idle_timeout)) = next.take() {
-        set_os_name(key.name.as_deref());
         // The driver catches the handler's panics; a panic here is a bug in ythread, and the
         // job then publishes an error saying so. The thread goes on either way.
         contain(|| job.run());
         if reuse {
-            park(&key, &mailbox);
+            park(&key, &me, &mailbox);
         }
         contain(|| job.publish());
-        if reuse {
-            next = wait_for_job(&mailbox, idle_timeout);
+        if !reuse {
+            return;
         }
+        // The handler may have renamed the thread. Every handler this thread serves has the
+        // same name, so setting it now, after the outcome is out, names the next handler
+        // without a system call on the way from spawn to handler or from handler to join.
+        set_os_name(key.name.as_deref());
+        next = wait_for_job(&mailbox, idle_timeout);
     }
 }
 
@@ -183,7 +197,7 @@ fn contain(f: impl FnOnce()) {
 }
 
 /// Lists this thread as parked, retiring the longest-parked thread if the pool is full.
-fn park(key: &Key, mailbox: &Arc<Mailbox>) {
+fn park(key: &Arc<Key>, me: &Thread, mailbox: &Arc<Mailbox>) {
     let retired = {
         let mut parked = PARKED.lock();
         let retired = if parked.len() >= MAX_PARKED_THREADS {
@@ -192,8 +206,8 @@ fn park(key: &Key, mailbox: &Arc<Mailbox>) {
             None
         };
         parked.push_back(Parked {
-            key: key.clone(),
-            thread: std::thread::current(),
+            key: Arc::clone(key),
+            thread: me.clone(),
             mailbox: Arc::clone(mailbox),
         });
         retired
@@ -210,8 +224,12 @@ fn wait_for_job(
 ) -> Option<(Box<dyn Job>, Duration)> {
     // An idle timeout too long to represent means waiting for good.
     let mut deadline = Instant::now().checked_add(idle_timeout);
+    spin::spin_until(spin::PARKED_SPIN.min(idle_timeout), || {
+        mailbox.full.load(Ordering::Acquire)
+    });
     let mut letter = mailbox.letter.lock();
     loop {
+        mailbox.full.store(false, Ordering::Relaxed);
         match letter.take() {
             Some(Letter::Run(job, idle_timeout)) => return Some((job, idle_timeout)),
             Some(Letter::Retire) => return None,
