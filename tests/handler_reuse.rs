@@ -3,7 +3,9 @@
 //! thread-locals, and retires after its idle timeout; at most `MAX_PARKED_THREADS` park.
 //!
 //! Each test that checks *which* thread runs a handler uses a name or an OS stack size of its
-//! own, so that the tests running in parallel never take each other's parked threads.
+//! own, so that the tests running in parallel never take each other's parked threads, and
+//! parks its threads for good (`kept`), so that none retires while the test runs, however
+//! slow the machine.
 
 mod support;
 
@@ -31,6 +33,11 @@ fn os_name() -> String {
 fn scribble_os_name() {
     std::fs::write("/proc/thread-self/comm", "scribbled").expect("a thread may rename itself");
     assert_eq!(os_name(), "scribbled");
+}
+
+/// A builder whose thread stays parked until a handler comes.
+fn kept() -> Builder {
+    YieldableThread::builder().idle_timeout(Duration::MAX)
 }
 
 /// An OS thread stack size no other test asks for: 2 MiB plus `pages` pages.
@@ -63,7 +70,7 @@ fn run_on<T: Send + 'static>(
 
 #[test]
 fn a_second_handler_runs_on_the_thread_of_a_finished_one() {
-    let builder = || YieldableThread::builder().name("reuse-second");
+    let builder = || kept().name("reuse-second");
     let ((), first) = run_on(builder(), || ());
     let ((), second) = run_on(builder(), || ());
     assert_eq!(first, second);
@@ -84,7 +91,7 @@ fn every_strategy_runs_handlers_on_reused_threads() {
     for (config, executor) in in_process_executors() {
         let name = format!("reuse-{}", config.replace([':', ',', '='], "-"));
         let spawn = || {
-            let handle = YieldableThread::builder()
+            let handle = kept()
                 .name(&name)
                 .spawn(&executor, |y| {
                     assert_eq!(y.apply(sumn, 100).unwrap(), 5050);
@@ -99,7 +106,7 @@ fn every_strategy_runs_handlers_on_reused_threads() {
 
 #[test]
 fn the_name_is_applied_again_on_reuse() {
-    let builder = || YieldableThread::builder().name("reuse-rename");
+    let builder = || kept().name("reuse-rename");
     let ((), first) = run_on(builder(), scribble_os_name);
     let ((os, std_name), second) = run_on(builder(), || {
         (os_name(), thread::current().name().map(str::to_owned))
@@ -111,7 +118,7 @@ fn the_name_is_applied_again_on_reuse() {
 
 #[test]
 fn an_unnamed_handler_does_not_keep_the_name_a_previous_one_left() {
-    let builder = || YieldableThread::builder().thread_stack_size(own_stack_size(1));
+    let builder = || kept().thread_stack_size(own_stack_size(1));
     let ((), first) = run_on(builder(), scribble_os_name);
     let ((os, std_name), second) = run_on(builder(), || {
         (os_name(), thread::current().name().map(str::to_owned))
@@ -125,7 +132,7 @@ fn an_unnamed_handler_does_not_keep_the_name_a_previous_one_left() {
 fn a_long_name_is_truncated_for_the_kernel_only() {
     const NAME: &str = "reuse-a-rather-long-handler-name";
     for _ in 0..2 {
-        let ((os, std_name), _) = run_on(YieldableThread::builder().name(NAME), || {
+        let ((os, std_name), _) = run_on(kept().name(NAME), || {
             (os_name(), thread::current().name().map(str::to_owned))
         });
         assert_eq!(os, &NAME[..15]);
@@ -145,7 +152,7 @@ fn a_name_with_a_nul_byte_is_an_error_not_a_panic() {
 
 #[test]
 fn a_different_os_stack_size_gets_a_fresh_thread() {
-    let sized = |pages| YieldableThread::builder().thread_stack_size(own_stack_size(pages));
+    let sized = |pages| kept().thread_stack_size(own_stack_size(pages));
     let ((), first) = run_on(sized(2), || ());
     let ((), other_size) = run_on(sized(3), || ());
     assert_ne!(first, other_size);
@@ -172,7 +179,7 @@ thread_local! {
 
 #[test]
 fn opting_out_gets_a_fresh_thread_that_has_exited_when_join_returns() {
-    let builder = || YieldableThread::builder().name("reuse-opt-out");
+    let builder = || kept().name("reuse-opt-out");
     let ((), parked) = run_on(builder(), || ());
     let exited = Arc::new(AtomicBool::new(false));
     let ((), own) = run_on(builder().reuse_thread(false), {
@@ -190,7 +197,7 @@ fn opting_out_gets_a_fresh_thread_that_has_exited_when_join_returns() {
 
 #[test]
 fn thread_locals_outlive_a_handler_on_a_reused_thread() {
-    let builder = || YieldableThread::builder().name("reuse-thread-locals");
+    let builder = || kept().name("reuse-thread-locals");
     let ((), first) = run_on(builder(), || COUNTER.with(|c| c.set(41)));
     let (seen, second) = run_on(builder(), || COUNTER.with(Cell::get));
     assert_eq!(first, second);
@@ -265,8 +272,7 @@ fn parked_cap_child() {
     let handles: Vec<_> = (0..handlers)
         .map(|_| {
             let (gate, started) = (Arc::clone(&gate), Arc::clone(&started));
-            // Parked for good, so that no thread retires while the test runs.
-            let builder = YieldableThread::builder().idle_timeout(Duration::MAX);
+            let builder = kept();
             let handler = move |_: &ythread::Yielder<'_>| {
                 started.fetch_add(1, Ordering::SeqCst);
                 let open = gate.try_read_for(BOUND).is_some();
