@@ -138,7 +138,8 @@ pub(crate) fn start(placement: Placement, job: Box<dyn Job>) -> io::Result<Start
             newest.and_then(|i| parked.remove(i))
         };
         if let Some(parked) = parked {
-            // Lock order: a mailbox is never locked while `PARKED` is held by its poster.
+            // Posted after `PARKED` is unlocked: a retiring thread locks its mailbox first,
+            // then `PARKED`, and nothing takes the two the other way round.
             parked
                 .mailbox
                 .post(Letter::Run(job, placement.idle_timeout));
