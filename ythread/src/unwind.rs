@@ -21,15 +21,14 @@
 //!   cannot take down the driver that reports it.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 
 use crate::Error;
 
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Capture {
-    #[default]
     Off,
     /// Record the location and let the previous hook print as usual (handler code).
     Record,
@@ -37,28 +36,39 @@ enum Capture {
     RecordSilently,
 }
 
-/// A panic the hook saw during a capture.
+/// A panic the hook saw during capture `capture`.
 #[derive(Clone)]
 struct Recorded {
+    capture: u64,
     message: String,
     location: Option<String>,
 }
 
-/// How many panics of one capture are remembered; older ones are forgotten.
+/// How many panics this thread remembers; older ones are forgotten.
 const MAX_RECORDED: usize = 8;
 
-/// The state of the innermost capture on this thread.
-#[derive(Default)]
-struct CaptureState {
+/// Which capture is current on a thread. Each capture gets a new id, so it starts with
+/// nothing recorded without clearing anything.
+#[derive(Clone, Copy)]
+struct Current {
     mode: Capture,
-    /// The panics seen during this capture, newest last.
-    recorded: Vec<Recorded>,
-    /// Whether a later panic of this capture has already printed the silenced first one.
-    first_printed: bool,
+    /// The innermost capture's id (0: none).
+    id: u64,
+    /// The last id handed out on this thread.
+    last: u64,
 }
 
+// Starting and ending a capture touches only `CURRENT`, a const, destructor-free cell: that
+// happens for every piece of work, so it must cost no more than a load and a store. The
+// records are touched only when something panics.
 thread_local! {
-    static STATE: RefCell<CaptureState> = RefCell::new(CaptureState::default());
+    static CURRENT: Cell<Current> = const {
+        Cell::new(Current { mode: Capture::Off, id: 0, last: 0 })
+    };
+    /// The capture whose silenced first panic a later one has already printed.
+    static PRINTED: Cell<u64> = const { Cell::new(0) };
+    /// Panics seen during captures, newest last.
+    static RECORDED: RefCell<Vec<Recorded>> = const { RefCell::new(Vec::new()) };
 }
 
 static HOOK: Once = Once::new();
@@ -73,51 +83,54 @@ fn install_hook() {
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
+            // `try_` throughout: the hook may run while this thread's locals are being
+            // destroyed; then it only forwards.
+            let Ok(Current {
+                mode, id: capture, ..
+            }) = CURRENT.try_with(Cell::get)
+            else {
+                return previous(info);
+            };
+            if mode == Capture::Off {
+                return previous(info);
+            }
             let recorded = Recorded {
+                capture,
                 message: payload_message(info.payload()),
                 location: info.location().map(|l| l.to_string()),
             };
-            // `try_` on both: the hook may run while this thread's locals are being destroyed,
-            // or (a bug) while the state is borrowed; then it only forwards.
-            let silenced_first = STATE
-                .try_with(|state| {
-                    let mut state = state.try_borrow_mut().ok()?;
-                    if state.mode == Capture::Off {
-                        return None;
-                    }
-                    let earlier = state.recorded.last().cloned();
-                    if state.recorded.len() == MAX_RECORDED {
-                        state.recorded.remove(0);
-                    }
-                    state.recorded.push(recorded);
-                    if state.mode != Capture::RecordSilently {
-                        return None;
-                    }
-                    match earlier {
-                        None => Some(None),
-                        Some(_) if state.first_printed => Some(Some(None)),
-                        Some(first) => {
-                            state.first_printed = true;
-                            Some(Some(Some(first)))
-                        }
-                    }
-                })
-                .ok()
-                .flatten();
-            match silenced_first {
-                // The first panic of a work capture: the error will carry it.
-                Some(None) => {}
-                // A later one: explain the first, then print this one as usual.
-                Some(Some(first)) => {
-                    if let Some(first) = first {
-                        print_silenced(&first);
-                    }
-                    previous(info);
-                }
-                None => previous(info),
+            let earlier = record(recorded);
+            if mode == Capture::Record {
+                return previous(info);
             }
+            // Work: its first panic is silent, the error will carry it. A later one means
+            // the work panicked again before the first was caught, which may be about to
+            // abort the process: print both.
+            let Some(first) = earlier else {
+                return;
+            };
+            if PRINTED.try_with(|p| p.replace(capture)).ok() != Some(capture) {
+                print_silenced(&first);
+            }
+            previous(info);
         }));
     });
+}
+
+/// Remembers a panic; returns the first one remembered for the same capture, if any.
+fn record(recorded: Recorded) -> Option<Recorded> {
+    RECORDED
+        .try_with(|all| {
+            let mut all = all.try_borrow_mut().ok()?;
+            let first = all.iter().find(|r| r.capture == recorded.capture).cloned();
+            if all.len() == MAX_RECORDED {
+                all.remove(0);
+            }
+            all.push(recorded);
+            first
+        })
+        .ok()
+        .flatten()
 }
 
 /// Prints a work panic the hook kept quiet, now that a later panic shows it matters.
@@ -129,30 +142,34 @@ fn print_silenced(first: &Recorded) {
     );
 }
 
-/// Restores the enclosing capture's state even if `f` unwinds.
-struct Restore(Option<CaptureState>);
+/// Restores the enclosing capture even if the captured code unwinds.
+struct Restore(Current);
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        if let Some(outer) = self.0.take() {
-            let _ = STATE.try_with(|state| *state.borrow_mut() = outer);
-        }
+        let _ = CURRENT.try_with(|current| {
+            // Ids handed out meanwhile stay used.
+            let last = current.get().last;
+            current.set(Current { last, ..self.0 });
+        });
     }
 }
 
-/// Runs `f` in a fresh capture of `mode`; a panic's payload goes to `on_panic` while the
-/// capture's records are still there. The enclosing capture is restored afterwards.
+/// Runs `f` in a new capture of `mode`; a panic's payload goes to `on_panic` while the
+/// capture is still current, so that [`panic_error`] finds its location.
 fn with_mode<R, E>(
     mode: Capture,
     f: impl FnOnce() -> R,
     on_panic: impl FnOnce(Box<dyn Any + Send>) -> E,
 ) -> Result<R, E> {
     install_hook();
-    let fresh = CaptureState {
-        mode,
-        ..CaptureState::default()
-    };
-    let _restore = Restore(STATE.try_with(|state| state.replace(fresh)).ok());
+    let outer = CURRENT.with(|current| {
+        let outer = current.get();
+        let id = outer.last + 1;
+        current.set(Current { mode, id, last: id });
+        outer
+    });
+    let _restore = Restore(outer);
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(on_panic)
 }
 
@@ -185,17 +202,23 @@ pub(crate) fn panic_error(what: String, payload: &(dyn Any + Send)) -> Error {
     Error::panicked(what, message, location)
 }
 
-/// The location recorded for the newest panic with `message`, if any; forgets every record.
+/// The location recorded in the current capture for the newest panic with `message`, if
+/// any; forgets the current capture's records.
 fn take_location(message: &str) -> Option<String> {
-    let take = |state: &RefCell<CaptureState>| {
-        let recorded = std::mem::take(&mut state.try_borrow_mut().ok()?.recorded);
-        recorded
-            .into_iter()
-            .rev()
-            .find(|r| r.message == message)?
-            .location
-    };
-    STATE.try_with(take).ok().flatten()
+    let capture = CURRENT.try_with(Cell::get).ok()?.id;
+    RECORDED
+        .try_with(|all| {
+            let mut all = all.try_borrow_mut().ok()?;
+            let found = all
+                .iter()
+                .rev()
+                .find(|r| r.capture == capture && r.message == message)
+                .and_then(|r| r.location.clone());
+            all.retain(|r| r.capture != capture);
+            found
+        })
+        .ok()
+        .flatten()
 }
 
 /// Drops `value`, containing a panic in its destructor (a panic payload's, say): the panic
@@ -235,7 +258,7 @@ mod tests {
     #[test]
     fn capture_mode_is_restored_after_a_panic() {
         let _ = catch_work(|| "x".into(), || panic!("x"));
-        assert!(STATE.with(|s| s.borrow().mode) == Capture::Off);
+        assert!(CURRENT.with(Cell::get).mode == Capture::Off);
     }
 
     #[test]
