@@ -24,7 +24,7 @@ use crate::handler_state::{Control, Publisher};
 use crate::os_thread::Job;
 use crate::unwind::{catch_handler, drop_quietly, panic_error};
 use crate::yielder::{CoYielder, Resume, UnwindSignal, WorkPtr, Yielder};
-use crate::{Error, Executor, overflow, stack_pool};
+use crate::{Error, Executor, Work, overflow, stack_pool};
 
 /// One handler, ready to be driven on whichever OS thread runs it.
 pub(crate) struct HandlerJob<F, R> {
@@ -150,12 +150,14 @@ where
 }
 
 /// Hands one yielded descriptor to the strategy; returns how to resume the handler.
+///
+/// The panic count is per OS thread, and the suspended coroutine runs on this one: so outside
+/// the strategy's own panic the thread is "panicking" here exactly when the handler yielded
+/// while unwinding (from a destructor). Such a handler must never be unwound again. The
+/// count is read only off the common path: every yield comes through here.
+#[inline(always)]
 fn apply(executor: &Executor, work: &mut WorkPtr, abandoned: &mut Option<Error>) -> Resume {
-    // The panic count is per OS thread, and the suspended coroutine runs on this one: so the
-    // thread is "panicking" here exactly when the handler yielded while unwinding (from a
-    // destructor). Such a handler must never be unwound again.
-    let unwinding = std::thread::panicking();
-    if abandoned.is_some() && !unwinding {
+    if abandoned.is_some() && !std::thread::panicking() {
         // The handler caught the unwind and yielded again: unwind it again, as a cancelled
         // handler is.
         return Resume::Unwind;
@@ -168,6 +170,21 @@ fn apply(executor: &Executor, work: &mut WorkPtr, abandoned: &mut Option<Error>)
     let Err(payload) = applied else {
         return Resume::Proceed;
     };
+    strategy_panicked(executor, work, payload, abandoned)
+}
+
+/// The strategy panicked on `work`: fail the work of a handler already unwinding, abandon any
+/// other.
+#[cold]
+fn strategy_panicked(
+    executor: &Executor,
+    work: &mut dyn Work,
+    payload: Box<dyn std::any::Any + Send>,
+    abandoned: &mut Option<Error>,
+) -> Resume {
+    // `catch_unwind` has taken the strategy's panic off the count: what is left is the
+    // handler's.
+    let unwinding = std::thread::panicking();
     let error = panic_error(format!("the {} strategy", executor.describe()), &*payload);
     drop_quietly(payload);
     if unwinding {
