@@ -47,24 +47,16 @@ struct Recorded {
 /// How many panics this thread remembers; older ones are forgotten.
 const MAX_RECORDED: usize = 8;
 
-/// Which capture is current on a thread. Each capture gets a new id, so it starts with
-/// nothing recorded without clearing anything.
-#[derive(Clone, Copy)]
-struct Current {
-    mode: Capture,
-    /// The innermost capture's id (0: none).
-    id: u64,
-    /// The last id handed out on this thread.
-    last: u64,
-}
-
-// Starting and ending a capture touches only `CURRENT`, a const, destructor-free cell: that
-// happens for every piece of work, so it must cost no more than a load and a store. The
-// records are touched only when something panics.
+// Starting and ending a capture touches only const, destructor-free cells: that happens for
+// every piece of work, so it must cost no more than a few loads and stores. The records are
+// touched only when something panics.
 thread_local! {
-    static CURRENT: Cell<Current> = const {
-        Cell::new(Current { mode: Capture::Off, id: 0, last: 0 })
-    };
+    static MODE: Cell<Capture> = const { Cell::new(Capture::Off) };
+    /// The innermost capture's id (0: none). Each capture gets a new id, so it starts with
+    /// nothing recorded without clearing anything.
+    static CAPTURE_ID: Cell<u64> = const { Cell::new(0) };
+    /// The last id handed out on this thread.
+    static LAST_ID: Cell<u64> = const { Cell::new(0) };
     /// The capture whose silenced first panic a later one has already printed.
     static PRINTED: Cell<u64> = const { Cell::new(0) };
     /// Panics seen during captures, newest last.
@@ -85,12 +77,8 @@ fn install_hook() {
         panic::set_hook(Box::new(move |info| {
             // `try_` throughout: the hook may run while this thread's locals are being
             // destroyed; then it only forwards.
-            let Ok(Current {
-                mode, id: capture, ..
-            }) = CURRENT.try_with(Cell::get)
-            else {
-                return previous(info);
-            };
+            let mode = MODE.try_with(Cell::get).unwrap_or(Capture::Off);
+            let capture = CAPTURE_ID.try_with(Cell::get).unwrap_or(0);
             if mode == Capture::Off {
                 return previous(info);
             }
@@ -143,15 +131,15 @@ fn print_silenced(first: &Recorded) {
 }
 
 /// Restores the enclosing capture even if the captured code unwinds.
-struct Restore(Current);
+struct Restore {
+    mode: Capture,
+    id: u64,
+}
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        let _ = CURRENT.try_with(|current| {
-            // Ids handed out meanwhile stay used.
-            let last = current.get().last;
-            current.set(Current { last, ..self.0 });
-        });
+        MODE.with(|mode| mode.set(self.mode));
+        CAPTURE_ID.with(|id| id.set(self.id));
     }
 }
 
@@ -163,13 +151,15 @@ fn with_mode<R, E>(
     on_panic: impl FnOnce(Box<dyn Any + Send>) -> E,
 ) -> Result<R, E> {
     install_hook();
-    let outer = CURRENT.with(|current| {
-        let outer = current.get();
-        let id = outer.last + 1;
-        current.set(Current { mode, id, last: id });
-        outer
+    let id = LAST_ID.with(|last| {
+        let id = last.get() + 1;
+        last.set(id);
+        id
     });
-    let _restore = Restore(outer);
+    let _restore = Restore {
+        mode: MODE.with(|m| m.replace(mode)),
+        id: CAPTURE_ID.with(|c| c.replace(id)),
+    };
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(on_panic)
 }
 
@@ -205,7 +195,7 @@ pub(crate) fn panic_error(what: String, payload: &(dyn Any + Send)) -> Error {
 /// The location recorded in the current capture for the newest panic with `message`, if
 /// any; forgets the current capture's records.
 fn take_location(message: &str) -> Option<String> {
-    let capture = CURRENT.try_with(Cell::get).ok()?.id;
+    let capture = CAPTURE_ID.try_with(Cell::get).ok()?;
     RECORDED
         .try_with(|all| {
             let mut all = all.try_borrow_mut().ok()?;
@@ -258,7 +248,7 @@ mod tests {
     #[test]
     fn capture_mode_is_restored_after_a_panic() {
         let _ = catch_work(|| "x".into(), || panic!("x"));
-        assert!(CURRENT.with(Cell::get).mode == Capture::Off);
+        assert!(MODE.with(Cell::get) == Capture::Off);
     }
 
     #[test]
