@@ -53,8 +53,11 @@ impl<R> Outcome<R> {
     /// Waits until the outcome is published or `deadline` passes (`None`: no deadline), and
     /// takes it. `None` if the deadline passed first, or if the outcome was already taken.
     pub(crate) fn take_by(&self, deadline: Option<Instant>) -> Option<Result<R, Error>> {
-        if deadline.is_none_or(|deadline| Instant::now() < deadline) {
-            spin::spin_until(spin::JOIN_SPIN, || self.is_published());
+        let spin = deadline.map_or(spin::JOIN_SPIN, |deadline| {
+            spin::JOIN_SPIN.min(deadline.saturating_duration_since(Instant::now()))
+        });
+        if !spin.is_zero() {
+            spin::spin_until(spin, || self.is_published());
         }
         let mut slot = self.slot.lock();
         while !self.is_published() {
