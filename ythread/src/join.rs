@@ -1,35 +1,47 @@
-//! Waiting for a handler thread, with or without a bound, and cancelling it.
+//! Waiting for a handler, with or without a bound, and cancelling it.
+//!
+//! A handler's OS thread usually outlives the handler (it parks for the next one), so joining
+//! waits for the handler's *outcome*, which its driver publishes only once everything the
+//! handler owned has been dropped. A thread that will not be reused
+//! ([`Builder::reuse_thread(false)`](crate::Builder::reuse_thread)) is joined as an OS thread
+//! too, so that its thread-locals are gone as well when `join` returns.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::Error;
-use crate::thread::{Control, Outcome};
+use crate::handler_state::{Control, Outcome};
 
 /// Owns a yieldable thread: join it, join it with a bound, or cancel it.
 ///
-/// Dropping the handle detaches the thread, as with `std::thread::JoinHandle`.
+/// Dropping the handle detaches the handler, as with `std::thread::JoinHandle`.
 pub struct JoinHandle<R> {
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// The OS thread the handler runs on; `None` once the result has been taken.
+    thread: Option<std::thread::Thread>,
+    /// Set when the OS thread exits after this handler: joined before the result is handed out.
+    exits: Option<std::thread::JoinHandle<()>>,
     control: Arc<Control>,
     outcome: Arc<Outcome<R>>,
 }
 
 impl<R> JoinHandle<R> {
     pub(crate) fn new(
-        thread: std::thread::JoinHandle<()>,
+        thread: std::thread::Thread,
+        exits: Option<std::thread::JoinHandle<()>>,
         control: Arc<Control>,
         outcome: Arc<Outcome<R>>,
     ) -> Self {
         JoinHandle {
             thread: Some(thread),
+            exits,
             control,
             outcome,
         }
     }
 
-    /// Waits for the handler and returns what it returned.
+    /// Waits for the handler and returns what it returned. When it returns, the handler has
+    /// finished and everything it owned has been dropped.
     ///
     /// # Errors
     /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) with the handler's panic message
@@ -37,16 +49,20 @@ impl<R> JoinHandle<R> {
     /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) if
     /// [`join_timeout`](JoinHandle::join_timeout) already took the result.
     pub fn join(mut self) -> Result<R, Error> {
-        let Some(thread) = self.thread.take() else {
+        if self.thread.is_none() {
             return Err(already_taken());
-        };
-        // The driver publishes the outcome before its OS thread returns, so joining the OS
-        // thread is the whole wait: one wake-up, where waiting on `ready` first and joining
-        // after costs a second sleep and wake-up while the thread finishes exiting.
-        let _ = thread.join();
-        self.outcome.slot.lock().take().unwrap_or_else(|| {
+        }
+        if let Some(exits) = self.exits.take() {
+            // The outcome is published before the thread returns, so joining the OS thread is
+            // the whole wait: one wake-up instead of one for the outcome and one for the exit.
+            let _ = exits.join();
+        }
+        self.take_by(None).unwrap_or_else(|| {
+            // Unreachable: the driver publishes from a drop guard, and without a deadline
+            // `take_by` returns only once the outcome is published.
             Err(Error::unavailable(
-                "the handler thread ended without a result; this is a bug in ythread, please report it",
+                "the handler thread ended without a result; this is a bug in ythread, please \
+                 report it",
             ))
         })
     }
@@ -63,26 +79,8 @@ impl<R> JoinHandle<R> {
         }
         // A timeout too long to represent (`Duration::MAX`) means no deadline at all.
         let deadline = Instant::now().checked_add(timeout);
-        let mut slot = self.outcome.slot.lock();
-        while slot.is_none() {
-            let Some(deadline) = deadline else {
-                self.outcome.ready.wait(&mut slot);
-                continue;
-            };
-            if self
-                .outcome
-                .ready
-                .wait_until(&mut slot, deadline)
-                .timed_out()
-                && slot.is_none()
-            {
-                return Err(Error::timed_out("the handler thread", timeout));
-            }
-        }
-        let result = slot.take().expect("outcome present after wait");
-        drop(slot);
-        self.reap();
-        result
+        self.take_by(deadline)
+            .unwrap_or_else(|| Err(Error::timed_out("the handler thread", timeout)))
     }
 
     /// Asks the handler to stop: it unwinds at its next yield point (its destructors run,
@@ -97,20 +95,25 @@ impl<R> JoinHandle<R> {
 
     /// Whether the handler has finished (its result is ready for `join`).
     pub fn is_finished(&self) -> bool {
-        self.outcome.slot.lock().is_some()
+        self.thread.is_some() && self.outcome.is_published()
     }
 
-    /// The underlying OS thread, for its name and id.
+    /// The OS thread the handler runs on, for its name and id; `None` once the result has
+    /// been taken by [`join_timeout`](JoinHandle::join_timeout).
     pub fn thread(&self) -> Option<&std::thread::Thread> {
-        self.thread.as_ref().map(|t| t.thread())
+        self.thread.as_ref()
     }
 
-    /// The outcome is published just before the OS thread returns; joining it makes sure the
-    /// thread's locals are gone too. The thread cannot panic past the outcome, so this is quick.
-    fn reap(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+    /// Takes the outcome once published (waiting until `deadline`), and then lets go of the
+    /// thread: joins it first if it exits after this handler.
+    fn take_by(&mut self, deadline: Option<Instant>) -> Option<Result<R, Error>> {
+        let result = self.outcome.take_by(deadline)?;
+        if let Some(exits) = self.exits.take() {
+            // Published just before the thread returns: this wait is short.
+            let _ = exits.join();
         }
+        self.thread = None;
+        Some(result)
     }
 }
 

@@ -70,12 +70,16 @@
 //! not memory.
 
 mod cost;
+mod driver;
 mod error;
 mod executor;
+mod handler_state;
 mod join;
 mod metrics;
+mod os_thread;
 mod overflow;
 mod registry;
+mod spin;
 mod stack_pool;
 mod task;
 mod thread;
@@ -88,6 +92,7 @@ pub use error::{Error, ErrorKind, Termination};
 pub use executor::{CpuApply, Executor, Inline};
 pub use join::JoinHandle;
 pub use metrics::{Metrics, TaskMetrics};
+pub use os_thread::{DEFAULT_IDLE_TIMEOUT, MAX_PARKED_THREADS, parked_threads};
 pub use registry::TaskRegistry;
 pub use task::Task;
 pub use thread::{Builder, DEFAULT_STACK_SIZE, YieldableThread};

@@ -1,44 +1,32 @@
-//! `YieldableThread`: an OS thread whose driver runs one handler as a stackful coroutine.
+//! `YieldableThread` and its `Builder`: where a handler starts.
 //!
-//! The driver loop is the article's `run()` method: resume the handler; when it yields a work
-//! descriptor, hand it to the strategy; resume the handler with the outcome; stop when it
-//! returns. The coroutine never leaves its OS thread, so the handler's thread-locals, blocking
-//! sockets and locks behave exactly as on a plain thread.
+//! A spawn takes a coroutine stack from the pool (`stack_pool.rs`), packs the handler into a
+//! job for the driver (`driver.rs`), and gives the job to a parked OS thread that fits, or to
+//! a new one (`os_thread.rs`). The returned [`JoinHandle`] waits on the outcome the driver
+//! publishes (`handler_state.rs`).
 
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
-use corosensei::stack::Stack;
-use corosensei::{Coroutine, CoroutineResult};
-use parking_lot::{Condvar, Mutex};
-
+use crate::driver::HandlerJob;
+use crate::handler_state::{Control, Outcome, Publisher};
 use crate::join::JoinHandle;
-use crate::unwind::{catch_handler, panic_error};
-use crate::yielder::{CancelSignal, CoYielder, Yielder};
-use crate::{Error, Executor, overflow, stack_pool};
+use crate::os_thread::{self, DEFAULT_IDLE_TIMEOUT, Placement};
+use crate::yielder::Yielder;
+use crate::{Executor, stack_pool};
 
 /// Default usable size of a handler's coroutine stack: 1 MiB, committed page by page as used.
 pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
-
-/// State shared by a handler thread and its [`JoinHandle`].
-pub(crate) struct Control {
-    pub(crate) cancelled: AtomicBool,
-}
-
-/// Where a handler's outcome waits for `join`.
-pub(crate) struct Outcome<R> {
-    pub(crate) slot: Mutex<Option<Result<R, Error>>>,
-    pub(crate) ready: Condvar,
-}
 
 /// Starts handler threads. See [`YieldableThread::spawn`] and [`YieldableThread::builder`].
 #[derive(Debug)]
 pub struct YieldableThread;
 
 impl YieldableThread {
-    /// Runs `handler` on a new OS thread as a coroutine whose yielded work goes to `executor`.
+    /// Runs `handler` on its own OS thread as a coroutine whose yielded work goes to
+    /// `executor`. The thread is a parked one that ran an earlier handler if one is idle,
+    /// otherwise a new one; see [`Builder::reuse_thread`] for what reuse means.
     ///
     /// ```
     /// use ythread::{Executor, YieldableThread};
@@ -85,6 +73,8 @@ pub struct Builder {
     name: Option<String>,
     stack_size: usize,
     thread_stack_size: Option<usize>,
+    reuse_thread: bool,
+    idle_timeout: Duration,
 }
 
 impl Default for Builder {
@@ -95,132 +85,109 @@ impl Default for Builder {
 
 impl Builder {
     /// Defaults: unnamed, a [`DEFAULT_STACK_SIZE`] coroutine stack, the OS thread stack size
-    /// Rust's `std::thread` would use.
+    /// Rust's `std::thread` would use, on a reused thread that parks for
+    /// [`DEFAULT_IDLE_TIMEOUT`] afterwards.
     pub fn new() -> Self {
         Builder {
             name: None,
             stack_size: DEFAULT_STACK_SIZE,
             thread_stack_size: None,
+            reuse_thread: true,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 
     /// The OS thread's name (shown by debuggers, `top -H` and panic messages).
+    ///
+    /// `std::thread::current().name()` returns it in full; the kernel keeps its first 15
+    /// bytes. A reused thread serves only handlers of the same name, as the name std reports
+    /// is fixed when the thread starts; the kernel's name is set again for every handler. An
+    /// unnamed handler's thread is called `ythread` by the kernel.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// Usable bytes of the handler's coroutine stack, where the handler's own frames live.
-    /// Raise it if a handler recurses deeply or keeps large arrays on its stack.
+    /// Raise it if a handler recurses deeply or keeps large arrays on its stack. Rounded up to
+    /// a power of two (at least 16 KiB), the classes the stack pool keeps.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
         self
     }
 
-    /// Bytes of the OS thread's own stack, where the driver and inline work run.
+    /// Bytes of the OS thread's own stack, where the driver and inline work run. A reused
+    /// thread serves only handlers that ask for the same size.
     pub fn thread_stack_size(mut self, bytes: usize) -> Self {
         self.thread_stack_size = Some(bytes);
         self
     }
 
-    /// Starts the thread; see [`YieldableThread::spawn`].
+    /// Whether the handler may run on a parked thread that ran an earlier handler, and its
+    /// thread may park for a later one (default `true`).
+    ///
+    /// Reuse saves starting and joining an OS thread (tens of microseconds) per spawn. What it
+    /// changes: thread-locals belong to the thread, so a value a handler leaves in one is
+    /// there for the next handler on that thread, and thread-local destructors run only when
+    /// the thread exits, not when `join` returns. With `false` the handler gets a new thread
+    /// that exits after it, and `join` returns once the thread has exited, its thread-locals
+    /// dropped.
+    pub fn reuse_thread(mut self, reuse: bool) -> Self {
+        self.reuse_thread = reuse;
+        self
+    }
+
+    /// How long the handler's thread, once the handler has finished, stays parked waiting
+    /// for another handler before it exits (default [`DEFAULT_IDLE_TIMEOUT`], 10 s).
+    /// `Duration::ZERO` lets it exit at once; `Duration::MAX` keeps it parked for good (at
+    /// most [`MAX_PARKED_THREADS`](crate::MAX_PARKED_THREADS) threads are parked: the
+    /// longest-parked one exits to make room).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Starts the handler; see [`YieldableThread::spawn`].
     ///
     /// # Errors
-    /// When the OS cannot map the coroutine stack or start the thread.
+    /// When the name contains a NUL byte, or the OS cannot map the coroutine stack or start a
+    /// thread.
     pub fn spawn<F, R>(self, executor: &Executor, handler: F) -> io::Result<JoinHandle<R>>
     where
         F: FnOnce(&Yielder<'_>) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let stack = stack_pool::take(self.stack_size)?;
-        let control = Arc::new(Control {
-            cancelled: AtomicBool::new(false),
-        });
-        let outcome = Arc::new(Outcome {
-            slot: Mutex::new(None),
-            ready: Condvar::new(),
-        });
-        let mut os = std::thread::Builder::new();
-        if let Some(name) = self.name {
-            os = os.name(name);
+        if self.name.as_deref().is_some_and(|name| name.contains('\0')) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a thread name cannot contain a NUL byte; remove it from the name given to \
+                 Builder::name",
+            ));
         }
-        if let Some(bytes) = self.thread_stack_size {
-            os = os.stack_size(bytes);
-        }
-        let job = Job {
-            executor: executor.clone(),
-            control: Arc::clone(&control),
-            stack_size: self.stack_size,
+        let stack_class = stack_pool::class_of(self.stack_size)?;
+        let stack = stack_pool::take(stack_class)?;
+        let control = Arc::new(Control::new());
+        let outcome = Arc::new(Outcome::new());
+        let job = HandlerJob::new(
+            handler,
+            executor.clone(),
+            Arc::clone(&control),
+            stack,
+            stack_class,
+            Publisher::new(Arc::clone(&outcome)),
+        );
+        let placement = Placement {
+            name: self.name,
+            stack_size: self.thread_stack_size,
+            reuse: self.reuse_thread,
+            idle_timeout: self.idle_timeout,
         };
-        let publish = Arc::clone(&outcome);
-        let thread = os.spawn(move || {
-            let result = job.drive(stack, handler);
-            *publish.slot.lock() = Some(result);
-            publish.ready.notify_all();
-        })?;
-        Ok(JoinHandle::new(thread, control, outcome))
-    }
-}
-
-/// What a driver needs besides the handler and its stack.
-struct Job {
-    executor: Executor,
-    control: Arc<Control>,
-    stack_size: usize,
-}
-
-impl Job {
-    /// The driver loop. Returns the handler's result, or why it did not return one.
-    fn drive<F, R>(self, stack: corosensei::stack::DefaultStack, handler: F) -> Result<R, Error>
-    where
-        F: FnOnce(&Yielder<'_>) -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        let Job {
-            executor,
+        let started = os_thread::start(placement, Box::new(job))?;
+        Ok(JoinHandle::new(
+            started.thread,
+            started.exits,
             control,
-            stack_size,
-        } = self;
-        let (co_executor, co_control) = (executor.clone(), Arc::clone(&control));
-        let _watch = overflow::watch(stack.limit().get(), stack_size);
-        let mut coroutine = Coroutine::with_stack(stack, move |co: &CoYielder, ()| {
-            handler(&Yielder::new(co, &co_control, &co_executor))
-        });
-        let driven = catch_handler(|| {
-            loop {
-                match coroutine.resume(()) {
-                    CoroutineResult::Yield(mut work) => {
-                        // Already inside `catch_handler`, so the hook records the location.
-                        let applied = panic::catch_unwind(AssertUnwindSafe(|| {
-                            // SAFETY: the coroutine that yielded `work` stays suspended until
-                            // the next `resume` above, and the reference dies with this call.
-                            executor.apply(unsafe { work.as_work() });
-                        }));
-                        if let Err(payload) = applied {
-                            let what = format!("the {} strategy", executor.describe());
-                            return Err(panic_error(what, payload.as_ref()));
-                        }
-                    }
-                    CoroutineResult::Return(result) => return Ok(result),
-                }
-            }
-        });
-        let outcome = driven.unwrap_or_else(|payload| {
-            Err(if payload.is::<CancelSignal>() {
-                Error::cancelled()
-            } else {
-                panic_error("the handler".to_owned(), payload.as_ref())
-            })
-        });
-        // A coroutine still suspended (its strategy panicked) is unwound here, inside a catch:
-        // corosensei's `Drop` aborts the process if the unwinding panics, which it does when
-        // the handler catches the unwind and panics with a payload of its own. The first error
-        // stands; the hook has printed the second panic.
-        let _ = catch_handler(|| coroutine.force_unwind());
-        // Returned, panicked or unwound: the coroutine is done and its stack can serve again.
-        if coroutine.done() {
-            stack_pool::give_back(stack_size, coroutine.into_stack());
-        }
-        outcome
+            outcome,
+        ))
     }
 }

@@ -1,12 +1,16 @@
 //! The yield point: how a handler hands CPU work to its driver.
 //!
-//! This file and `thread.rs` hold the crate's only `unsafe`: the descriptor travels from the
-//! coroutine to the driver as a pointer into the suspended coroutine's stack frame.
+//! The descriptor travels from the coroutine to the driver as a pointer into the suspended
+//! coroutine's stack frame (this file and `driver.rs` hold that `unsafe`). The driver answers
+//! each yield with a [`Resume`]: go on, or unwind, which is how a handler whose strategy
+//! panicked is ended. ythread never unwinds a suspended coroutine by force (corosensei's
+//! `force_unwind`): a destructor that yields during such an unwind would be unwound a second
+//! time from inside the destructor, which aborts the process.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
-use crate::thread::Control;
+use crate::handler_state::Control;
 use crate::work::{ClosureWork, TaskWork, Work};
 use crate::{Error, Executor, Task};
 
@@ -23,7 +27,7 @@ impl WorkPtr {
         // SAFETY: this only changes the trait object's lifetime bound; the layout of the fat
         // pointer is the same. The erased lifetime is restored in spirit by the protocol:
         // the descriptor lives in the frame of `Yielder::submit`, which is suspended inside
-        // `suspend` until the driver resumes it, and the driver (`thread::drive`) uses the
+        // `suspend` until the driver resumes it, and the driver (`driver::drive`) uses the
         // pointer only between receiving it and that resume. The frame cannot be popped in
         // between: a suspended coroutine only unwinds when it is resumed or dropped, and the
         // driver does neither while it holds the pointer.
@@ -45,7 +49,16 @@ impl WorkPtr {
     }
 }
 
-pub(crate) type CoYielder = corosensei::Yielder<(), WorkPtr>;
+/// The driver's answer to a yield.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// The work has its outcome (or the coroutine is starting): go on.
+    Proceed,
+    /// The work's strategy panicked: unwind the handler from its yield point.
+    Unwind,
+}
+
+pub(crate) type CoYielder = corosensei::Yielder<Resume, WorkPtr>;
 
 /// What a handler uses to yield CPU work. It exists only inside the handler's coroutine and
 /// cannot leave its thread:
@@ -61,8 +74,8 @@ pub struct Yielder<'a> {
     executor: &'a Executor,
 }
 
-/// Unwinds a cancelled handler; recognised by the driver, never shown to users.
-pub(crate) struct CancelSignal;
+/// Unwinds a cancelled or abandoned handler; recognised by the driver, never shown to users.
+pub(crate) struct UnwindSignal;
 
 impl<'a> Yielder<'a> {
     pub(crate) fn new(co: &'a CoYielder, control: &'a Control, executor: &'a Executor) -> Self {
@@ -83,8 +96,11 @@ impl<'a> Yielder<'a> {
     /// and the handler goes on; strategies add their own kinds (worker died, timed out, ...).
     ///
     /// # Panics
-    /// Does not return if the handler was [cancelled](crate::JoinHandle::cancel): it unwinds
-    /// the handler (running its destructors) and `join` reports the cancellation.
+    /// Does not return if the handler was [cancelled](crate::JoinHandle::cancel), or if the
+    /// strategy panicked instead of running the work: it unwinds the handler (running its
+    /// destructors) and `join` reports the cancellation or the strategy's panic. Work yielded
+    /// by a destructor while the handler unwinds still runs, and never unwinds it again: if
+    /// its strategy panics, that work fails with [`ErrorKind::Panicked`](crate::ErrorKind::Panicked).
     #[inline(always)]
     pub fn apply<T: Task>(&self, _task: T, args: T::Args) -> Result<T::Output, Error> {
         let mut work = TaskWork::<T>::new(args);
@@ -143,7 +159,9 @@ impl<'a> Yielder<'a> {
     #[inline(always)]
     fn submit(&self, work: &mut dyn Work) {
         self.unwind_if_cancelled();
-        self.co.suspend(WorkPtr::erase(work));
+        if self.co.suspend(WorkPtr::erase(work)) == Resume::Unwind {
+            unwind_handler();
+        }
         self.unwind_if_cancelled();
     }
 
@@ -153,15 +171,17 @@ impl<'a> Yielder<'a> {
         // a panic); unwinding again out of a destructor would abort the process. Let that
         // work run: the handler is on its way out anyway.
         if self.is_cancelled() && !std::thread::panicking() {
-            unwind_cancelled();
+            unwind_handler();
         }
     }
 }
 
-/// Unwinds a cancelled handler; out of line, as it happens at most once per handler.
+/// Unwinds a cancelled or abandoned handler; out of line, as it happens about once per
+/// handler.
 #[cold]
 #[inline(never)]
-fn unwind_cancelled() -> ! {
-    // `resume_unwind` skips the panic hook: a cancellation is not a crash to report.
-    std::panic::resume_unwind(Box::new(CancelSignal))
+fn unwind_handler() -> ! {
+    // `resume_unwind` skips the panic hook: this is not a crash to report (the driver reports
+    // the cancellation, or the strategy's panic, which the hook printed).
+    std::panic::resume_unwind(Box::new(UnwindSignal))
 }

@@ -13,8 +13,21 @@
 //!
 //! A fired kill targets a live (or zombie) process: the caller reaps its worker only after
 //! disarming, and disarming waits for the watch's lock, so the pid cannot be reused in between.
+//!
+//! Every deadline is computed with [`after`]: a limit too long to add to the clock
+//! (`Duration::MAX`, say) means no limit, never a panic on the supervisor thread.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The deadline `limit` after `now`, or `None` (no deadline) if the limit is too long to
+/// represent: such a limit is never reached.
+pub(super) fn after(now: Instant, limit: Duration) -> Option<Instant> {
+    now.checked_add(limit)
+}
+
+/// A stand-in for "no limit" where a `Duration` is needed: longer than any process runs,
+/// short enough to add to the clock.
+pub(super) const NO_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 use parking_lot::Mutex;
 
@@ -48,10 +61,10 @@ impl Watch {
         self.pid
     }
 
-    /// Caller: the job starts now and must end by `deadline`.
-    pub(super) fn arm(&self, deadline: Instant) {
+    /// Caller: the job starts now and must end by `deadline` (`None`: no limit).
+    pub(super) fn arm(&self, deadline: Option<Instant>) {
         *self.state.lock() = Armed {
-            deadline: Some(deadline),
+            deadline,
             fired: false,
         };
     }

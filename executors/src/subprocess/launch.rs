@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use ipc_channel::IpcError;
 use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 
-use super::deadline::Watch;
+use super::deadline::{self, Watch};
 use super::frame::FrameReceiver;
 use super::process::{WorkerProcess, wait_until};
 use super::protocol::{Hello, MARKER_ENV, Marker, PROTOCOL_VERSION};
@@ -45,7 +45,8 @@ pub(super) struct Launch {
     child: Option<Child>,
     server: String,
     hello: Inbox<Result<Hello, IpcError>>,
-    deadline: Instant,
+    /// `None`: the start timeout is too long to ever pass.
+    deadline: Option<Instant>,
     settings: Arc<LaunchSettings>,
 }
 
@@ -81,7 +82,7 @@ pub(super) fn start(
         child: Some(child),
         server: name,
         hello: mpsc::channel().1,
-        deadline: Instant::now() + settings.start_timeout,
+        deadline: deadline::after(Instant::now(), settings.start_timeout),
         settings: Arc::clone(settings),
     };
     let (send_hello, hello) = mpsc::channel();
@@ -121,7 +122,7 @@ impl Launch {
         if let Ok(Some(status)) = child.try_wait() {
             return Some(Err(self.early_exit(&status.to_string())));
         }
-        if now >= self.deadline {
+        if self.deadline.is_some_and(|deadline| now >= deadline) {
             return Some(Err(Error::start(format!(
                 "worker process {} (program `{}`) did not connect within {:?}; make sure its \
                  `main` calls `ythread_executors::init` first, or raise the start timeout",
@@ -135,7 +136,8 @@ impl Launch {
 
     /// When to poll again if nothing wakes the supervisor sooner (to notice a dead child).
     pub(super) fn next_check(&self, now: Instant) -> Instant {
-        (now + Duration::from_millis(5)).min(self.deadline)
+        let soon = now + Duration::from_millis(5);
+        self.deadline.map_or(soon, |deadline| soon.min(deadline))
     }
 
     fn admit(&mut self, hello: Hello) -> Result<WorkerProcess, Error> {

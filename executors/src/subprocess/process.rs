@@ -124,7 +124,7 @@ impl WorkerProcess {
         }
         frame::seal(&mut self.frame);
         if let Some(limit) = limits.timeout {
-            self.watch.arm(Instant::now() + limit);
+            self.watch.arm(Instant::now().checked_add(limit));
         }
         let sent = self
             .jobs

@@ -15,12 +15,18 @@
 //!
 //! During start-up a failed launch fails the pool's `build`; later it is retried with backoff
 //! (50 ms doubling to 5 s) while callers keep using the remaining workers.
+//!
+//! A panic on this thread (a bug) must not strand the callers: they wait for workers only the
+//! supervisor can start. So the loop runs under `catch_unwind`; on a panic the pool is closed
+//! with an error that says what happened (every waiting and later caller gets `Unavailable`),
+//! a `build` still waiting is told, and the workers are killed and reaped.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use super::deadline::Watch;
+use super::deadline::{self, NO_LIMIT, Watch};
 use super::dispatch::Dispatch;
 use super::launch::{self, Launch, LaunchSettings};
 use super::process::{self, WorkerProcess};
@@ -63,7 +69,8 @@ pub(super) struct Supervisor {
     missing: usize,
     launching: Vec<Launch>,
     watches: Vec<Arc<Watch>>,
-    retiring: Vec<(WorkerProcess, Instant)>,
+    /// Recycled workers on their way out, and when to kill them (`None`: never).
+    retiring: Vec<(WorkerProcess, Option<Instant>)>,
     retry_at: Instant,
     backoff: Duration,
 }
@@ -91,8 +98,29 @@ impl Supervisor {
         }
     }
 
-    /// The supervisor thread's body; returns after `Shutdown` with every worker reaped.
+    /// The supervisor thread's body; returns after `Shutdown` with every worker reaped, or
+    /// after a panic with the pool closed.
     pub(super) fn run(mut self) {
+        let dispatch = Arc::clone(&self.dispatch);
+        let Some(reason) = close_on_panic(&dispatch, || {
+            self.supervise();
+            self.shutdown();
+        }) else {
+            return;
+        };
+        // The state may be half-updated: release what it holds, each step contained.
+        if let Some(startup) = self.startup.take() {
+            let _ = startup.send(Err(Error::start(reason)));
+        }
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.launching.clear();
+            let retiring = self.retiring.drain(..).map(|(worker, _)| worker);
+            process::stop_all(retiring.collect(), Duration::ZERO);
+        }));
+    }
+
+    /// The loop; returns on `Shutdown`, or when start-up failed.
+    fn supervise(&mut self) {
         loop {
             let now = Instant::now();
             let mut due = self.enforce_deadlines(now);
@@ -124,27 +152,25 @@ impl Supervisor {
                 Ok(Request::Recycle(mut worker)) => {
                     self.forget(worker.pid());
                     worker.close();
-                    self.retiring
-                        .push((worker, Instant::now() + self.settings.grace));
+                    let kill_at = deadline::after(Instant::now(), self.settings.grace);
+                    self.retiring.push((worker, kill_at));
                 }
                 Ok(Request::Wake) | Err(RecvTimeoutError::Timeout) => {}
                 Ok(Request::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        self.shutdown();
     }
 
     /// Kills overdue workers; returns when the next deadline could be due.
     fn enforce_deadlines(&self, now: Instant) -> Option<Instant> {
         let limit = self.settings.timeout?;
-        // A job armed after `now` is due no sooner than `now + limit`.
-        let mut next = now + limit;
+        // A job armed after `now` is due no sooner than `now + limit` (never, if that is too
+        // far to represent).
+        let mut next = deadline::after(now, limit);
         for watch in &self.watches {
-            if let Some(deadline) = watch.enforce(now) {
-                next = next.min(deadline);
-            }
+            next = earliest(next, watch.enforce(now));
         }
-        Some(next)
+        next
     }
 
     /// Starts missing workers and admits those whose handshake passed. During start-up the
@@ -210,23 +236,79 @@ impl Supervisor {
     }
 
     fn progress_retiring(&mut self, now: Instant) {
-        self.retiring
-            .retain_mut(|(worker, deadline)| !worker.try_reap() && now < *deadline);
+        self.retiring.retain_mut(|(worker, kill_at)| {
+            !worker.try_reap() && kill_at.is_none_or(|kill_at| now < kill_at)
+        });
     }
 
-    fn shutdown(mut self) {
+    fn shutdown(&mut self) {
         let mut workers = self
             .dispatch
             .close("the subprocess pool is shut down; build a new executor to run more work");
         workers.extend(self.retiring.drain(..).map(|(worker, _)| worker));
         self.launching.clear();
-        process::stop_all(workers, self.settings.grace);
+        // A grace too long to add to the clock waits for as long as it takes.
+        process::stop_all(workers, self.settings.grace.min(NO_LIMIT));
     }
+}
+
+/// Runs `supervise`; if it panics, closes `dispatch` with an error naming the panic (its idle
+/// workers are dropped: killed and reaped) and returns that error's text.
+fn close_on_panic<W>(dispatch: &Dispatch<W>, supervise: impl FnOnce()) -> Option<String> {
+    let payload = panic::catch_unwind(AssertUnwindSafe(supervise)).err()?;
+    let reason = format!(
+        "the subprocess pool's supervisor thread panicked ({}), so the pool takes no more \
+         work; build a new executor, and please report the panic",
+        ythread::payload_message(payload.as_ref())
+    );
+    // A payload whose destructor panics too is leaked rather than dropped.
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+    drop(dispatch.close(&reason));
+    Some(reason)
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::{Lane, Ticket};
+
+    const ANY: Ticket = Ticket {
+        rank: 0,
+        express: false,
+    };
+
+    #[test]
+    fn a_panicking_supervisor_closes_the_pool_with_an_error_naming_the_panic() {
+        let dispatch = Dispatch::<u32>::new(0, None);
+        dispatch.admit(1, 1);
+        let reason = close_on_panic(&dispatch, || panic!("a bug in the supervisor"))
+            .expect("the panic was contained");
+        assert!(reason.contains("a bug in the supervisor"), "{reason}");
+        let error = dispatch
+            .checkout(ANY)
+            .expect_err("a closed pool takes no work");
+        assert_eq!(error.kind(), ythread::ErrorKind::Unavailable, "{error}");
+        assert!(
+            error.to_string().contains("supervisor thread panicked"),
+            "{error}"
+        );
+        assert!(dispatch.members().is_empty());
+    }
+
+    #[test]
+    fn a_supervisor_that_returns_leaves_the_pool_open() {
+        let dispatch = Dispatch::<u32>::new(0, None);
+        dispatch.admit(1, 1);
+        assert_eq!(close_on_panic(&dispatch, || {}), None);
+        assert_eq!(dispatch.checkout(ANY).unwrap(), (1, Lane::Regular));
     }
 }
