@@ -29,6 +29,10 @@ pub(crate) struct CancelState {
 }
 
 impl CancelState {
+    pub(crate) fn new() -> Self {
+        CancelState::default()
+    }
+
     /// Whether the handler was asked to stop.
     #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -95,11 +99,9 @@ impl Cancellation {
     /// [`Executor::run`](crate::Executor::run), which nothing can cancel).
     pub fn current() -> Option<Cancellation> {
         CURRENT.with(|c| {
-            c.borrow()
-                .as_ref()
-                .map(|state| Cancellation {
-                    state: Arc::clone(state),
-                })
+            c.borrow().as_ref().map(|state| Cancellation {
+                state: Arc::clone(state),
+            })
         })
     }
 

@@ -24,7 +24,7 @@ use crate::handler_state::{Control, Publisher};
 use crate::os_thread::Job;
 use crate::unwind::{catch_handler, drop_quietly, panic_error};
 use crate::yielder::{CoYielder, Resume, UnwindSignal, WorkPtr, Yielder};
-use crate::{Error, Executor, Work, overflow, stack_pool};
+use crate::{Error, Executor, Work, cancel, overflow, stack_pool};
 
 /// One handler, ready to be driven on whichever OS thread runs it.
 pub(crate) struct HandlerJob<F, R> {
@@ -101,6 +101,8 @@ where
         stack_class,
     } = parts;
     let _watch = overflow::watch(stack.limit().get(), stack_class);
+    // Strategies find the handler's cancellation here while they run its work.
+    let _cancellation = cancel::enter(&control);
     let co_executor = executor.clone();
     let mut coroutine = Coroutine::with_stack(stack, move |co: &CoYielder, _: Resume| {
         handler(&Yielder::new(co, &control, &co_executor))

@@ -15,18 +15,9 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::{Error, spin};
 
-/// State shared by a handler thread and its [`JoinHandle`](crate::JoinHandle).
-pub(crate) struct Control {
-    pub(crate) cancelled: AtomicBool,
-}
-
-impl Control {
-    pub(crate) fn new() -> Self {
-        Control {
-            cancelled: AtomicBool::new(false),
-        }
-    }
-}
+/// State shared by a handler thread, its [`JoinHandle`](crate::JoinHandle) and the strategy
+/// running its work: the cancel flag, and what to do on cancel (see `cancel.rs`).
+pub(crate) use crate::cancel::CancelState as Control;
 
 /// Where a handler's outcome waits for `join`.
 pub(crate) struct Outcome<R> {

@@ -7,7 +7,6 @@
 //! too, so that its thread-locals are gone as well when `join` returns.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -87,10 +86,12 @@ impl<R> JoinHandle<R> {
     /// its sockets close) and `join` reports [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
     ///
     /// A handler blocked in I/O notices only when it next yields; give its sockets timeouts.
-    /// Work already running is not interrupted. A handler that returns before yielding again
-    /// keeps its result.
+    /// A handler whose work waits in a strategy's line leaves the line at once, its work never
+    /// run; one whose work runs in a worker process has that worker killed (the pool replaces
+    /// it). Work running in this process is not interrupted: it finishes and its result is
+    /// discarded. A handler that returns before yielding again keeps its result.
     pub fn cancel(&self) {
-        self.control.cancelled.store(true, Ordering::Relaxed);
+        self.control.cancel();
     }
 
     /// Whether the handler has finished (its result is ready for `join`).

@@ -69,6 +69,7 @@
 //! are committed only as the handler touches them, so a generous size costs address space,
 //! not memory.
 
+mod cancel;
 mod cost;
 mod driver;
 mod error;
@@ -87,6 +88,7 @@ mod unwind;
 mod work;
 mod yielder;
 
+pub use cancel::{CancelGuard, Cancellation};
 pub use cost::{CostModel, CostSize, LearnedCost};
 pub use error::{Error, ErrorKind, Termination};
 pub use executor::{CpuApply, Executor, Inline};

@@ -8,7 +8,6 @@
 //! time from inside the destructor, which aborts the process.
 
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering;
 
 use crate::handler_state::Control;
 use crate::work::{ClosureWork, TaskWork, Work};
@@ -145,7 +144,7 @@ impl<'a> Yielder<'a> {
     /// Whether the handler has been asked to stop. Long loops that rarely yield can poll it.
     #[inline]
     pub fn is_cancelled(&self) -> bool {
-        self.control.cancelled.load(Ordering::Relaxed)
+        self.control.is_cancelled()
     }
 
     /// The strategy this handler's work goes to, in its configuration form.

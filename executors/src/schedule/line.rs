@@ -27,7 +27,7 @@
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
-use ythread::Error as WorkError;
+use ythread::{Cancellation, Error as WorkError};
 
 /// How many later arrivals may be served before a waiting piece of work, at most.
 pub const MAX_OVERTAKES: u32 = 16;
@@ -73,30 +73,60 @@ struct Entry<W> {
     waiter: Arc<Waiter<W>>,
 }
 
-/// A caller asleep until a resource (or an error) is handed to it.
+/// A caller asleep until a resource (or an error) is handed to it, or its handler is
+/// cancelled.
 struct Waiter<W> {
-    slot: Mutex<Option<Result<(W, Lane), WorkError>>>,
+    slot: Mutex<Slot<W>>,
     ready: Condvar,
 }
 
+struct Slot<W> {
+    outcome: Option<Result<(W, Lane), WorkError>>,
+    cancelled: bool,
+}
+
+/// Why a waiter woke up.
+enum Woken<W> {
+    Served(Result<(W, Lane), WorkError>),
+    Cancelled,
+}
+
 impl<W> Waiter<W> {
+    fn new() -> Self {
+        Waiter {
+            slot: Mutex::new(Slot {
+                outcome: None,
+                cancelled: false,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
     fn fulfil(&self, outcome: Result<(W, Lane), WorkError>) {
-        *self.slot.lock() = Some(outcome);
+        self.slot.lock().outcome = Some(outcome);
         self.ready.notify_one();
     }
 
-    fn wait(&self) -> Result<(W, Lane), WorkError> {
+    fn cancel(&self) {
+        self.slot.lock().cancelled = true;
+        self.ready.notify_one();
+    }
+
+    fn wait(&self) -> Woken<W> {
         let mut slot = self.slot.lock();
         loop {
-            if let Some(outcome) = slot.take() {
-                return outcome;
+            if let Some(outcome) = slot.outcome.take() {
+                return Woken::Served(outcome);
+            }
+            if slot.cancelled {
+                return Woken::Cancelled;
             }
             self.ready.wait(&mut slot);
         }
     }
 }
 
-impl<W> Line<W> {
+impl<W: Send + 'static> Line<W> {
     /// An empty line: no resources yet, nobody waiting.
     pub(crate) fn new() -> Self {
         Line {
@@ -115,6 +145,9 @@ impl<W> Line<W> {
     ///
     /// Idle resources are reused last-in first-out: the one that just came back is the most
     /// likely to be warm (a worker still polling for its next job, a thread not yet asleep).
+    ///
+    /// A caller whose handler is cancelled while it waits leaves the line at once with a
+    /// `Cancelled` error; its work never runs.
     pub(crate) fn checkout(&self, ticket: Ticket) -> Result<(W, Lane), WorkError> {
         let waiter = {
             let mut state = self.state.lock();
@@ -132,10 +165,7 @@ impl<W> Line<W> {
             if let Some(why) = &state.refused {
                 return Err(WorkError::unavailable(why.clone()));
             }
-            let waiter = Arc::new(Waiter {
-                slot: Mutex::new(None),
-                ready: Condvar::new(),
-            });
+            let waiter = Arc::new(Waiter::new());
             let arrival = state.arrivals;
             state.arrivals += 1;
             state.waiting.push(Entry {
@@ -146,7 +176,36 @@ impl<W> Line<W> {
             });
             waiter
         };
-        waiter.wait()
+        let cancellation = Cancellation::current();
+        let _armed = cancellation.as_ref().map(|c| {
+            let waiter = Arc::clone(&waiter);
+            c.on_cancel(move || waiter.cancel())
+        });
+        match waiter.wait() {
+            Woken::Served(outcome) => outcome,
+            Woken::Cancelled => self.withdraw(&waiter),
+        }
+    }
+
+    /// Takes a cancelled caller out of the line; if it was served meanwhile, gives the
+    /// resource back (to the next waiter).
+    fn withdraw(&self, waiter: &Arc<Waiter<W>>) -> Result<(W, Lane), WorkError> {
+        let mut state = self.state.lock();
+        let queued = state
+            .waiting
+            .iter()
+            .position(|e| Arc::ptr_eq(&e.waiter, waiter));
+        match queued {
+            Some(index) => drop(state.waiting.swap_remove(index)),
+            None => {
+                drop(state);
+                // Served under the line's lock before we took it: the outcome is in the slot.
+                if let Some(Ok((resource, lane))) = waiter.slot.lock().outcome.take() {
+                    self.checkin(resource, lane);
+                }
+            }
+        }
+        Err(WorkError::cancelled())
     }
 
     /// Gives back a resource to `lane`: to the waiter whose turn it is, or to the idle set.

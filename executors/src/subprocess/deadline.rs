@@ -1,4 +1,5 @@
-//! Per-job deadlines: the supervisor kills a worker whose job runs past its deadline.
+//! Per-job deadlines: the supervisor kills a worker whose job runs past its deadline; and
+//! cancellation, which kills a worker whose handler was cancelled.
 //!
 //! ipc-channel's byte receiver has no receive-with-timeout, and a runaway task can only be
 //! stopped by killing its process anyway. So the caller arms its worker's [`Watch`] before
@@ -37,13 +38,15 @@ pub(super) struct Watch {
     state: Mutex<Armed>,
 }
 
-/// | `deadline` | `fired` | meaning |
-/// |---|---|---|
-/// | `None` | `false` | idle, or running without a limit |
-/// | `Some(t)` | `false` | running, to be killed at `t` |
-/// | `Some(t)` | `true` | killed at `t`; the caller has not noticed yet |
+/// | `running` | `deadline` | `fired` | meaning |
+/// |---|---|---|---|
+/// | `false` | `None` | `false` | idle |
+/// | `true` | `None` | `false` | running without a limit |
+/// | `true` | `Some(t)` | `false` | running, to be killed at `t` |
+/// | `true` | any | `true` | killed (deadline or cancel); the caller has not noticed yet |
 #[derive(Default)]
 struct Armed {
+    running: bool,
     deadline: Option<Instant>,
     fired: bool,
 }
@@ -64,6 +67,7 @@ impl Watch {
     /// Caller: the job starts now and must end by `deadline` (`None`: no limit).
     pub(super) fn arm(&self, deadline: Option<Instant>) {
         *self.state.lock() = Armed {
+            running: true,
             deadline,
             fired: false,
         };
@@ -72,6 +76,18 @@ impl Watch {
     /// Caller: the job is over. Returns whether the supervisor killed the worker for it.
     pub(super) fn disarm(&self) -> bool {
         std::mem::take(&mut *self.state.lock()).fired
+    }
+
+    /// Anyone: kills the worker if it is running a job (its handler was cancelled). Returns
+    /// whether it did.
+    pub(super) fn interrupt(&self) -> bool {
+        let mut state = self.state.lock();
+        if state.running && !state.fired {
+            kill(self.pid);
+            state.fired = true;
+            return true;
+        }
+        false
     }
 
     /// Supervisor: kills the worker if its job is overdue at `now`. Returns the deadline still

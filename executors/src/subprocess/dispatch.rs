@@ -33,7 +33,7 @@ struct Members {
     starved: Option<String>,
 }
 
-impl<W> Dispatch<W> {
+impl<W: Send + 'static> Dispatch<W> {
     /// A pool whose first `express` workers serve only short work, and whose regular workers
     /// run at `regular_nice` if given.
     pub(super) fn new(express: usize, regular_nice: Option<i32>) -> Self {

@@ -54,7 +54,7 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use ythread::{CpuApply, Error as WorkError, Metrics, TaskRegistry, Work};
+use ythread::{Cancellation, CpuApply, Error as WorkError, Metrics, TaskRegistry, Work};
 
 pub use self::builder::SubprocessBuilder;
 use self::dispatch::Dispatch;
@@ -229,6 +229,28 @@ impl Lease<'_> {
         }
     }
 
+    /// [`Lease::run`], with the worker killed if the handler is cancelled meanwhile: the job
+    /// then ends `Cancelled` and the worker is replaced.
+    fn run_cancellable(&mut self, work: &mut dyn Work, task: &str) -> (After, Option<Duration>) {
+        let Some(cancellation) = Cancellation::current() else {
+            return self.run(work, task);
+        };
+        let Some(watch) = self.worker.as_ref().map(WorkerProcess::watch) else {
+            return (After::Lost, None);
+        };
+        // The watch kills only while the job runs: the worker disarms it before it can be
+        // reaped or take another job, so a late cancel never reaches someone else's job.
+        let guard = cancellation.on_cancel(move || {
+            watch.interrupt();
+        });
+        let ran = self.run(work, task);
+        drop(guard);
+        if cancellation.is_cancelled() && ran.0 == After::Lost {
+            work.fail(WorkError::cancelled());
+        }
+        ran
+    }
+
     fn give_back(mut self, after: After) {
         if let Some(worker) = self.worker.take() {
             self.pool.give_back(worker, self.lane, after);
@@ -277,7 +299,7 @@ impl CpuApply for SubprocessPool {
             worker: Some(worker),
             lane,
         };
-        let (after, ran) = lease.run(work, task);
+        let (after, ran) = lease.run_cancellable(work, task);
         lease.give_back(after);
         turn.finish(ran);
     }

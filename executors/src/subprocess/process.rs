@@ -123,9 +123,12 @@ impl WorkerProcess {
             return After::Reusable;
         }
         frame::seal(&mut self.frame);
-        if let Some(limit) = limits.timeout {
-            self.watch.arm(Instant::now().checked_add(limit));
-        }
+        // Armed for every job, with or without a deadline: a cancel may kill the worker too.
+        self.watch.arm(
+            limits
+                .timeout
+                .and_then(|limit| Instant::now().checked_add(limit)),
+        );
         let sent = self
             .jobs
             .as_ref()
@@ -135,7 +138,7 @@ impl WorkerProcess {
         } else {
             Received::NotSent
         };
-        let timed_out = limits.timeout.is_some() && self.watch.disarm();
+        let timed_out = self.watch.disarm() && limits.timeout.is_some();
         if self.frame.capacity() > KEPT_BUFFER {
             self.frame = Vec::new();
         }

@@ -254,7 +254,10 @@ impl Supervisor {
 
 /// Runs `supervise`; if it panics, closes `dispatch` with an error naming the panic (its idle
 /// workers are dropped: killed and reaped) and returns that error's text.
-fn close_on_panic<W>(dispatch: &Dispatch<W>, supervise: impl FnOnce()) -> Option<String> {
+fn close_on_panic<W: Send + 'static>(
+    dispatch: &Dispatch<W>,
+    supervise: impl FnOnce(),
+) -> Option<String> {
     let payload = panic::catch_unwind(AssertUnwindSafe(supervise)).err()?;
     let reason = format!(
         "the subprocess pool's supervisor thread panicked ({}), so the pool takes no more \

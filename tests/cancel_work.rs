@@ -1,0 +1,182 @@
+//! Cancelling a handler whose work waits in a strategy's line or runs in a worker: queued
+//! work leaves the line without running, under every strategy that queues; work running in a
+//! worker process dies with its worker and the pool heals; work running in this process
+//! finishes and its result is discarded. Every case ends with `join` reporting `Cancelled`.
+//!
+//! The strategy's slot is held by work that blocks until the test lets it go (a closure on a
+//! channel in-process, a named pipe in a worker), so no timing is involved.
+
+mod subprocess_support;
+
+use std::ffi::CString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+
+use subprocess_support::{BOUND, eventually, pool};
+use ythread::{Executor, JoinHandle, YieldableThread};
+use ythread_executors::ExecutorConfig;
+use ythread_suite::tasks::{pid, spin_forever, wait_for_pipe};
+
+fn executor(config: &str) -> Executor {
+    config
+        .parse::<ExecutorConfig>()
+        .and_then(|c| c.build())
+        .unwrap()
+}
+
+fn join<R>(mut handle: JoinHandle<R>) -> Result<R, ythread::Error> {
+    match handle.join_timeout(BOUND) {
+        Err(e) if e.is_timeout() => panic!("handler still running after {BOUND:?}"),
+        other => other,
+    }
+}
+
+static RAN: AtomicU64 = AtomicU64::new(0);
+
+ythread::task! {
+    /// Counts that it ran.
+    fn counted(tag: u64) -> u64 {
+        RAN.fetch_add(1, Ordering::SeqCst);
+        tag
+    }
+}
+
+/// Holds the strategy's one slot with a closure until the returned sender is used, and
+/// waits until it runs. Returns the gate and the holder.
+fn hold_the_slot(
+    executor: &Executor,
+    finished: Arc<AtomicBool>,
+) -> (mpsc::Sender<()>, JoinHandle<()>) {
+    let (open, gate) = mpsc::channel::<()>();
+    let (started, running) = mpsc::channel();
+    let holder = YieldableThread::spawn(executor, move |y| {
+        let _ = y.run(move || {
+            let _ = started.send(());
+            let _ = gate.recv_timeout(BOUND);
+            finished.store(true, Ordering::SeqCst);
+        });
+    });
+    running.recv_timeout(BOUND).expect("the holder runs");
+    (open, holder)
+}
+
+#[test]
+fn cancelled_work_waiting_in_line_leaves_it_without_running() {
+    for config in ["exclusive", "rayon:1,inline_below=off"] {
+        let executor = executor(config);
+        let ran_before = RAN.load(Ordering::SeqCst);
+        let (gate, holder) = hold_the_slot(&executor, Arc::new(AtomicBool::new(false)));
+        let waiting = YieldableThread::spawn(&executor, |y| y.apply(counted, 7));
+        eventually("the work to wait in line", || {
+            executor.metrics().waiting == 1
+        });
+        waiting.cancel();
+        let error = join(waiting).unwrap_err();
+        assert!(error.is_cancelled(), "{config}: {error}");
+        assert_eq!(executor.metrics().waiting, 0, "{config}: it left the line");
+        gate.send(()).unwrap();
+        join(holder).unwrap();
+        // The line is still whole: the next work runs.
+        assert_eq!(executor.run(counted, 8).unwrap(), 8);
+        assert_eq!(
+            RAN.load(Ordering::SeqCst),
+            ran_before + 1,
+            "{config}: the cancelled work never ran"
+        );
+    }
+}
+
+#[test]
+fn cancelled_in_process_work_finishes_and_its_result_is_discarded() {
+    let executor = executor("rayon:1,inline_below=off");
+    let finished = Arc::new(AtomicBool::new(false));
+    let (gate, holder) = hold_the_slot(&executor, Arc::clone(&finished));
+    holder.cancel();
+    gate.send(()).unwrap();
+    let error = join(holder).unwrap_err();
+    assert!(error.is_cancelled(), "{error}");
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "the running work was not interrupted"
+    );
+}
+
+/// A named pipe in a fresh temporary directory, removed on drop.
+struct Pipe(PathBuf);
+
+impl Pipe {
+    fn new(name: &str) -> Pipe {
+        let dir = std::env::temp_dir().join(format!("ythread-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pipe");
+        let c_path = CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call; `mkfifo`
+        // only reads it.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        Pipe(path)
+    }
+
+    fn open(&self) {
+        let mut writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.0)
+            .unwrap();
+        writer.write_all(b"go").unwrap();
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[test]
+fn cancelled_work_waiting_for_a_worker_leaves_the_line_and_the_worker_lives() {
+    let pool = pool(1).build().unwrap();
+    let status = pool.status();
+    let worker = status.pids()[0];
+    let executor = Executor::new(pool);
+    let pipe = Pipe::new("cancel-queued");
+    let path = pipe.0.to_str().unwrap().to_owned();
+    let busy = YieldableThread::spawn(&executor, move |y| y.apply(wait_for_pipe, path));
+    eventually("the worker to be busy", || {
+        executor.metrics().in_flight == 1
+    });
+    let waiting = YieldableThread::spawn(&executor, |y| y.apply(pid, ()));
+    eventually("the job to wait", || executor.metrics().waiting == 1);
+    waiting.cancel();
+    assert!(join(waiting).unwrap_err().is_cancelled());
+    assert_eq!(executor.metrics().waiting, 0);
+    pipe.open();
+    assert_eq!(join(busy).unwrap().unwrap(), worker);
+    assert_eq!(status.pids(), [worker], "nobody killed the worker");
+}
+
+#[test]
+fn cancelled_work_running_in_a_worker_kills_it_and_the_pool_heals() {
+    let pool = pool(1).build().unwrap();
+    let status = pool.status();
+    let worker = status.pids()[0];
+    let executor = Executor::new(pool);
+    let runaway = YieldableThread::spawn(&executor, |y| y.apply(spin_forever, ()));
+    eventually("the job to run", || executor.metrics().in_flight == 1);
+    runaway.cancel();
+    let error = join(runaway).unwrap_err();
+    assert!(error.is_cancelled(), "{error}");
+    eventually("a replacement worker", || {
+        status.pids().len() == 1 && status.pids()[0] != worker
+    });
+    assert!(
+        !subprocess_support::is_our_child(worker),
+        "killed and reaped"
+    );
+    let next = executor.run(pid, ()).unwrap();
+    assert_ne!(next, worker);
+    assert_eq!(executor.metrics().in_flight, 0);
+}
