@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use crate::plan::{CLIENT_COUNTS, HEAVY_CLIENTS};
-use crate::report::{Results, code, duration, percent, rate, ratio_text};
+use crate::report::{Results, code, duration, nanos, over_floor, percent, rate};
 
 pub(crate) fn paragraphs(results: &Results) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -173,20 +173,22 @@ fn overhead(results: &Results) -> Option<String> {
         .filter_map(|row| Some((row, *row.result.as_ref().ok()?)))
         .collect();
     let (cheap, dear) = extremes(&trips, |(_, d)| d.as_secs_f64())?;
-    let floor = results.direct_call.as_secs_f64().max(1e-12);
+    let floor_ns = results.direct_call_ns;
+    let against_floor = match over_floor(cheap.1, floor_ns) {
+        Some(ratio) => format!("{ratio} a direct call of {}", nanos(floor_ns)),
+        None => format!("a direct call takes {}", nanos(floor_ns)),
+    };
     let mut text = format!(
-        "A yield of tiny work cost {} under {} ({} a direct call of {})",
+        "A yield of tiny work cost {} under {} ({against_floor})",
         duration(cheap.1),
         code(&cheap.0.strategy),
-        ratio_text(cheap.1.as_secs_f64() / floor),
-        duration(results.direct_call),
     );
     if trips.len() > 1 {
         text += &format!(
-            " and {} under {} ({})",
+            " and {} under {}{}",
             duration(dear.1),
             code(&dear.0.strategy),
-            ratio_text(dear.1.as_secs_f64() / floor)
+            over_floor(dear.1, floor_ns).map_or(String::new(), |r| format!(" ({r})"))
         );
     }
     text.push('.');
