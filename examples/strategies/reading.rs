@@ -4,7 +4,9 @@
 use std::cmp::Ordering;
 
 use crate::plan::{CLIENT_COUNTS, HEAVY_CLIENTS};
-use crate::report::{Results, code, duration, nanos, over_floor, percent, rate};
+use crate::report::{Results, code, duration, nanos, over_floor, percent, rate, ratio_text};
+use crate::tokio_peer::TokioForm;
+use crate::{mixed_report, responsiveness_report};
 
 pub(crate) fn paragraphs(results: &Results) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -17,6 +19,8 @@ pub(crate) fn paragraphs(results: &Results) -> String {
     }
     parts.extend(throughput(results));
     parts.extend(responsiveness(results));
+    parts.extend(tokio(results));
+    parts.extend(mixed(results));
     parts.extend(crash(results));
     parts.extend(overhead(results));
     if parts.is_empty() {
@@ -124,6 +128,89 @@ fn responsiveness(results: &Results) -> Option<String> {
             " Under {} no tiny request was answered during the window.",
             never.join(", ")
         );
+    }
+    Some(text)
+}
+
+/// Each tokio form against its ythread counterpart: throughput at 8 clients, tiny p99 under
+/// heavy load.
+fn tokio(results: &Results) -> Option<String> {
+    let clients = 8;
+    let sentences: Vec<String> = TokioForm::ALL
+        .into_iter()
+        .filter_map(|form| {
+            let counterpart = results.ythread_counterpart(form)?;
+            let rate_of = |label: &str| {
+                results
+                    .article
+                    .iter()
+                    .find(|row| row.strategy == label)?
+                    .point(clients)
+                    .map(|p| p.requests_per_sec)
+                    .filter(|&r| r > 0.0)
+            };
+            let theirs = rate_of(&counterpart.label)?;
+            let ours = rate_of(form.label())?;
+            let mut text = format!(
+                "{} served {} requests/s at {clients} clients, {} ythread {}'s",
+                code(form.label()),
+                rate(ours),
+                ratio_text(ours / theirs),
+                code(&counterpart.label)
+            );
+            if let (Some(tokio), Some(ythread)) = (
+                responsiveness_report::measured(results, form.label()),
+                responsiveness_report::measured(results, &counterpart.label),
+            ) && tokio.loaded.ok > 0
+                && ythread.loaded.ok > 0
+            {
+                text += &format!(
+                    "; among heavy clients its tiny-request p99 was {} against {}",
+                    duration(tokio.loaded.p99),
+                    duration(ythread.loaded.p99)
+                );
+            }
+            Some(text + ".")
+        })
+        .collect();
+    (!sentences.is_empty()).then(|| sentences.join(" "))
+}
+
+/// The mixed section's extremes, and what learning changed against today's forms.
+fn mixed(results: &Results) -> Option<String> {
+    let measured: Vec<(&str, f64)> = results
+        .mixed
+        .iter()
+        .filter_map(|row| {
+            let m = row.result.as_ref().ok()?;
+            Some((row.strategy.as_str(), m.slowdown?.mean))
+        })
+        .collect();
+    let (best, worst) = extremes(&measured, |(_, mean)| *mean)?;
+    let mut text = format!(
+        "Under the mixed heavy-tailed load the lowest mean slowdown was {}'s ({:.1}x its \
+         service time) and the highest {}'s ({:.1}x).",
+        code(best.0),
+        best.1,
+        code(worst.0),
+        worst.1
+    );
+    let changes: Vec<String> = results
+        .strategies
+        .iter()
+        .filter(|s| s.today_of.is_none())
+        .filter_map(|s| {
+            let (mean, p99) = mixed_report::ratios_to_today(results, &s.label)?;
+            Some(format!(
+                "{} to {} of its today's form's mean slowdown ({} of its p99)",
+                code(&s.label),
+                percent(mean),
+                percent(p99)
+            ))
+        })
+        .collect();
+    if !changes.is_empty() {
+        text += &format!(" Learned scheduling brought {}.", changes.join(", "));
     }
     Some(text)
 }
