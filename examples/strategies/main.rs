@@ -72,7 +72,7 @@ struct Args {
     /// measured in its "today's behaviour" form (learned scheduling off).
     #[arg(long, value_name = "LIST", default_value = plan::DEFAULT_STRATEGIES)]
     strategies: String,
-    /// Requests per throughput measurement (default 500, each point measured 3 times; 120
+    /// Requests per throughput measurement (default 700, each point measured 3 times; 120
     /// once with --quick).
     #[arg(long, value_name = "N")]
     requests: Option<usize>,

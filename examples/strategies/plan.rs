@@ -152,11 +152,11 @@ impl Plan {
         Plan {
             quick,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            requests: requests.unwrap_or(if quick { 120 } else { 500 }),
+            requests: requests.unwrap_or(if quick { 120 } else { 700 }),
             rounds: if quick { 1 } else { 3 },
             n_1ms,
             measured_1ms,
-            window: Duration::from_millis(if quick { 400 } else { 2000 }),
+            window: Duration::from_millis(if quick { 400 } else { 2500 }),
             overhead_budget: Duration::from_millis(if quick { 50 } else { 500 }),
             crash_followups: 3,
             mix,
