@@ -7,7 +7,7 @@ use ythread::TaskRegistry;
 ythread::task! {
     /// Sums 1..=n one step at a time (`black_box` keeps LLVM from using the closed form), so
     /// the cost grows linearly: about 1 ns per step, so n = 1,000,000 is about 1 ms.
-    pub fn sumn(n: u64) -> u64 {
+    pub fn sumn(n: u64) -> u64 where cost_grows_with(n) {
         let mut total: u64 = 0;
         let mut i = n;
         while i > 0 {
@@ -20,7 +20,7 @@ ythread::task! {
 
 ythread::task! {
     /// The naive doubly recursive Fibonacci number (fib(1) = fib(2) = 1).
-    pub fn fib(n: u32) -> u64 {
+    pub fn fib(n: u32) -> u64 where cost_grows_with(n) {
         fn go(n: u32) -> u64 {
             if n <= 2 { 1 } else { go(black_box(n - 1)) + go(n - 2) }
         }
@@ -51,7 +51,7 @@ ythread::task! {
 
 ythread::task! {
     /// Sleeps, then returns its argument: a slow task that uses no CPU.
-    pub fn sleep_ms(ms: u64) -> u64 {
+    pub fn sleep_ms(ms: u64) -> u64 where cost_grows_with(ms) {
         std::thread::sleep(std::time::Duration::from_millis(ms));
         ms
     }
@@ -98,6 +98,42 @@ ythread::task! {
     }
 }
 
+ythread::task! {
+    /// Blocks until someone writes to the named pipe at `path` and closes it, then returns
+    /// the process id: keeps a worker busy for exactly as long as a test wants, with no
+    /// timing involved.
+    pub fn wait_for_pipe(path: String) -> u32 {
+        let _ = std::fs::read(&path);
+        std::process::id()
+    }
+}
+
+ythread::task! {
+    /// Returns the process id at once (`Fine`), or misbehaves as a short task gone wrong:
+    /// aborts its process or never finishes. Its cost model learns it as short from the fine
+    /// runs, so the misbehaving runs go where short work goes.
+    pub fn short_unless(mode: Misbehave) -> u32 {
+        match mode {
+            Misbehave::Fine => std::process::id(),
+            Misbehave::Abort => std::process::abort(),
+            Misbehave::Spin => loop {
+                black_box(0u64);
+            },
+        }
+    }
+}
+
+/// What [`short_unless`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Misbehave {
+    /// Return the process id.
+    Fine,
+    /// Abort the process.
+    Abort,
+    /// Never finish.
+    Spin,
+}
+
 /// Every task above, for `ythread_executors::init` and worker handshakes.
 pub fn registry() -> TaskRegistry {
     TaskRegistry::new()
@@ -112,6 +148,8 @@ pub fn registry() -> TaskRegistry {
         .with(segfault)
         .with(exit_with)
         .with(spin_forever)
+        .with(wait_for_pipe)
+        .with(short_unless)
 }
 
 #[cfg(test)]

@@ -7,10 +7,61 @@ mod support;
 
 use std::time::Duration;
 
+use ythread_executors::schedule::{InlineBelow, Order, Scheduling};
 use ythread_executors::{ExecutorConfig, SubprocessConfig};
 
 fn rayon(threads: Option<usize>, nice: Option<i32>) -> ExecutorConfig {
-    ExecutorConfig::Rayon { threads, nice }
+    scheduled_rayon(threads, nice, Scheduling::new())
+}
+
+fn scheduled_rayon(
+    threads: Option<usize>,
+    nice: Option<i32>,
+    scheduling: Scheduling,
+) -> ExecutorConfig {
+    ExecutorConfig::Rayon {
+        threads,
+        nice,
+        scheduling,
+    }
+}
+
+fn exclusive(scheduling: Scheduling) -> ExecutorConfig {
+    ExecutorConfig::Exclusive { scheduling }
+}
+
+fn scheduled_subprocess(
+    workers: Option<usize>,
+    express: Option<usize>,
+    scheduling: Scheduling,
+) -> ExecutorConfig {
+    let mut settings = SubprocessConfig::default();
+    settings.workers = workers;
+    settings.express = express;
+    settings.scheduling = scheduling;
+    ExecutorConfig::Subprocess(settings)
+}
+
+/// Every combination of the scheduling options, unset included.
+fn schedulings() -> Vec<Scheduling> {
+    let orders = [None, Some(Order::Shortest), Some(Order::Fifo)];
+    let inlines = [
+        None,
+        Some(InlineBelow::Off),
+        Some(InlineBelow::Auto),
+        Some(InlineBelow::Below(Duration::from_micros(20))),
+        Some(InlineBelow::Below(Duration::from_nanos(1_500))),
+    ];
+    let mut all = Vec::new();
+    for order in orders {
+        for inline_below in inlines {
+            let mut scheduling = Scheduling::new();
+            scheduling.order = order;
+            scheduling.inline_below = inline_below;
+            all.push(scheduling);
+        }
+    }
+    all
 }
 
 fn subprocess(
@@ -37,7 +88,49 @@ fn every_valid_form_parses_to_what_it_names() {
     let ms = Duration::from_millis;
     let cases = [
         ("inline", ExecutorConfig::Inline),
-        ("exclusive", ExecutorConfig::Exclusive),
+        ("exclusive", exclusive(Scheduling::new())),
+        (
+            "exclusive,order=fifo",
+            exclusive(Scheduling::new().order(Order::Fifo)),
+        ),
+        (
+            "exclusive,inline_below=auto,order=shortest",
+            exclusive(
+                Scheduling::new()
+                    .order(Order::Shortest)
+                    .inline_below(InlineBelow::Auto),
+            ),
+        ),
+        (
+            "rayon:2,order=fifo,inline_below=off",
+            scheduled_rayon(
+                Some(2),
+                None,
+                Scheduling::new()
+                    .order(Order::Fifo)
+                    .inline_below(InlineBelow::Off),
+            ),
+        ),
+        (
+            "rayon,nice=10,inline_below=50us",
+            scheduled_rayon(
+                None,
+                Some(10),
+                Scheduling::new().inline_below(InlineBelow::Below(Duration::from_micros(50))),
+            ),
+        ),
+        (
+            "subprocess:2,order=fifo,express=0",
+            scheduled_subprocess(Some(2), Some(0), Scheduling::new().order(Order::Fifo)),
+        ),
+        (
+            "subprocess,express=3,inline_below=auto",
+            scheduled_subprocess(
+                None,
+                Some(3),
+                Scheduling::new().inline_below(InlineBelow::Auto),
+            ),
+        ),
         ("rayon", rayon(None, None)),
         ("rayon:4", rayon(Some(4), None)),
         ("rayon,nice=10", rayon(None, Some(10))),
@@ -86,7 +179,14 @@ fn every_valid_form_parses_to_what_it_names() {
 
 /// Many values of every variant, including edge values of each field.
 fn many_configs() -> Vec<ExecutorConfig> {
-    let mut all = vec![ExecutorConfig::Inline, ExecutorConfig::Exclusive];
+    let mut all = vec![ExecutorConfig::Inline];
+    for scheduling in schedulings() {
+        all.push(exclusive(scheduling));
+        all.push(scheduled_rayon(Some(2), Some(5), scheduling));
+        for express in [None, Some(0), Some(1), Some(4)] {
+            all.push(scheduled_subprocess(Some(3), express, scheduling));
+        }
+    }
     for threads in [None, Some(1), Some(2), Some(7), Some(64), Some(10_000)] {
         for nice in [None, Some(-20), Some(-1), Some(0), Some(10), Some(19)] {
             all.push(rayon(threads, nice));
@@ -144,6 +244,14 @@ fn display_writes_the_canonical_form() {
         (
             "subprocess,spin=5us,recycle=3,timeout=60s",
             "subprocess,timeout=60s,recycle=3,spin=5us",
+        ),
+        (
+            "subprocess:2,inline_below=20000ns,express=0,order=fifo",
+            "subprocess:2,express=0,order=fifo,inline_below=20us",
+        ),
+        (
+            "rayon,inline_below=auto,nice=3,order=shortest",
+            "rayon,nice=3,order=shortest,inline_below=auto",
         ),
     ];
     for (input, canonical) in cases {
@@ -210,6 +318,33 @@ const INVALID: &[(&str, &str)] = &[
     ("subprocess,timeout=0s", "would fail every job"),
     ("subprocess,timeout=0ms", "would fail every job"),
     ("rayon,nice=1,nice=2", "option `nice` is given twice"),
+    ("rayon,order=lifo", "order `lifo` is not one of: shortest"),
+    ("exclusive,order=", "order `` is not one of"),
+    (
+        "rayon,inline_below=-1ms",
+        "inline_below `-1ms` is not one of: auto, off",
+    ),
+    (
+        "subprocess,inline_below=fast",
+        "inline_below `fast` is not one of",
+    ),
+    ("subprocess,express=x", "express `x` is not a whole number"),
+    (
+        "subprocess,express=-1",
+        "express `-1` is not a whole number",
+    ),
+    ("rayon,express=1", "no option `express`"),
+    ("exclusive,nice=1", "no option `nice`"),
+    (
+        "rayon,order=fifo,order=fifo",
+        "option `order` is given twice",
+    ),
+    (
+        "subprocess,timeout=9223372036854775807s",
+        "longer than a year",
+    ),
+    ("subprocess,spin=31708800s", "longer than a year"),
+    ("rayon,inline_below=400d", "is not one of"),
     (
         "subprocess,timeout=1s,recycle=2,timeout=1s",
         "option `timeout` is given twice",

@@ -47,7 +47,7 @@ fn workers_die_when_their_parent_is_killed() {
         .split_whitespace()
         .map(|pid| pid.parse().unwrap())
         .collect();
-    assert_eq!(workers.len(), 2, "{line:?}");
+    assert_eq!(workers.len(), 3, "2 workers and the express one: {line:?}");
     for &worker in &workers {
         let stat = proc_stat(worker).expect("the worker runs");
         assert_eq!(

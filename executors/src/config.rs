@@ -5,13 +5,16 @@
 //!
 //! ```text
 //! inline
-//! exclusive
-//! rayon[:THREADS][,nice=N]
-//! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION]
+//! exclusive[,SCHEDULING]
+//! rayon[:THREADS][,nice=N][,SCHEDULING]
+//! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N][,SCHEDULING]
+//!
+//! SCHEDULING: order=shortest|fifo, inline_below=auto|off|DURATION
 //! ```
 //!
-//! Durations are a whole number with a unit: `2s`, `500ms`, `50us`. `Display` writes the
-//! canonical form, which parses back to the same value.
+//! Durations are a whole number with a unit: `2s`, `500ms`, `50us`, at most a year. Options
+//! left out take the strategy's default (see [`Scheduling`]); `Display` writes the options
+//! that were given, in a fixed order, so the text parses back to the same value.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,22 +23,37 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use ythread::Executor;
 
+use crate::schedule::Scheduling;
 use crate::{Error, Exclusive, RayonPool, SubprocessPool};
 
 /// The environment variable [`ExecutorConfig::from_env`] reads.
 pub const ENV_VAR: &str = "YTHREAD_EXECUTOR";
 
-const VALID_FORMS: &str = "inline, exclusive, rayon[:THREADS][,nice=N], \
-     subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION] \
+const VALID_FORMS: &str = "inline, exclusive[,SCHEDULING], rayon[:THREADS][,nice=N][,SCHEDULING], \
+     subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N]\
+     [,SCHEDULING], where SCHEDULING is order=shortest|fifo and inline_below=auto|off|DURATION \
      (durations like 2s, 500ms, 50us)";
+
+/// The longest duration any option takes: anything longer is surely a mistake, and staying
+/// far from `Duration::MAX` keeps every deadline computable.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Which strategy runs yielded work, and its settings.
 ///
 /// ```
 /// use ythread_executors::ExecutorConfig;
-/// let config: ExecutorConfig = "rayon:2,nice=10".parse().unwrap();
-/// assert_eq!(config, ExecutorConfig::Rayon { threads: Some(2), nice: Some(10) });
-/// assert_eq!(config.to_string(), "rayon:2,nice=10");
+/// use ythread_executors::schedule::{Order, Scheduling};
+///
+/// let config: ExecutorConfig = "rayon:2,nice=10,order=fifo".parse().unwrap();
+/// assert_eq!(
+///     config,
+///     ExecutorConfig::Rayon {
+///         threads: Some(2),
+///         nice: Some(10),
+///         scheduling: Scheduling::new().order(Order::Fifo),
+///     }
+/// );
+/// assert_eq!(config.to_string(), "rayon:2,nice=10,order=fifo");
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -44,14 +62,19 @@ pub enum ExecutorConfig {
     /// Run work on the handler's thread (the default).
     #[default]
     Inline,
-    /// One process-wide fair lock around the work.
-    Exclusive,
+    /// One process-wide turn for the work.
+    Exclusive {
+        /// Order and inlining of the work.
+        scheduling: Scheduling,
+    },
     /// A dedicated rayon pool.
     Rayon {
         /// Pool threads; `None` means one per core.
         threads: Option<usize>,
         /// Nice value for the pool threads (higher is lower priority); `None` leaves it.
         nice: Option<i32>,
+        /// Order and inlining of the work.
+        scheduling: Scheduling,
     },
     /// A pool of worker processes.
     Subprocess(SubprocessConfig),
@@ -69,6 +92,10 @@ pub struct SubprocessConfig {
     pub recycle_after: Option<u64>,
     /// How long a caller polls for the reply before blocking; `None` uses the pool's default.
     pub spin: Option<Duration>,
+    /// Extra workers that take only work predicted short; `None` uses the pool's default (1).
+    pub express: Option<usize>,
+    /// Order and inlining of the work.
+    pub scheduling: Scheduling,
 }
 
 /// The number of cores this process may use (at least 1).
@@ -104,14 +131,20 @@ impl ExecutorConfig {
     pub fn build(&self) -> Result<Executor, Error> {
         Ok(match self {
             ExecutorConfig::Inline => Executor::inline(),
-            ExecutorConfig::Exclusive => Executor::new(Exclusive),
-            ExecutorConfig::Rayon { threads, nice } => {
-                Executor::new(RayonPool::new(*threads, *nice)?)
-            }
+            ExecutorConfig::Exclusive { scheduling } => Executor::new(Exclusive::new(*scheduling)),
+            ExecutorConfig::Rayon {
+                threads,
+                nice,
+                scheduling,
+            } => Executor::new(RayonPool::with_scheduling(*threads, *nice, *scheduling)?),
             ExecutorConfig::Subprocess(settings) => {
                 let mut builder = SubprocessPool::builder()
                     .timeout(settings.timeout)
-                    .recycle_after(settings.recycle_after);
+                    .recycle_after(settings.recycle_after)
+                    .scheduling(settings.scheduling);
+                if let Some(express) = settings.express {
+                    builder = builder.express(express);
+                }
                 if let Some(workers) = settings.workers {
                     builder = builder.workers(workers);
                 }
@@ -156,20 +189,30 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
     let unknown = |key: &str| Err(format!("`{name}` has no option `{key}`"));
     match name {
         "inline" | "exclusive" if count.is_some() => Err(format!("`{name}` takes no count")),
-        "inline" | "exclusive" if !options.is_empty() => unknown(options[0].0),
+        "inline" if !options.is_empty() => unknown(options[0].0),
         "inline" => Ok(ExecutorConfig::Inline),
-        "exclusive" => Ok(ExecutorConfig::Exclusive),
+        "exclusive" => {
+            let mut scheduling = Scheduling::default();
+            for (key, value) in options {
+                if !scheduling.set(key, value)? {
+                    return unknown(key);
+                }
+            }
+            Ok(ExecutorConfig::Exclusive { scheduling })
+        }
         "rayon" => {
-            let mut nice = None;
+            let (mut nice, mut scheduling) = (None, Scheduling::default());
             for (key, value) in options {
                 match key {
                     "nice" => nice = Some(parse_nice(value)?),
+                    _ if scheduling.set(key, value)? => {}
                     _ => return unknown(key),
                 }
             }
             Ok(ExecutorConfig::Rayon {
                 threads: count,
                 nice,
+                scheduling,
             })
         }
         "subprocess" => {
@@ -184,6 +227,8 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
                         settings.recycle_after = Some(parse_count(value, "recycle")? as u64)
                     }
                     "spin" => settings.spin = Some(parse_duration(value)?),
+                    "express" => settings.express = Some(parse_express(value)?),
+                    _ if settings.scheduling.set(key, value)? => {}
                     _ => return unknown(key),
                 }
             }
@@ -229,25 +274,38 @@ fn parse_nice(text: &str) -> Result<i32, String> {
     }
 }
 
-/// Parses `2s`, `500ms`, `50us`, `100ns`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+/// How many express workers: any whole number, 0 for none.
+fn parse_express(text: &str) -> Result<usize, String> {
+    text.parse::<usize>().map_err(|_| {
+        format!("express `{text}` is not a whole number of express workers (0 for none)")
+    })
+}
+
+/// Parses `2s`, `500ms`, `50us`, `100ns`, up to a year.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let bad = || format!("`{text}` is not a duration like 2s, 500ms or 50us");
     let n: u64 = number.parse().map_err(|_| bad())?;
-    match unit {
-        "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "us" => Ok(Duration::from_micros(n)),
-        "ns" => Ok(Duration::from_nanos(n)),
-        _ => Err(bad()),
+    let duration = match unit {
+        "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "us" => Duration::from_micros(n),
+        "ns" => Duration::from_nanos(n),
+        _ => return Err(bad()),
+    };
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "`{text}` is longer than a year; give a duration of at most 365 days, like 2s"
+        ));
     }
+    Ok(duration)
 }
 
 /// Writes a duration in the largest unit that keeps it whole, so that it parses back exactly.
-fn write_duration(f: &mut fmt::Formatter<'_>, d: Duration) -> fmt::Result {
+pub(crate) fn write_duration(f: &mut fmt::Formatter<'_>, d: Duration) -> fmt::Result {
     let nanos = d.as_nanos();
     let units = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us")];
     match units
@@ -263,8 +321,15 @@ impl fmt::Display for ExecutorConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExecutorConfig::Inline => f.write_str("inline"),
-            ExecutorConfig::Exclusive => f.write_str("exclusive"),
-            ExecutorConfig::Rayon { threads, nice } => {
+            ExecutorConfig::Exclusive { scheduling } => {
+                f.write_str("exclusive")?;
+                scheduling.write(f)
+            }
+            ExecutorConfig::Rayon {
+                threads,
+                nice,
+                scheduling,
+            } => {
                 f.write_str("rayon")?;
                 if let Some(threads) = threads {
                     write!(f, ":{threads}")?;
@@ -272,7 +337,7 @@ impl fmt::Display for ExecutorConfig {
                 if let Some(nice) = nice {
                     write!(f, ",nice={nice}")?;
                 }
-                Ok(())
+                scheduling.write(f)
             }
             ExecutorConfig::Subprocess(s) => {
                 f.write_str("subprocess")?;
@@ -290,7 +355,10 @@ impl fmt::Display for ExecutorConfig {
                     f.write_str(",spin=")?;
                     write_duration(f, spin)?;
                 }
-                Ok(())
+                if let Some(express) = s.express {
+                    write!(f, ",express={express}")?;
+                }
+                s.scheduling.write(f)
             }
         }
     }

@@ -7,6 +7,11 @@
 //! | `rayon[:N]` | [`rayon_pool`] | bounded parallelism on a dedicated pool, optionally at lower priority |
 //! | `subprocess[:N]` | [`subprocess`] | isolation in worker processes: crashes, leaks, runaway tasks |
 //!
+//! The three that queue work share one [waiting line and scheduler](schedule): they learn
+//! what each task costs, serve the work predicted shortest first (with aging), run work
+//! cheaper than their own hand-off on the handler's thread where that is allowed, and keep
+//! [metrics](ythread::Metrics).
+//!
 //! Build one from configuration with [`ExecutorConfig`]:
 //!
 //! ```
@@ -27,6 +32,7 @@ pub mod config;
 mod error;
 pub mod exclusive;
 pub mod rayon_pool;
+pub mod schedule;
 pub mod subprocess;
 
 pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};

@@ -1,33 +1,57 @@
 //! `rayon[:N]`: work runs on a dedicated rayon thread pool of N threads (default: the cores).
 //!
 //! However many handler threads there are, at most N pieces of work run at once, so the cores
-//! are used fully and never oversubscribed; the handlers wait suspended. With `nice=K` the pool
-//! threads run at a lower OS priority (`setpriority` on each thread as it starts), so a flood of
-//! heavy work cannot delay the handler threads' I/O and short requests stay responsive.
+//! are used fully and never oversubscribed; the handlers wait suspended in the shared
+//! [waiting line](crate::schedule) of N slots, shortest predicted work first (`order=fifo`:
+//! in arrival order). With `nice=K` the pool threads run at a lower OS priority (`setpriority`
+//! on each thread as it starts), so a flood of heavy work cannot delay the handler threads' I/O.
 //!
-//! Trade-off: a hand-off to another thread and back costs a few microseconds per piece of work
-//! (two wake-ups), which matters only for tiny work. Nothing is serialised; closures work. A
-//! panic in the work is caught on the pool thread and comes back as an error at the yield point.
+//! Trade-off: a hand-off to another thread and back costs microseconds per piece of work (two
+//! wake-ups), which would dominate tiny work. So by default (`inline_below=auto`) work
+//! predicted cheaper than the hand-off, as measured in this process, runs on the handler's own
+//! thread instead, outside the pool's bound on parallelism but never for longer than a
+//! hand-off would have taken. Nothing is serialised; closures work (they are never predicted,
+//! so never inlined). A panic in the work is caught on the pool thread and comes back as an
+//! error at the yield point.
 
-use ythread::{CpuApply, Work};
+use ythread::{CpuApply, Metrics, Work};
 
 use crate::Error;
+use crate::config::ExecutorConfig;
+use crate::schedule::{InlineBelow, Line, Scheduler, Scheduling};
 
 /// The rayon strategy. See the [module docs](self).
 pub struct RayonPool {
     pool: rayon::ThreadPool,
     threads: usize,
     nice: Option<i32>,
+    scheduling: Scheduling,
+    line: Line<()>,
+    scheduler: Scheduler,
 }
 
 impl RayonPool {
-    /// A pool of `threads` threads (`None`: one per core), at `nice` priority if given.
+    /// A pool of `threads` threads (`None`: one per core), at `nice` priority if given, with
+    /// the default scheduling.
+    ///
+    /// # Errors
+    /// As [`RayonPool::with_scheduling`].
+    pub fn new(threads: Option<usize>, nice: Option<i32>) -> Result<Self, Error> {
+        Self::with_scheduling(threads, nice, Scheduling::default())
+    }
+
+    /// A pool of `threads` threads (`None`: one per core), at `nice` priority if given, with
+    /// these scheduling options (defaults: `order=shortest`, `inline_below=auto`).
     ///
     /// # Errors
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for `Some(0)` threads or a nice value
     /// outside -20..=19,
     /// [`ErrorKind::Start`](crate::ErrorKind::Start) if the threads cannot be started.
-    pub fn new(threads: Option<usize>, nice: Option<i32>) -> Result<Self, Error> {
+    pub fn with_scheduling(
+        threads: Option<usize>,
+        nice: Option<i32>,
+        scheduling: Scheduling,
+    ) -> Result<Self, Error> {
         // rayon itself reads 0 as "one per core", which would make `describe` lie.
         if threads == Some(0) {
             return Err(Error::config(
@@ -59,6 +83,13 @@ impl RayonPool {
             pool,
             threads,
             nice,
+            scheduling,
+            line: Line::with_slots(threads),
+            scheduler: Scheduler::new(
+                scheduling.order.unwrap_or_default(),
+                scheduling.inline_below.unwrap_or(InlineBelow::Auto),
+                false,
+            ),
         })
     }
 
@@ -70,14 +101,34 @@ impl RayonPool {
 
 impl CpuApply for RayonPool {
     fn apply(&self, work: &mut dyn Work) {
-        self.pool.install(|| work.run_here());
+        if self.pool.current_thread_index().is_some() {
+            // Nested work of work on this pool: it holds a slot already, and waiting for
+            // another could deadlock the pool. rayon runs it on this thread.
+            return self.scheduler.run_inline(work);
+        }
+        let plan = self.scheduler.plan(work);
+        if plan.inline {
+            return self.scheduler.run_inline(work);
+        }
+        let (_permit, turn) = match self.scheduler.wait_permit(&self.line, work, plan) {
+            Ok(granted) => granted,
+            Err(error) => return work.fail(error),
+        };
+        let ran = self.pool.install(|| work.run_here_learning());
+        turn.finish(Some(ran));
     }
 
     fn describe(&self) -> String {
-        match self.nice {
-            Some(nice) => format!("rayon:{},nice={nice}", self.threads),
-            None => format!("rayon:{}", self.threads),
+        ExecutorConfig::Rayon {
+            threads: Some(self.threads),
+            nice: self.nice,
+            scheduling: self.scheduling,
         }
+        .to_string()
+    }
+
+    fn metrics(&self) -> Metrics {
+        self.scheduler.metrics(self.describe(), self.line.waiting())
     }
 }
 

@@ -14,12 +14,15 @@ use ythread_suite::tasks;
 /// fails the test instead of stalling the run.
 pub const BOUND: Duration = Duration::from_secs(60);
 
-/// A builder for a pool of `workers` test worker processes serving the demo tasks.
+/// A builder for a pool of exactly `workers` test worker processes serving the demo tasks:
+/// no express worker, so that the tests of the regular lane know every worker's job. The
+/// express lane has tests of its own (`subprocess_scheduling.rs`).
 pub fn pool(workers: usize) -> SubprocessBuilder {
     SubprocessPool::builder()
         .program(env!("CARGO_BIN_EXE_ythread-test-worker"))
         .registry(tasks::registry())
         .workers(workers)
+        .express(0)
 }
 
 /// Runs `f` on its own thread and returns its result, failing the test if it takes longer

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::work::{ClosureWork, TaskWork, Work};
-use crate::{Error, Task};
+use crate::{Error, Metrics, Task};
 
 /// A way to run yielded CPU work: the article's `cpu_apply`.
 ///
@@ -17,6 +17,11 @@ pub trait CpuApply: Send + Sync + 'static {
 
     /// The strategy in its configuration form, as in `inline` or `rayon:4`, for messages.
     fn describe(&self) -> String;
+
+    /// What the strategy has run and what waits in it now. The default records nothing.
+    fn metrics(&self) -> Metrics {
+        Metrics::unrecorded(self.describe())
+    }
 }
 
 /// The default strategy: run the work on the handler's own thread, like a plain call.
@@ -62,6 +67,13 @@ impl Executor {
     /// The strategy in its configuration form, as in `rayon:4`.
     pub fn describe(&self) -> String {
         self.strategy.describe()
+    }
+
+    /// What the strategy has run, per task, and what waits and runs in it now. The inline
+    /// strategy keeps no metrics (it times nothing, so that its yield stays as cheap as a
+    /// call); the scheduling strategies of `ythread-executors` keep them all the time.
+    pub fn metrics(&self) -> Metrics {
+        self.strategy.metrics()
     }
 
     /// Hands `work` to the strategy. Used by the driver; strategies may also wrap one another.

@@ -37,6 +37,8 @@
 //! | [`CpuApply`] / [`Executor`] | a strategy, and the shareable handle that carries one |
 //! | [`Inline`] | the default strategy: run the work on the handler's thread |
 //! | [`TaskRegistry`] | tasks by name, so another process of the same program can run them |
+//! | [`CostModel`] | what each task has cost, by size, so strategies can predict the next call |
+//! | [`Metrics`] | a snapshot of what a strategy ran, waited on and learned, per task |
 //! | [`Error`] / [`ErrorKind`] | every failure, with predicates and actionable messages |
 //!
 //! The other strategies and the configuration that picks one live in `ythread-executors`.
@@ -67,9 +69,11 @@
 //! are committed only as the handler touches them, so a generous size costs address space,
 //! not memory.
 
+mod cost;
 mod error;
 mod executor;
 mod join;
+mod metrics;
 mod overflow;
 mod registry;
 mod stack_pool;
@@ -79,9 +83,11 @@ mod unwind;
 mod work;
 mod yielder;
 
+pub use cost::{CostModel, CostSize, LearnedCost};
 pub use error::{Error, ErrorKind, Termination};
 pub use executor::{CpuApply, Executor, Inline};
 pub use join::JoinHandle;
+pub use metrics::{Metrics, TaskMetrics};
 pub use registry::TaskRegistry;
 pub use task::Task;
 pub use thread::{Builder, DEFAULT_STACK_SIZE, YieldableThread};

@@ -9,6 +9,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::CostModel;
+
 /// A named function whose argument and result are serde types, so that it can run in this
 /// process or in another one.
 ///
@@ -23,6 +25,19 @@ pub trait Task: Copy + Send + Sync + 'static {
     type Output: Serialize + DeserializeOwned + Send + 'static;
     /// Runs the function here, on the calling thread.
     fn run(args: Self::Args) -> Self::Output;
+
+    /// The size this call's cost grows with, if the task declares one (`where
+    /// cost_grows_with(...)` in [`task!`](crate::task!)); `None` learns the task as one figure.
+    #[inline]
+    fn size(_args: &Self::Args) -> Option<u64> {
+        None
+    }
+
+    /// The task's cost model. [`task!`](crate::task!) gives each task a static; the default,
+    /// for impls written by hand, finds one by [`NAME`](Task::NAME) under a lock.
+    fn cost_model() -> &'static CostModel {
+        crate::cost::model_named(Self::NAME)
+    }
 }
 
 /// Defines a portable [`Task`] from a function in one line.
@@ -30,6 +45,12 @@ pub trait Task: Copy + Send + Sync + 'static {
 /// The macro turns `fn NAME(ARGS) -> OUT { BODY }` into a unit struct `NAME` that implements
 /// [`Task`], so the yield site reads `let total = y.apply(sumn, n)?;`. Call the function
 /// directly with `sumn.call(n)`.
+///
+/// Strategies that schedule learn what each task costs. If the cost grows with one of the
+/// arguments, say so after the return type with `where cost_grows_with(EXPR)`: the expression
+/// sees the arguments by reference and gives anything [`CostSize`](crate::CostSize) (an integer,
+/// a length), and the model then learns the cost per power-of-two size class instead of as one
+/// figure, so a small call is not mistaken for a big one.
 ///
 /// ```
 /// ythread::task! {
@@ -39,14 +60,24 @@ pub trait Task: Copy + Send + Sync + 'static {
 ///     }
 /// }
 /// ythread::task!(fn add(a: u32, b: u32) -> u32 { a + b });
+/// ythread::task! {
+///     /// Counts the zero bytes: the cost grows with the length.
+///     fn zeros(data: Vec<u8>, from: usize) -> usize where cost_grows_with(data.len() - from) {
+///         data[from..].iter().filter(|&&b| b == 0).count()
+///     }
+/// }
 ///
+/// use ythread::Task;
 /// assert_eq!(sumn.call(4), 10);
+/// assert_eq!(<zeros as Task>::size(&(vec![0, 1, 0], 1)), Some(2));
+/// assert_eq!(<add as Task>::size(&(2, 3)), None);
 /// assert_eq!(add.call(2, 3), 5);
-/// assert!(<add as ythread::Task>::NAME.ends_with("::add"));
+/// assert!(<add as Task>::NAME.ends_with("::add"));
 /// ```
 #[macro_export]
 macro_rules! task {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident ($arg:ident : $argty:ty $(,)?) -> $out:ty $body:block) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident ($arg:ident : $argty:ty $(,)?) -> $out:ty
+        $(where cost_grows_with($size:expr))? $body:block) => {
         $(#[$meta])*
         #[allow(non_camel_case_types)]
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,9 +96,16 @@ macro_rules! task {
             type Args = $argty;
             type Output = $out;
             fn run($arg: $argty) -> $out $body
+            #[inline]
+            #[allow(unused_variables)]
+            fn size($arg: &$argty) -> Option<u64> {
+                $crate::__task_size!($($size)?)
+            }
+            $crate::__task_cost_model!($name);
         }
     };
-    ($(#[$meta:meta])* $vis:vis fn $name:ident ($($arg:ident : $argty:ty),* $(,)?) -> $out:ty $body:block) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident ($($arg:ident : $argty:ty),* $(,)?) -> $out:ty
+        $(where cost_grows_with($size:expr))? $body:block) => {
         $(#[$meta])*
         #[allow(non_camel_case_types)]
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,6 +125,37 @@ macro_rules! task {
             type Output = $out;
             #[allow(clippy::unused_unit)]
             fn run(($($arg,)*): ($($argty,)*)) -> $out $body
+            #[inline]
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn size(($($arg,)*): &($($argty,)*)) -> Option<u64> {
+                $crate::__task_size!($($size)?)
+            }
+            $crate::__task_cost_model!($name);
+        }
+    };
+}
+
+/// The declared size of a task made by [`task!`], or `None`; not for direct use.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __task_size {
+    () => {
+        None
+    };
+    ($size:expr) => {
+        Some($crate::CostSize::cost_size(&$size))
+    };
+}
+
+/// The static cost model of a task made by [`task!`]; not for direct use.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __task_cost_model {
+    ($name:ident) => {
+        #[inline]
+        fn cost_model() -> &'static $crate::CostModel {
+            static MODEL: $crate::CostModel = $crate::CostModel::new(<$name as $crate::Task>::NAME);
+            &MODEL
         }
     };
 }

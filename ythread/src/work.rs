@@ -6,11 +6,13 @@
 //! leave exactly one outcome in it: by running it here ([`Work::run_here`]), by handing back
 //! an encoded result ([`Work::complete_encoded`]) or by failing it ([`Work::fail`]).
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 
 use crate::registry::encode_into;
 use crate::unwind::catch_work;
-use crate::{Error, Executor, Task};
+use crate::{CostModel, Error, Executor, Task};
 
 mod sealed {
     pub trait Sealed {}
@@ -40,17 +42,54 @@ pub trait Work: Send + sealed::Sealed {
 
     /// Stores `error` as the outcome.
     fn fail(&mut self, error: Error);
+
+    /// The task's cost model, or `None` for closure work, which is never learned.
+    fn cost_model(&self) -> Option<&'static CostModel>;
+
+    /// The size the task declared for this call (see [`Task::size`]), if any.
+    fn size(&self) -> Option<u64>;
+
+    /// What this work is predicted to cost; `None` if nothing learned applies yet, which
+    /// schedulers treat as long. A few nanoseconds: a handful of relaxed atomic loads.
+    #[inline]
+    fn predicted_cost(&self) -> Option<Duration> {
+        self.cost_model()?.predict(self.size())
+    }
+
+    /// Teaches the cost model that this work took `elapsed` where it ran (in another process,
+    /// say). [`Work::run_here_learning`] does it for work run here.
+    #[inline]
+    fn learn(&self, elapsed: Duration) {
+        if let Some(model) = self.cost_model() {
+            model.record(self.size(), elapsed);
+        }
+    }
+
+    /// [`Work::run_here`], timed (two clock reads), and the time taught to the cost model.
+    /// Returns the time it took.
+    #[inline]
+    fn run_here_learning(&mut self) -> Duration {
+        let start = Instant::now();
+        self.run_here();
+        let elapsed = start.elapsed();
+        self.learn(elapsed);
+        elapsed
+    }
 }
 
 /// A named task with its arguments, waiting for a strategy.
 pub(crate) struct TaskWork<T: Task> {
     args: Option<T::Args>,
+    /// Taken from the arguments up front: they are gone once the work has run or been sent.
+    size: Option<u64>,
     outcome: Option<Result<T::Output, Error>>,
 }
 
 impl<T: Task> TaskWork<T> {
+    #[inline]
     pub(crate) fn new(args: T::Args) -> Self {
         TaskWork {
+            size: T::size(&args),
             args: Some(args),
             outcome: None,
         }
@@ -92,6 +131,16 @@ impl<T: Task> Work for TaskWork<T> {
     fn fail(&mut self, error: Error) {
         self.args = None;
         self.outcome = Some(Err(error));
+    }
+
+    #[inline]
+    fn cost_model(&self) -> Option<&'static CostModel> {
+        Some(T::cost_model())
+    }
+
+    #[inline]
+    fn size(&self) -> Option<u64> {
+        self.size
     }
 }
 
@@ -147,6 +196,14 @@ impl<F: FnOnce() -> R + Send, R: Send> Work for ClosureWork<F, R> {
     fn fail(&mut self, error: Error) {
         self.f = None;
         self.outcome = Some(Err(error));
+    }
+
+    fn cost_model(&self) -> Option<&'static CostModel> {
+        None
+    }
+
+    fn size(&self) -> Option<u64> {
+        None
     }
 }
 

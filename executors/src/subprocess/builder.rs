@@ -16,9 +16,13 @@ use super::dispatch::Dispatch;
 use super::launch::LaunchSettings;
 use super::process::JobLimits;
 use super::supervisor::{Settings, Supervisor};
-use super::{DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN, DEFAULT_START_TIMEOUT, SubprocessPool, worker};
+use super::{
+    DEFAULT_EXPRESS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN, DEFAULT_START_TIMEOUT, SubprocessPool,
+    worker,
+};
 use crate::Error;
 use crate::config::{SubprocessConfig, default_parallelism};
+use crate::schedule::{InlineBelow, Scheduler, Scheduling};
 
 /// Configures a [`SubprocessPool`].
 #[derive(Debug, Default)]
@@ -31,6 +35,8 @@ pub struct SubprocessBuilder {
     program: Option<PathBuf>,
     start_timeout: Option<Duration>,
     shutdown_grace: Option<Duration>,
+    express: Option<usize>,
+    scheduling: Scheduling,
 }
 
 impl SubprocessBuilder {
@@ -63,15 +69,30 @@ impl SubprocessBuilder {
         self
     }
 
-    /// The tasks workers serve (default: the registry given to [`init`]). Workers must have
+    /// Extra workers that take only work predicted short (default [`DEFAULT_EXPRESS`], 1;
+    /// 0 for none), so that short work never waits behind heavy work. They count on top of
+    /// [`workers`](Self::workers).
+    pub fn express(mut self, n: usize) -> Self {
+        self.express = Some(n);
+        self
+    }
+
+    /// The order of waiting work and whether cheap work runs in this process
+    /// (defaults: `order=shortest`, `inline_below=off`).
+    pub fn scheduling(mut self, scheduling: Scheduling) -> Self {
+        self.scheduling = scheduling;
+        self
+    }
+
+    /// The tasks workers serve (default: the registry given to [`init`](super::init)). Workers must have
     /// the same registry (same task names and types); the handshake checks its digest.
     pub fn registry(mut self, registry: TaskRegistry) -> Self {
         self.registry = Some(registry);
         self
     }
 
-    /// The worker program (default: this program, `/proc/self/exe`, which must call [`init`]
-    /// first in `main`). Another program must also call [`init`] with the same registry.
+    /// The worker program (default: this program, `/proc/self/exe`, which must call [`init`](super::init)
+    /// first in `main`). Another program must also call [`init`](super::init) with the same registry.
     pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
         self.program = Some(path.into());
         self
@@ -96,7 +117,7 @@ impl SubprocessBuilder {
     /// # Errors
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for zero workers or a zero recycling
     /// quota. [`ErrorKind::Start`](crate::ErrorKind::Start) if there is no registry, if this
-    /// program is the default worker program but `main` did not call [`init`], or if a worker
+    /// program is the default worker program but `main` did not call [`init`](super::init), or if a worker
     /// does not come up: the program cannot be started, exits or does not connect within the
     /// start timeout, or fails the handshake (a different protocol version or registry digest;
     /// the message says which).
@@ -140,8 +161,9 @@ impl SubprocessBuilder {
             }
         };
         let spin = self.spin.unwrap_or(DEFAULT_SPIN);
+        let express = self.express.unwrap_or(DEFAULT_EXPRESS);
         let settings = Settings {
-            workers,
+            workers: workers + express,
             timeout: self.timeout,
             grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
             launch: Arc::new(LaunchSettings {
@@ -156,18 +178,26 @@ impl SubprocessBuilder {
             timeout: self.timeout,
             recycle_after: self.recycle_after,
             spin: self.spin,
+            express: self.express,
+            scheduling: self.scheduling,
         };
-        start(settings, registry, config)
+        start(settings, express, registry, config)
     }
 }
 
 /// Starts the supervisor, which starts the workers, and waits for the verdict.
 fn start(
     settings: Settings,
+    express: usize,
     registry: TaskRegistry,
     config: SubprocessConfig,
 ) -> Result<SubprocessPool, Error> {
-    let dispatch = Arc::new(Dispatch::new());
+    let dispatch = Arc::new(Dispatch::new(express));
+    let scheduler = Scheduler::new(
+        config.scheduling.order.unwrap_or_default(),
+        config.scheduling.inline_below.unwrap_or(InlineBelow::Off),
+        express > 0,
+    );
     let (requests, inbox) = mpsc::channel();
     let (report, verdict) = mpsc::channel();
     let limits = JobLimits {
@@ -186,7 +216,9 @@ fn start(
         .map_err(|e| {
             Error::start("could not start the subprocess pool's supervisor thread").with_source(e)
         })?;
-    let pool = SubprocessPool::assemble(dispatch, requests, supervisor, registry, limits, config);
+    let pool = SubprocessPool::assemble(
+        dispatch, requests, supervisor, registry, limits, config, scheduler,
+    );
     // The supervisor answers within the start timeout: every launch is polled against it.
     match verdict.recv() {
         Ok(Ok(())) => Ok(pool),

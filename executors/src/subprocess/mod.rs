@@ -8,6 +8,14 @@
 //! per MiB of arguments and result (see `docs/subprocess.md`), so it pays for work of a
 //! millisecond or more, or for work that must not take the server down.
 //!
+//! Scheduling: callers wait in the shared [waiting line](crate::schedule), shortest predicted
+//! work first, with aging. The pool keeps `express` extra workers (default 1) that take only
+//! work predicted under [`EXPRESS_BELOW`](crate::schedule::EXPRESS_BELOW), so short work never
+//! waits behind heavy work and still runs out of process; express workers crash, time out and
+//! recycle like the others. Workers report how long each task ran, which teaches the cost
+//! model. `inline_below` is off by default: isolation is why this strategy was chosen, and
+//! only the program knows which tasks are safe to run in its own process.
+//!
 //! What must be serialisable: the task's arguments and result (serde, postcard on the wire).
 //! Tasks are named (`ythread::task!`) and looked up in the worker's [`TaskRegistry`]; closures
 //! cannot leave the process and fail with `NotPortable`. A panic in a task is caught in the
@@ -23,7 +31,7 @@
 //! | `frame.rs` | length-prefixed frames in pieces of one socket packet |
 //! | `worker.rs` | [`init`] and the worker's serve loop; dying with the parent |
 //! | `launch.rs` | starting a worker and checking its handshake, with a timeout |
-//! | `dispatch.rs` | idle workers and the FIFO line of callers waiting for one |
+//! | `dispatch.rs` | the pool's members in their lanes, over the shared waiting line |
 //! | `process.rs` | one worker as the parent sees it: a job round trip, reaping |
 //! | `receive.rs` | spin-then-block receive |
 //! | `deadline.rs` | per-job deadlines |
@@ -44,7 +52,7 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use ythread::{CpuApply, Error as WorkError, TaskRegistry, Work};
+use ythread::{CpuApply, Error as WorkError, Metrics, TaskRegistry, Work};
 
 pub use self::builder::SubprocessBuilder;
 use self::dispatch::Dispatch;
@@ -52,6 +60,7 @@ use self::process::{After, JobLimits, WorkerProcess};
 use self::supervisor::Request;
 pub use self::worker::init;
 use crate::config::{ExecutorConfig, SubprocessConfig};
+use crate::schedule::{Lane, Scheduler};
 
 /// How long a caller polls for its reply (and a worker for its next job) before blocking,
 /// unless configured: 20 µs. On the quiet 2-vCPU machine of `docs/subprocess.md`, waking a
@@ -66,6 +75,9 @@ pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long workers get to exit on their own when the pool shuts down, unless configured.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// Express workers, unless configured: one, which takes only work predicted short.
+pub const DEFAULT_EXPRESS: usize = 1;
+
 /// The subprocess strategy. See the [module docs](self).
 ///
 /// Dropping the pool (the last [`Executor`](ythread::Executor) handle holding it) closes every
@@ -79,6 +91,7 @@ pub struct SubprocessPool {
     limits: JobLimits,
     recycle_after: Option<u64>,
     config: SubprocessConfig,
+    scheduler: Scheduler,
 }
 
 impl SubprocessPool {
@@ -89,6 +102,7 @@ impl SubprocessPool {
         registry: TaskRegistry,
         limits: JobLimits,
         config: SubprocessConfig,
+        scheduler: Scheduler,
     ) -> Self {
         SubprocessPool {
             dispatch,
@@ -98,6 +112,7 @@ impl SubprocessPool {
             limits,
             recycle_after: config.recycle_after,
             config,
+            scheduler,
         }
     }
 
@@ -106,12 +121,17 @@ impl SubprocessPool {
         SubprocessBuilder::default()
     }
 
-    /// How many workers the pool keeps running.
+    /// How many workers the pool keeps running for any work, besides its express workers.
     pub fn workers(&self) -> usize {
         self.config.workers.unwrap_or(1)
     }
 
-    /// The process ids of the live workers; see [`PoolStatus::pids`].
+    /// How many express workers (for work predicted short only) the pool keeps running.
+    pub fn express_workers(&self) -> usize {
+        self.config.express.unwrap_or(DEFAULT_EXPRESS)
+    }
+
+    /// The process ids of the live workers, express ones included; see [`PoolStatus::pids`].
     pub fn pids(&self) -> Vec<u32> {
         self.dispatch.members()
     }
@@ -129,14 +149,14 @@ impl SubprocessPool {
         }
     }
 
-    /// Hands the worker back after a job: to the next caller, or to the supervisor if it is
-    /// gone or due for recycling.
-    fn give_back(&self, worker: WorkerProcess, after: After) {
+    /// Hands the worker back to its lane after a job: to the next caller, or to the
+    /// supervisor if it is gone or due for recycling.
+    fn give_back(&self, worker: WorkerProcess, lane: Lane, after: After) {
         let recycle = self
             .recycle_after
             .is_some_and(|quota| worker.tasks_run() >= quota);
         match after {
-            After::Reusable if !recycle => self.dispatch.checkin(worker),
+            After::Reusable if !recycle => self.dispatch.checkin(worker, lane),
             After::Reusable => {
                 self.dispatch.remove(worker.pid());
                 let _ = self.requests.send(Request::Recycle(worker));
@@ -188,19 +208,22 @@ impl std::fmt::Debug for PoolStatus {
 struct Lease<'a> {
     pool: &'a SubprocessPool,
     worker: Option<WorkerProcess>,
+    lane: Lane,
 }
 
 impl Lease<'_> {
-    fn run(&mut self, work: &mut dyn Work, task: &str) -> After {
+    /// Runs the job; returns whether the worker can be reused, and how long the task ran in
+    /// it if it answered with a result.
+    fn run(&mut self, work: &mut dyn Work, task: &str) -> (After, Option<Duration>) {
         match self.worker.as_mut() {
-            Some(worker) => worker.run(work, task, self.pool.limits),
-            None => After::Lost,
+            Some(worker) => (worker.run(work, task, self.pool.limits), worker.last_ran()),
+            None => (After::Lost, None),
         }
     }
 
     fn give_back(mut self, after: After) {
         if let Some(worker) = self.worker.take() {
-            self.pool.give_back(worker, after);
+            self.pool.give_back(worker, self.lane, after);
         }
     }
 }
@@ -214,8 +237,7 @@ impl Drop for Lease<'_> {
 }
 
 impl CpuApply for SubprocessPool {
-    /// Runs `work` in an idle worker, waiting in line (first come, first served) if all are
-    /// busy.
+    /// Runs `work` in an idle worker of a lane it may use, waiting in line if all are busy.
     ///
     /// # Panics
     /// Never for a failure of the work or its worker: those are stored in `work` as errors
@@ -231,20 +253,34 @@ impl CpuApply for SubprocessPool {
                 "in the registry of this subprocess pool",
             ));
         }
-        let worker = match self.dispatch.checkout() {
-            Ok(worker) => worker,
+        let plan = self.scheduler.plan(work);
+        if plan.inline {
+            return self.scheduler.run_inline(work);
+        }
+        let (worker, lane, turn) = match self
+            .scheduler
+            .wait_turn(work, plan, |ticket| self.dispatch.checkout(ticket))
+        {
+            Ok(granted) => granted,
             Err(error) => return work.fail(error),
         };
         let mut lease = Lease {
             pool: self,
             worker: Some(worker),
+            lane,
         };
-        let after = lease.run(work, task);
+        let (after, ran) = lease.run(work, task);
         lease.give_back(after);
+        turn.finish(ran);
     }
 
     fn describe(&self) -> String {
         ExecutorConfig::Subprocess(self.config.clone()).to_string()
+    }
+
+    fn metrics(&self) -> Metrics {
+        self.scheduler
+            .metrics(self.describe(), self.dispatch.waiting())
     }
 }
 

@@ -72,6 +72,8 @@ pub(super) struct WorkerProcess {
     watch: Arc<Watch>,
     frame: Vec<u8>,
     tasks_run: u64,
+    /// How long the last job ran in the worker, as it reported.
+    last_ran: Option<Duration>,
 }
 
 impl WorkerProcess {
@@ -89,6 +91,7 @@ impl WorkerProcess {
             watch,
             frame: Vec::new(),
             tasks_run: 0,
+            last_ran: None,
         }
     }
 
@@ -106,8 +109,14 @@ impl WorkerProcess {
         self.tasks_run
     }
 
+    /// How long the last job ran in the worker, if it answered with a result.
+    pub(super) fn last_ran(&self) -> Option<Duration> {
+        self.last_ran
+    }
+
     /// Runs `work` (the task `task`) in this worker and stores its outcome in `work`.
     pub(super) fn run(&mut self, work: &mut dyn Work, task: &str, limits: JobLimits) -> After {
+        self.last_ran = None;
         protocol::start_job(task, &mut self.frame);
         if let Err(error) = work.encode_args("subprocess", &mut self.frame) {
             work.fail(error);
@@ -160,7 +169,11 @@ impl WorkerProcess {
             }
         };
         match protocol::read_reply(body) {
-            Ok(Reply::Done(result)) => work.complete_encoded(result),
+            Ok(Reply::Done { result, ran }) => {
+                self.last_ran = Some(ran);
+                work.learn(ran);
+                work.complete_encoded(result);
+            }
             Ok(Reply::Failed(wire)) => work.fail(wire.into_error(task, pid)),
             Err(bad) => {
                 work.fail(garbled(pid, task, bad));

@@ -16,7 +16,7 @@
 //! ```
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender};
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ use ythread::{Error as WorkError, ErrorKind, TaskRegistry};
 use super::frame;
 
 /// Bumped whenever a frame, the marker or the hello changes shape.
-pub(super) const PROTOCOL_VERSION: u32 = 1;
+pub(super) const PROTOCOL_VERSION: u32 = 2;
 
 /// The environment variable that makes a process a worker.
 pub(super) const MARKER_ENV: &str = "YTHREAD_SUBPROCESS_WORKER";
@@ -175,10 +175,14 @@ pub(super) fn answer(registry: &TaskRegistry, body: &[u8], out: &mut Vec<u8>) {
     frame::start(out);
     let start = out.len();
     out.push(REPLY_OK);
+    out.extend_from_slice(&[0; RAN_BYTES]);
+    let began = Instant::now();
     let outcome = match split_job(body) {
         Ok((task, args)) => registry.run_encoded(task, args, out),
         Err(e) => Err(WorkError::codec("decode a job frame from the pool", e)),
     };
+    let ran = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    out[start + 1..start + 1 + RAN_BYTES].copy_from_slice(&ran.to_le_bytes());
     if let Err(error) = outcome {
         out.truncate(start);
         out.push(REPLY_ERR);
@@ -194,10 +198,14 @@ pub(super) fn answer(registry: &TaskRegistry, body: &[u8], out: &mut Vec<u8>) {
     frame::seal(out);
 }
 
+/// The bytes of a successful reply that say how long the task ran in the worker.
+const RAN_BYTES: usize = 8;
+
 /// A decoded reply frame.
 pub(super) enum Reply<'a> {
-    /// The task's encoded result.
-    Done(&'a [u8]),
+    /// The task's encoded result, and how long the task ran (decoding and encoding included),
+    /// which the pool's cost model learns from.
+    Done { result: &'a [u8], ran: Duration },
     /// The task failed in the worker.
     Failed(WireError),
 }
@@ -205,7 +213,15 @@ pub(super) enum Reply<'a> {
 /// Parent side: decodes a reply frame.
 pub(super) fn read_reply(frame: &[u8]) -> Result<Reply<'_>, BadReply> {
     match frame.split_first() {
-        Some((&REPLY_OK, result)) => Ok(Reply::Done(result)),
+        Some((&REPLY_OK, rest)) if rest.len() >= RAN_BYTES => {
+            let (ran, result) = rest.split_at(RAN_BYTES);
+            let ran = u64::from_le_bytes(ran.try_into().expect("split at RAN_BYTES"));
+            Ok(Reply::Done {
+                result,
+                ran: Duration::from_nanos(ran),
+            })
+        }
+        Some((&REPLY_OK, _)) => Err(BadReply("a result reply without its run time".to_owned())),
         Some((&REPLY_ERR, body)) => postcard::from_bytes(body)
             .map(Reply::Failed)
             .map_err(|e| BadReply(e.to_string())),
@@ -249,7 +265,12 @@ mod tests {
         assert_eq!(Marker::decode(&marker.encode()).unwrap(), marker);
         let err = Marker::decode("999;1;0;/tmp/s").unwrap_err();
         assert!(err.contains("protocol 999"), "{err}");
-        assert!(Marker::decode("1;1").unwrap_err().contains("spin budget"));
+        let truncated = format!("{PROTOCOL_VERSION};1");
+        assert!(
+            Marker::decode(&truncated)
+                .unwrap_err()
+                .contains("spin budget")
+        );
     }
 
     /// The body of a sealed frame.
@@ -282,10 +303,11 @@ mod tests {
         frame::seal(&mut job);
         let mut out = Vec::new();
         answer(&registry, body(&job), &mut out);
-        let Ok(Reply::Done(bytes)) = read_reply(body(&out)) else {
+        let Ok(Reply::Done { result, ran }) = read_reply(body(&out)) else {
             panic!("expected a result")
         };
-        assert_eq!(postcard::from_bytes::<u32>(bytes).unwrap(), 5);
+        assert_eq!(postcard::from_bytes::<u32>(result).unwrap(), 5);
+        assert!(ran > Duration::ZERO, "the worker timed the run");
 
         start_job(<boom as ythread::Task>::NAME, &mut job);
         job.extend(postcard::to_stdvec(&7u8).unwrap());
@@ -322,5 +344,6 @@ mod tests {
         ));
         assert!(read_reply(&[]).is_err());
         assert!(read_reply(&[7]).is_err());
+        assert!(read_reply(&[REPLY_OK, 1, 2]).is_err(), "no run time");
     }
 }
