@@ -1,5 +1,6 @@
-//! What each strategy's scheduler learned: its metrics summary, one line per task, taken
-//! after the mixed section so the model has seen every size.
+//! What each strategy's scheduler learned: its metrics summary (a header line, then one line
+//! per task as `TaskMetrics` prints itself), taken after the mixed section so the model has
+//! seen every size.
 
 use ythread::Executor;
 
@@ -10,8 +11,12 @@ pub(crate) type Row = crate::plan::Row<Vec<String>>;
 
 pub(crate) fn summary(strategy: &Strategy, executor: &Result<Executor, String>) -> Row {
     let lines = executor.as_ref().map_err(Clone::clone).map(|executor| {
-        let _ = executor;
-        Vec::new()
+        executor
+            .metrics()
+            .to_string()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     });
     Row::new(strategy, lines)
 }

@@ -103,13 +103,13 @@ pub(crate) fn learned_section(out: &mut String, results: &Results) {
     out.push_str(
         "## 4. What the scheduler learned\n\n\
          Each strategy's `executor.metrics()` after sections 2 and 3 (the executor served both, \
-         and section 1 before them), one line per task as `TaskMetrics` prints itself.\n\n",
+         and section 1 before them): a header line (what waits and runs now, the learned \
+         inline threshold), then one line per task as `TaskMetrics` prints itself: runs, how \
+         many ran inline or were handed off, the wait in line, and the cost learned per size \
+         class. The cost model is process-wide, so every strategy shows the same costs.\n\n",
     );
     for row in &results.learned {
         match &row.result {
-            Ok(lines) if lines.is_empty() => {
-                let _ = writeln!(out, "- {}: no task ran\n", code(&row.strategy));
-            }
             Ok(lines) => {
                 let _ = writeln!(out, "- {}:\n\n  ```text", code(&row.strategy));
                 for line in lines {

@@ -16,8 +16,8 @@ use crate::report::{Results, tokio_form};
 /// The file next to `strategies.md`.
 pub(crate) const FILE_NAME: &str = "strategies-p99.svg";
 
-const WIDTH: f64 = 900.0;
-const LABEL_WIDTH: f64 = 290.0;
+const WIDTH: f64 = 1040.0;
+const LABEL_WIDTH: f64 = 420.0;
 const RIGHT_MARGIN: f64 = 80.0;
 const TOP: f64 = 70.0;
 const ROW: f64 = 24.0;

@@ -41,7 +41,7 @@ pub(crate) struct Strategy {
 /// know these options (the form would not parse), or the strategy already is that form.
 pub(crate) fn todays_form(strategy: &Strategy) -> Option<Strategy> {
     let options = match strategy.config {
-        ExecutorConfig::Exclusive => "order=fifo",
+        ExecutorConfig::Exclusive { .. } => "order=fifo",
         ExecutorConfig::Rayon { .. } => "order=fifo,inline_below=off",
         ExecutorConfig::Subprocess(_) => "order=fifo,express=0",
         _ => return None,

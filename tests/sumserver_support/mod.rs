@@ -73,8 +73,9 @@ pub struct ServerProcess {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
-    /// Everything on stdout after the first line, sent once stdout closes.
-    rest_of_stdout: mpsc::Receiver<String>,
+    /// Everything on stdout after the first line, sent once stdout closes (in a mutex so
+    /// that tests can share the server between threads).
+    rest_of_stdout: Mutex<mpsc::Receiver<String>>,
 }
 
 impl ServerProcess {
@@ -114,7 +115,7 @@ impl ServerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr,
-            rest_of_stdout,
+            rest_of_stdout: Mutex::new(rest_of_stdout),
         };
         let text = line.recv_timeout(BOUND).unwrap_or_else(|_| {
             panic!("sumserver {args:?} printed no first line within {BOUND:?}")
@@ -153,7 +154,7 @@ impl ServerProcess {
     /// What the server wrote to stdout after its first line, once stdout closed (the server
     /// exited); `None` if it is still open after `bound`.
     pub fn stdout_after_first_line(&self, bound: Duration) -> Option<String> {
-        self.rest_of_stdout.recv_timeout(bound).ok()
+        self.rest_of_stdout.lock().unwrap().recv_timeout(bound).ok()
     }
 
     /// Sends `signal` to the server.
