@@ -107,7 +107,7 @@ fn quick_comparison_prints_and_writes_every_section() {
             "an in-process server must die with its aborting task: {row}"
         );
     }
-    let subprocess = crash_row(&crash, "subprocess");
+    let subprocess = crash_row(&crash, "subprocess:2");
     assert!(
         subprocess.contains("kept serving") && subprocess.ends_with("| 3 of 3 |"),
         "the subprocess server must survive the crash and keep serving: {subprocess}"
