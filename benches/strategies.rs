@@ -24,12 +24,16 @@ use ythread::{Executor, JoinHandle, YieldableThread};
 use ythread_executors::ExecutorConfig;
 use ythread_suite::tasks::{sumn, tiny};
 
-/// Strategies whose round trip is measured.
-const ROUND_TRIP_STRATEGIES: [&str; 6] = [
+/// Strategies whose round trip is measured. The `inline_below=off` forms hand every piece of
+/// work off, as the defaults do for work they have not learned to be cheap: their figure is
+/// the hand-off itself, and the default's is what learned inlining makes of it.
+const ROUND_TRIP_STRATEGIES: [&str; 8] = [
     "inline",
     "exclusive",
     "rayon:1",
+    "rayon:1,inline_below=off",
     "rayon:2",
+    "rayon:2,inline_below=off",
     "subprocess:1",
     "subprocess:2",
 ];

@@ -123,6 +123,12 @@ fn every_valid_form_parses_to_what_it_names() {
             "subprocess:2,order=fifo,express=0",
             scheduled_subprocess(Some(2), Some(0), Scheduling::new().order(Order::Fifo)),
         ),
+        ("subprocess,express=1,nice=5", {
+            let mut settings = SubprocessConfig::default();
+            settings.express = Some(1);
+            settings.nice = Some(5);
+            ExecutorConfig::Subprocess(settings)
+        }),
         (
             "subprocess,express=3,inline_below=auto",
             scheduled_subprocess(
@@ -314,7 +320,7 @@ const INVALID: &[(&str, &str)] = &[
     ("subprocess,spin=-1ms", "not a duration"),
     ("subprocess,recycle=0", "at least 1"),
     ("subprocess,recycle=many", "not a whole number"),
-    ("subprocess,nice=3", "no option `nice`"),
+    ("subprocess,nice=20", "-20 to 19"),
     ("subprocess,timeout=0s", "would fail every job"),
     ("subprocess,timeout=0ms", "would fail every job"),
     ("rayon,nice=1,nice=2", "option `nice` is given twice"),

@@ -111,7 +111,10 @@ fn describe_gives_the_configuration_form() {
         .unwrap();
     assert_eq!(pool.workers(), 2);
     let executor = Executor::new(pool);
-    assert_eq!(executor.describe(), "subprocess:2,timeout=2s,recycle=100");
+    assert_eq!(
+        executor.describe(),
+        "subprocess:2,timeout=2s,recycle=100,express=0"
+    );
     let parsed: ythread_executors::ExecutorConfig = executor.describe().parse().unwrap();
     assert_eq!(parsed.to_string(), executor.describe());
 }

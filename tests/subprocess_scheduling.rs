@@ -111,6 +111,36 @@ fn the_express_worker_takes_short_work_while_the_others_are_busy() {
     assert_ne!(express[0], std::process::id(), "out of process");
 }
 
+/// The nice value of process `pid`, from `/proc/PID/stat`.
+fn nice_of(process: u32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[16].parse().unwrap() // field 19 of stat; the first two are before the `)`
+}
+
+fn sorted(mut values: Vec<i32>) -> Vec<i32> {
+    values.sort();
+    values
+}
+
+#[test]
+fn regular_workers_yield_the_cpu_to_the_express_worker() {
+    let own = nice_of(std::process::id());
+    let workers = pool(2).express(1).build().unwrap();
+    let nices: Vec<i32> = workers.pids().into_iter().map(nice_of).collect();
+    assert_eq!(sorted(nices), sorted(vec![own, 10, 10]));
+    drop(workers);
+
+    let workers = pool(2).express(1).nice(3).build().unwrap();
+    let nices: Vec<i32> = workers.pids().into_iter().map(nice_of).collect();
+    assert_eq!(sorted(nices), sorted(vec![own, 3, 3]), "as configured");
+    drop(workers);
+
+    let workers = pool(2).build().unwrap();
+    let nices: Vec<i32> = workers.pids().into_iter().map(nice_of).collect();
+    assert_eq!(nices, [own, own], "no express lane: priorities untouched");
+}
+
 #[test]
 fn an_express_worker_that_crashes_or_is_due_for_recycling_is_replaced() {
     let pool = pool(1).express(1).recycle_after(Some(3)).build().unwrap();

@@ -7,7 +7,8 @@
 //! inline
 //! exclusive[,SCHEDULING]
 //! rayon[:THREADS][,nice=N][,SCHEDULING]
-//! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N][,SCHEDULING]
+//! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N][,nice=N]
+//!     [,SCHEDULING]
 //!
 //! SCHEDULING: order=shortest|fifo, inline_below=auto|off|DURATION
 //! ```
@@ -31,7 +32,7 @@ pub const ENV_VAR: &str = "YTHREAD_EXECUTOR";
 
 const VALID_FORMS: &str = "inline, exclusive[,SCHEDULING], rayon[:THREADS][,nice=N][,SCHEDULING], \
      subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N]\
-     [,SCHEDULING], where SCHEDULING is order=shortest|fifo and inline_below=auto|off|DURATION \
+     [,nice=N][,SCHEDULING], where SCHEDULING is order=shortest|fifo and inline_below=auto|off|DURATION \
      (durations like 2s, 500ms, 50us)";
 
 /// The longest duration any option takes: anything longer is surely a mistake, and staying
@@ -94,6 +95,9 @@ pub struct SubprocessConfig {
     pub spin: Option<Duration>,
     /// Extra workers that take only work predicted short; `None` uses the pool's default (1).
     pub express: Option<usize>,
+    /// Nice value of the regular workers; `None`: 10 while there are express workers (so
+    /// that short work preempts heavy work on the CPU too), unchanged without them.
+    pub nice: Option<i32>,
     /// Order and inlining of the work.
     pub scheduling: Scheduling,
 }
@@ -144,6 +148,9 @@ impl ExecutorConfig {
                     .scheduling(settings.scheduling);
                 if let Some(express) = settings.express {
                     builder = builder.express(express);
+                }
+                if let Some(nice) = settings.nice {
+                    builder = builder.nice(nice);
                 }
                 if let Some(workers) = settings.workers {
                     builder = builder.workers(workers);
@@ -228,6 +235,7 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
                     }
                     "spin" => settings.spin = Some(parse_duration(value)?),
                     "express" => settings.express = Some(parse_express(value)?),
+                    "nice" => settings.nice = Some(parse_nice(value)?),
                     _ if settings.scheduling.set(key, value)? => {}
                     _ => return unknown(key),
                 }
@@ -357,6 +365,9 @@ impl fmt::Display for ExecutorConfig {
                 }
                 if let Some(express) = s.express {
                     write!(f, ",express={express}")?;
+                }
+                if let Some(nice) = s.nice {
+                    write!(f, ",nice={nice}")?;
                 }
                 s.scheduling.write(f)
             }

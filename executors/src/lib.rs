@@ -31,6 +31,7 @@
 pub mod config;
 mod error;
 pub mod exclusive;
+mod priority;
 pub mod rayon_pool;
 pub mod schedule;
 pub mod subprocess;

@@ -71,7 +71,7 @@ impl RayonPool {
             .thread_name(|i| format!("ythread-rayon-{i}"))
             .start_handler(move |_| {
                 if let Some(nice) = nice {
-                    lower_priority(nice);
+                    crate::priority::set_own_nice(nice);
                 }
             })
             .build()
@@ -129,18 +129,5 @@ impl CpuApply for RayonPool {
 
     fn metrics(&self) -> Metrics {
         self.scheduler.metrics(self.describe(), self.line.waiting())
-    }
-}
-
-/// Sets the calling thread's nice value. On Linux `setpriority(PRIO_PROCESS, tid)` applies to
-/// one thread. Failure (a lower value than allowed without privileges) leaves the priority as
-/// it was: a slower pool is better than none.
-fn lower_priority(nice: i32) {
-    // SAFETY: `gettid` has no preconditions and cannot fail.
-    let tid = unsafe { libc::gettid() };
-    // SAFETY: `setpriority` reads only its integer arguments; a thread id from `gettid` is a
-    // valid `PRIO_PROCESS` target on Linux. The result is ignored on purpose (see above).
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice);
     }
 }

@@ -17,8 +17,8 @@ use super::launch::LaunchSettings;
 use super::process::JobLimits;
 use super::supervisor::{Settings, Supervisor};
 use super::{
-    DEFAULT_EXPRESS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN, DEFAULT_START_TIMEOUT, SubprocessPool,
-    worker,
+    DEFAULT_EXPRESS, DEFAULT_REGULAR_NICE, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN,
+    DEFAULT_START_TIMEOUT, SubprocessPool, worker,
 };
 use crate::Error;
 use crate::config::{SubprocessConfig, default_parallelism};
@@ -36,6 +36,7 @@ pub struct SubprocessBuilder {
     start_timeout: Option<Duration>,
     shutdown_grace: Option<Duration>,
     express: Option<usize>,
+    nice: Option<i32>,
     scheduling: Scheduling,
 }
 
@@ -74,6 +75,14 @@ impl SubprocessBuilder {
     /// [`workers`](Self::workers).
     pub fn express(mut self, n: usize) -> Self {
         self.express = Some(n);
+        self
+    }
+
+    /// The nice value of the regular workers (default: 10 while there are express workers,
+    /// so that short work preempts heavy work on the CPU as well as in the line; unchanged
+    /// without them). Higher is lower priority; -20 to 19.
+    pub fn nice(mut self, nice: i32) -> Self {
+        self.nice = Some(nice);
         self
     }
 
@@ -133,6 +142,11 @@ impl SubprocessBuilder {
         if workers == 0 {
             return Err(Error::config("a subprocess pool needs at least one worker"));
         }
+        if let Some(nice) = self.nice.filter(|n| !(-20..=19).contains(n)) {
+            return Err(Error::config(format!(
+                "nice {nice} is out of range; give a whole number from -20 to 19"
+            )));
+        }
         if self.recycle_after == Some(0) {
             return Err(Error::config(
                 "`recycle_after` must be at least 1 task (or `None` to never recycle)",
@@ -179,20 +193,22 @@ impl SubprocessBuilder {
             recycle_after: self.recycle_after,
             spin: self.spin,
             express: self.express,
+            nice: self.nice,
             scheduling: self.scheduling,
         };
-        start(settings, express, registry, config)
+        let nice = self.nice.or((express > 0).then_some(DEFAULT_REGULAR_NICE));
+        start(settings, (express, nice), registry, config)
     }
 }
 
 /// Starts the supervisor, which starts the workers, and waits for the verdict.
 fn start(
     settings: Settings,
-    express: usize,
+    (express, regular_nice): (usize, Option<i32>),
     registry: TaskRegistry,
     config: SubprocessConfig,
 ) -> Result<SubprocessPool, Error> {
-    let dispatch = Arc::new(Dispatch::new(express));
+    let dispatch = Arc::new(Dispatch::new(express, regular_nice));
     let scheduler = Scheduler::new(
         config.scheduling.order.unwrap_or_default(),
         config.scheduling.inline_below.unwrap_or(InlineBelow::Off),

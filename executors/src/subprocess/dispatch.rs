@@ -27,18 +27,22 @@ struct Members {
     /// Pids of the live workers, idle or busy, with their lanes.
     live: Vec<(u32, Lane)>,
     express: usize,
+    /// The nice value given to regular workers as they join.
+    regular_nice: Option<i32>,
     /// Why no worker could be started, while the pool has none.
     starved: Option<String>,
 }
 
 impl<W> Dispatch<W> {
-    /// A pool whose first `express` workers serve only short work.
-    pub(super) fn new(express: usize) -> Self {
+    /// A pool whose first `express` workers serve only short work, and whose regular workers
+    /// run at `regular_nice` if given.
+    pub(super) fn new(express: usize, regular_nice: Option<i32>) -> Self {
         Dispatch {
             line: Line::new(),
             members: Mutex::new(Members {
                 live: Vec::new(),
                 express,
+                regular_nice,
                 starved: None,
             }),
         }
@@ -63,6 +67,9 @@ impl<W> Dispatch<W> {
         } else {
             Lane::Regular
         };
+        if let (Lane::Regular, Some(nice)) = (lane, members.regular_nice) {
+            crate::priority::set_nice(pid, nice);
+        }
         members.live.push((pid, lane));
         members.starved = None;
         self.line.refuse(None);
@@ -160,7 +167,7 @@ mod tests {
 
     #[test]
     fn the_first_workers_fill_the_express_lane_and_replacements_keep_the_shape() {
-        let dispatch = Dispatch::new(1);
+        let dispatch = Dispatch::new(1, None);
         dispatch.admit(1, 1);
         dispatch.admit(2, 2);
         assert_eq!(dispatch.checkout(ANY).unwrap(), (2, Lane::Regular));
@@ -173,7 +180,7 @@ mod tests {
 
     #[test]
     fn a_pool_without_workers_fails_waiters_once_starting_fails() {
-        let dispatch = Arc::new(Dispatch::<u32>::new(0));
+        let dispatch = Arc::new(Dispatch::<u32>::new(0, None));
         let first = queue_caller(&dispatch);
         let second = queue_caller(&dispatch);
         dispatch.starve("no such program".to_owned());
@@ -191,7 +198,7 @@ mod tests {
 
     #[test]
     fn losing_the_last_worker_while_starving_fails_the_waiters() {
-        let dispatch = Arc::new(Dispatch::new(0));
+        let dispatch = Arc::new(Dispatch::new(0, None));
         dispatch.admit(4, 4);
         let _busy = dispatch.checkout(ANY).unwrap();
         dispatch.starve("the program is gone".to_owned());
@@ -203,7 +210,7 @@ mod tests {
 
     #[test]
     fn closing_returns_the_idle_workers_of_both_lanes() {
-        let dispatch = Dispatch::new(1);
+        let dispatch = Dispatch::new(1, None);
         dispatch.admit(2, 2);
         dispatch.admit(3, 3);
         let mut idle = dispatch.close("done");

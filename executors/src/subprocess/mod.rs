@@ -12,7 +12,9 @@
 //! work first, with aging. The pool keeps `express` extra workers (default 1) that take only
 //! work predicted under [`EXPRESS_BELOW`](crate::schedule::EXPRESS_BELOW), so short work never
 //! waits behind heavy work and still runs out of process; express workers crash, time out and
-//! recycle like the others. Workers report how long each task ran, which teaches the cost
+//! recycle like the others, and the regular workers run at a lower CPU priority
+//! ([`DEFAULT_REGULAR_NICE`]) so that short work preempts heavy work on the CPU as well as in
+//! the line. Workers report how long each task ran, which teaches the cost
 //! model. `inline_below` is off by default: isolation is why this strategy was chosen, and
 //! only the program knows which tasks are safe to run in its own process.
 //!
@@ -77,6 +79,12 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Express workers, unless configured: one, which takes only work predicted short.
 pub const DEFAULT_EXPRESS: usize = 1;
+
+/// The nice value of the regular workers while there are express workers, unless configured:
+/// heavy work then yields the CPU to short work (and to the handlers' I/O) the moment it
+/// arrives, as the express lane promises. Without it, on a machine whose cores the regular
+/// workers keep busy, a woken express worker waited up to a time slice (milliseconds).
+pub const DEFAULT_REGULAR_NICE: i32 = 10;
 
 /// The subprocess strategy. See the [module docs](self).
 ///
