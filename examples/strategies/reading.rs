@@ -20,6 +20,7 @@ pub(crate) fn paragraphs(results: &Results) -> String {
     parts.extend(throughput(results));
     parts.extend(responsiveness(results));
     parts.extend(tokio(results));
+    parts.extend(heavy_against_tiny(results));
     parts.extend(mixed(results));
     parts.extend(crash(results));
     parts.extend(overhead(results));
@@ -174,6 +175,43 @@ fn tokio(results: &Results) -> Option<String> {
         })
         .collect();
     (!sentences.is_empty()).then(|| sentences.join(" "))
+}
+
+/// Where a default served heavy requests more slowly than its today's form: whether its tiny
+/// client was answered far more often, which on a small machine takes CPU from heavy work.
+fn heavy_against_tiny(results: &Results) -> Option<String> {
+    let cases: Vec<String> = results
+        .strategies
+        .iter()
+        .filter(|s| s.today_of.is_none())
+        .filter_map(|s| {
+            let today = results.todays_form_of(&s.label)?;
+            let ours = responsiveness_report::measured(results, &s.label)?;
+            let theirs = responsiveness_report::measured(results, &today.label)?;
+            let heavy = ours.heavy.requests_per_sec / theirs.heavy.requests_per_sec;
+            let tiny = ours.loaded.requests_per_sec / theirs.loaded.requests_per_sec;
+            (heavy < 0.9 && tiny > 10.0).then(|| {
+                format!(
+                    "{} ({} of today's heavy rate, while answering {} tiny requests/s against {})",
+                    code(&s.label),
+                    percent(heavy),
+                    rate(ours.loaded.requests_per_sec),
+                    rate(theirs.loaded.requests_per_sec)
+                )
+            })
+        })
+        .collect();
+    (!cases.is_empty()).then(|| {
+        format!(
+            "Heavy throughput fell below today's form's under {}. The tiny client is a closed \
+             loop: the faster it is answered, the more requests it sends, and each costs CPU \
+             on both ends of the connection; today's form keeps the heavy rate by starving the \
+             tiny client, which then costs nothing. On {} cores that CPU comes out of the heavy \
+             work, the more so when the pool runs at a lower priority than the handlers.",
+            cases.join(", "),
+            results.machine.cores
+        )
+    })
 }
 
 /// The mixed section's extremes, and what learning changed against today's forms.
