@@ -76,7 +76,8 @@ fn bars(results: &Results) -> Vec<Bar> {
                 percent(HEAVY_KEPT)
             ),
             strategy: label.clone(),
-            measured: heavy.map_or("not measured".to_owned(), percent),
+            // One decimal: a bar at 90% must not read "90%" when it was missed by a hair.
+            measured: heavy.map_or("not measured".to_owned(), |h| format!("{:.1}%", h * 100.0)),
             met: heavy.map(|h| h >= HEAVY_KEPT),
         });
         let slowdown = mixed_report::ratios_to_today(results, label);
