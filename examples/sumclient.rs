@@ -67,6 +67,7 @@ fn main() -> ExitCode {
         keepalive: args.keepalive,
         timeout: args.timeout,
         max_duration: args.max_duration,
+        ..LoadConfig::new(addr)
     };
     let task = args.task;
     println!(

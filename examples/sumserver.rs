@@ -8,6 +8,8 @@
 //!
 //! The first line on stdout is `listening on HOST:PORT` with the real port (useful with port 0).
 //! SIGINT or SIGTERM stops it gracefully (a second one kills it) and it exits with status 0.
+//! With `--stats` it then prints, on stdout, one line per task: what ran inline or was handed
+//! off, the waits in line, and the costs its scheduler learned.
 
 use std::error::Error;
 use std::io::Write;
@@ -24,7 +26,8 @@ use ythread_suite::server::{self, Server, ServerConfig, Work};
 #[command(name = "sumserver")]
 struct Args {
     /// Strategy for the CPU work: inline, exclusive, rayon[:N][,nice=K],
-    /// subprocess[:N][,timeout=D]... (default: $YTHREAD_EXECUTOR, else inline).
+    /// subprocess[:N][,timeout=D]..., each with [,order=shortest|fifo][,inline_below=...]
+    /// (default: $YTHREAD_EXECUTOR, else inline).
     #[arg(long, value_name = "CONFIG")]
     executor: Option<String>,
     /// Address to listen on; port 0 lets the OS pick one.
@@ -43,6 +46,10 @@ struct Args {
     /// larger ones ("only offload if it takes long"); 0 yields every request.
     #[arg(long, value_name = "N", default_value_t = 0)]
     direct_below: u64,
+    /// After a graceful stop, print one summary line per task that ran (runs, inline and
+    /// offloaded, waits, learned costs) on stdout.
+    #[arg(long)]
+    stats: bool,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +73,8 @@ fn serve(args: Args) -> Result<(), Box<dyn Error>> {
         None => ExecutorConfig::from_env()?,
     };
     let executor = strategy.build()?;
+    // The server drops its executor when it stops; keep a handle to read the metrics after.
+    let stats_of = args.stats.then(|| executor.clone());
     let config = ServerConfig {
         addr: args.addr,
         work: args.task,
@@ -88,6 +97,17 @@ fn serve(args: Args) -> Result<(), Box<dyn Error>> {
     match server::termination_signal() {
         Some(signal) => eprintln!("sumserver: stopped by signal {signal}"),
         None => eprintln!("sumserver: stopped"),
+    }
+    if let Some(executor) = stats_of {
+        let metrics = executor.metrics();
+        let mut stdout = std::io::stdout().lock();
+        if metrics.tasks.is_empty() {
+            writeln!(stdout, "no task ran")?;
+        }
+        for task in &metrics.tasks {
+            writeln!(stdout, "{task}")?;
+        }
+        stdout.flush()?;
     }
     Ok(())
 }

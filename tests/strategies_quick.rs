@@ -1,6 +1,6 @@
 //! The strategy comparison runs end to end: `strategies --quick` succeeds, prints its tables
-//! and writes its report and chart, and the crash section shows what each strategy does with
-//! a task that aborts its process.
+//! and writes its report and charts, the tokio peer has its rows, and the crash section shows
+//! what each strategy does with a task that aborts its process.
 //!
 //! The example is built first with the same cargo and profile: a plain `cargo test` builds
 //! examples, but `cargo test --test strategies_quick` does not. Every wait is bounded: a
@@ -22,11 +22,16 @@ const ORPHAN_BOUND: Duration = Duration::from_secs(30);
 const STRATEGIES: [&str; 5] = [
     "inline",
     "exclusive",
-    "rayon",
-    "rayon,nice=10",
-    "subprocess",
+    "rayon:2",
+    "rayon:2,nice=10",
+    "subprocess:2",
 ];
-const IN_PROCESS: [&str; 4] = ["inline", "exclusive", "rayon", "rayon,nice=10"];
+const IN_PROCESS: [&str; 4] = ["inline", "exclusive", "rayon:2", "rayon:2,nice=10"];
+const TOKIO: [&str; 3] = [
+    "tokio, work inline",
+    "tokio + spawn_blocking",
+    "tokio + rayon",
+];
 
 #[test]
 fn quick_comparison_prints_and_writes_every_section() {
@@ -45,13 +50,17 @@ fn quick_comparison_prints_and_writes_every_section() {
 
     let markdown = std::fs::read_to_string(out.join("strategies.md")).expect("strategies.md");
     let svg = std::fs::read_to_string(out.join("strategies.svg")).expect("strategies.svg");
+    let p99_svg =
+        std::fs::read_to_string(out.join("strategies-p99.svg")).expect("strategies-p99.svg");
     let _ = std::fs::remove_dir_all(&out);
 
     for section in [
         "## 1. Throughput",
         "## 2. Responsiveness",
-        "## 3. Crash isolation",
-        "## 4. Overhead",
+        "## 3. Mixed heavy-tailed load",
+        "## 4. What the scheduler learned",
+        "## 5. Crash isolation",
+        "## 6. Overhead",
         "## Reading the results",
     ] {
         assert!(markdown.contains(section), "no `{section}` in:\n{markdown}");
@@ -66,6 +75,21 @@ fn quick_comparison_prints_and_writes_every_section() {
             svg.contains(&format!(">\n{strategy}\n</text>")),
             "no legend for {strategy}"
         );
+        assert!(
+            p99_svg.contains(&format!(">{strategy}</text>")),
+            "no p99 bar for {strategy}"
+        );
+    }
+    for peer in TOKIO {
+        let row = format!("| `{peer}` |");
+        for section in ["## 1. Throughput", "## 2. Responsiveness", "## 3. Mixed"] {
+            let body = markdown
+                .split(section)
+                .nth(1)
+                .and_then(|rest| rest.split("\n## ").next())
+                .unwrap_or_default();
+            assert!(body.contains(&row), "no {peer} row in `{section}`");
+        }
     }
     assert!(
         !markdown.contains("failed ["),
@@ -75,6 +99,7 @@ fn quick_comparison_prints_and_writes_every_section() {
     assert!(svg.contains("<path"), "the chart has no line:\n{svg}");
 
     let crash = crash_rows(&markdown);
+    assert!(p99_svg.trim_start().starts_with("<svg") && p99_svg.trim_end().ends_with("</svg>"));
     for strategy in IN_PROCESS {
         let row = crash_row(&crash, strategy);
         assert!(
@@ -82,7 +107,7 @@ fn quick_comparison_prints_and_writes_every_section() {
             "an in-process server must die with its aborting task: {row}"
         );
     }
-    let subprocess = crash_row(&crash, "subprocess");
+    let subprocess = crash_row(&crash, "subprocess:2");
     assert!(
         subprocess.contains("kept serving") && subprocess.ends_with("| 3 of 3 |"),
         "the subprocess server must survive the crash and keep serving: {subprocess}"
@@ -92,9 +117,9 @@ fn quick_comparison_prints_and_writes_every_section() {
 /// The rows of the crash-isolation table.
 fn crash_rows(markdown: &str) -> Vec<&str> {
     let section = markdown
-        .split("## 3. Crash isolation")
+        .split("## 5. Crash isolation")
         .nth(1)
-        .and_then(|rest| rest.split("## 4.").next())
+        .and_then(|rest| rest.split("## 6.").next())
         .expect("a crash-isolation section");
     section
         .lines()

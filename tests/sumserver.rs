@@ -1,6 +1,7 @@
 //! The `sumserver` example end to end, as a separate process on 127.0.0.1 with an OS-chosen
 //! port: under every strategy it answers concurrent clients correctly, and SIGTERM (or SIGINT)
-//! stops it with status 0 and leaves no process behind.
+//! stops it with status 0 and leaves no process behind; with `--stats` it then prints what
+//! each task ran.
 
 mod sumserver_support;
 
@@ -9,6 +10,10 @@ use std::thread;
 use sumserver_support::{BOUND, ServerProcess, descendants, wait_until_gone};
 use ythread_suite::client::{Connection, LoadConfig, run_load};
 use ythread_suite::server::Work;
+
+/// The worker processes `subprocess:N` adds to its N: by default one express worker, which
+/// takes only work predicted short.
+const EXPRESS_WORKERS: usize = 1;
 
 /// Concurrent clients on kept connections, each asking for its own values of n, so an answer
 /// that went to the wrong connection would be caught.
@@ -118,7 +123,7 @@ fn rayon_serves_concurrent_clients_and_stops_on_sigterm() {
 
 #[test]
 fn subprocess_serves_concurrent_clients_and_stops_on_sigterm() {
-    serve_and_stop("subprocess:2", 2, libc::SIGTERM);
+    serve_and_stop("subprocess:2", 2 + EXPRESS_WORKERS, libc::SIGTERM);
 }
 
 #[test]
@@ -136,10 +141,56 @@ fn subprocess_answers_a_runaway_request_with_an_error_and_serves_on() {
     let workers = descendants(server.pid());
     assert_eq!(
         workers.len(),
-        1,
+        1 + EXPRESS_WORKERS,
         "the killed worker was replaced: {workers:?}"
     );
     stop_and_check(&mut server, strategy, libc::SIGTERM, &workers);
+}
+
+#[test]
+fn stats_prints_a_summary_per_task_after_a_graceful_stop() {
+    let mut server = ServerProcess::start(&["--executor", "rayon:2", "--stats"]);
+    let mut connection = Connection::connect(server.addr(), BOUND).unwrap();
+    let sizes = [10u64, 25_000, 7, 250_000, 1_000];
+    for n in sizes {
+        let reply = connection.request(n.to_string().as_bytes()).unwrap();
+        assert_eq!(reply, Work::Sumn.expected(n).to_string(), "sumn({n})");
+    }
+    server.signal(libc::SIGTERM);
+    let status = server
+        .wait_for_exit(BOUND)
+        .expect("the server exits after SIGTERM");
+    assert!(
+        status.success(),
+        "exit status {status}; stderr: {}",
+        server.stderr()
+    );
+    let stats = server
+        .stdout_after_first_line(BOUND)
+        .expect("stdout closes once the server has exited");
+    let line = stats
+        .lines()
+        .find(|line| line.contains("sumn"))
+        .unwrap_or_else(|| panic!("no summary line names sumn in {stats:?}"));
+    assert!(
+        line.contains(&format!("{} runs", sizes.len())),
+        "the summary counts every request's run: {line}"
+    );
+}
+
+#[test]
+fn without_stats_nothing_follows_the_listening_line() {
+    let mut server = ServerProcess::start(&["--executor", "inline"]);
+    let mut connection = Connection::connect(server.addr(), BOUND).unwrap();
+    assert_eq!(connection.request(b"10").unwrap(), "55");
+    server.signal(libc::SIGTERM);
+    let status = server.wait_for_exit(BOUND).expect("the server exits");
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(
+        server.stdout_after_first_line(BOUND).as_deref(),
+        Some(""),
+        "stdout carries only the listening line"
+    );
 }
 
 #[test]

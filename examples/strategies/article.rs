@@ -3,17 +3,18 @@
 //!
 //! The machine is shared and its background load drifts, so the measurements are interleaved:
 //! every strategy's server runs at once (idle but one), each round measures every client count
-//! for every strategy in turn, and each point reports the round with the median rate.
+//! for every strategy in turn, and each point reports the round with the median rate. The
+//! tokio peer's forms take their turns in the same rounds.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use ythread_suite::client::{LoadConfig, run_load};
-use ythread_suite::server::{RunningServer, Server, ServerConfig, Work};
+use ythread_suite::server::Work;
 
-use crate::Lineup;
 use crate::plan::{CLIENT_COUNTS, Plan};
 use crate::progress::Progress;
+use crate::served::Started;
 
 /// One client count of one strategy: the round with the median rate.
 #[derive(Clone, Debug)]
@@ -54,29 +55,27 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A strategy being measured: its server, or why there is none.
 struct Subject {
     label: String,
-    server: Result<RunningServer, String>,
+    server: Started,
     /// Every round's point per client count, in the order of [`CLIENT_COUNTS`].
     rounds: Vec<Vec<Point>>,
 }
 
 /// Progress steps of this section.
-pub(crate) fn steps(strategies: usize, plan: &Plan) -> u64 {
-    (strategies * CLIENT_COUNTS.len() * plan.rounds) as u64
+pub(crate) fn steps(subjects: usize, plan: &Plan) -> u64 {
+    (subjects * CLIENT_COUNTS.len() * plan.rounds) as u64
 }
 
-pub(crate) fn measure(lineup: &Lineup, plan: &Plan, progress: &Progress) -> Vec<Row> {
-    let mut subjects: Vec<Subject> = lineup
-        .iter()
-        .map(|(strategy, executor)| Subject {
-            label: strategy.label.clone(),
-            server: executor
-                .as_ref()
-                .map_err(Clone::clone)
-                .and_then(|executor| {
-                    Server::bind(ServerConfig::for_work(Work::Sumn), executor.clone())
-                        .map(Server::spawn)
-                        .map_err(|e| format!("could not start the sum server: {e}"))
-                }),
+/// Measures every server in `servers`, each labelled, and stops them.
+pub(crate) fn measure(
+    servers: Vec<(String, Started)>,
+    plan: &Plan,
+    progress: &Progress,
+) -> Vec<Row> {
+    let mut subjects: Vec<Subject> = servers
+        .into_iter()
+        .map(|(label, server)| Subject {
+            label,
+            server,
             rounds: CLIENT_COUNTS.iter().map(|_| Vec::new()).collect(),
         })
         .collect();
@@ -114,7 +113,7 @@ pub(crate) fn measure(lineup: &Lineup, plan: &Plan, progress: &Progress) -> Vec<
                 rounds,
             } = subject;
             let points = server.map(|server| {
-                if let Err(e) = server.shutdown() {
+                if let Err(e) = server.stop() {
                     progress.warn(&format!(
                         "{label}: the sum server did not stop cleanly: {e}"
                     ));

@@ -5,28 +5,45 @@
 //! cargo run --release --example strategies -- --quick  # every count shrunk, for CI
 //! ```
 //!
-//! Four sections, each against the real sum server over loopback TCP:
+//! Six sections, each against a real server over loopback TCP:
 //! 1. throughput: a fixed number of ~1 ms requests from 1, 2, 4, 8 and 32 clients (the table
-//!    of the yieldable-threads article);
-//! 2. responsiveness: tiny requests while 8 clients send heavy ones (the fib article's `perf2`);
-//! 3. crash isolation: a task that aborts the process it runs in;
-//! 4. overhead: what one yield of tiny work costs.
+//!    of the yieldable-threads article), ythread's strategies and the tokio peer;
+//! 2. responsiveness: tiny requests while 8 clients send heavy ones (the fib article's
+//!    `perf2`), each strategy as configured by default, in its "today's behaviour" form (no
+//!    learned scheduling) and with tiny requests computed directly, and the tokio peer;
+//! 3. mixed heavy-tailed load: slowdown of each request against its own size;
+//! 4. what the learned scheduler learned: each strategy's metrics after the mixed load;
+//! 5. crash isolation: a task that aborts the process it runs in;
+//! 6. overhead: what one yield of tiny work costs.
+//!
+//! A strategy's "today's behaviour" form is the same strategy with the options that turn
+//! learned scheduling off (see `plan::todays_form`); it is added next to each strategy listed.
 //!
 //! It prints markdown tables on stdout, shows progress on stderr, and writes
 //! `strategies.md` and `strategies.svg` under `--out` (default `docs/results`). The numbers
 //! are whatever this machine measures; the summary paragraph is generated from them.
 
 mod article;
+mod awake;
+mod bars;
 mod chart;
 mod child_server;
 mod crash;
+mod format;
+mod learned;
 mod machine;
+mod mixed;
+mod mixed_report;
 mod overhead;
+mod p99_chart;
 mod plan;
 mod progress;
 mod reading;
 mod report;
 mod responsiveness;
+mod responsiveness_report;
+mod served;
+mod tokio_peer;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,6 +54,7 @@ use ythread::Executor;
 use crate::plan::{Plan, Strategy};
 use crate::progress::Progress;
 use crate::report::Results;
+use crate::tokio_peer::TokioForm;
 
 /// Compares the ythread strategies side by side: throughput, responsiveness, crash isolation
 /// and overhead, against the sum server on loopback.
@@ -50,14 +68,11 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = "docs/results")]
     out: PathBuf,
     /// Strategies to compare, comma-separated; an item KEY=VALUE is an option of the one
-    /// before it, as in `inline,rayon,nice=10,subprocess:4,timeout=5s`.
-    #[arg(
-        long,
-        value_name = "LIST",
-        default_value = "inline,exclusive,rayon,rayon,nice=10,subprocess"
-    )]
+    /// before it, as in `inline,rayon,nice=10,subprocess:4,timeout=5s`. Each is also
+    /// measured in its "today's behaviour" form (learned scheduling off).
+    #[arg(long, value_name = "LIST", default_value = plan::DEFAULT_STRATEGIES)]
     strategies: String,
-    /// Requests per throughput measurement (default 1000, each point measured 3 times; 120
+    /// Requests per throughput measurement (default 700, each point measured 3 times; 120
     /// once with --quick).
     #[arg(long, value_name = "N")]
     requests: Option<usize>,
@@ -86,22 +101,28 @@ fn main() -> ExitCode {
 pub(crate) type Lineup = Vec<(Strategy, Result<Executor, String>)>;
 
 fn run(args: &Args) -> Result<(), String> {
-    let strategies = plan::parse_strategies(&args.strategies)?;
+    let listed = plan::parse_strategies(&args.strategies)?;
     if args.requests == Some(0) {
         return Err("--requests must be at least 1".to_owned());
     }
+    // Each strategy listed, followed by its today's-behaviour form when it has one.
+    let strategies: Vec<Strategy> = listed
+        .iter()
+        .flat_map(|s| std::iter::once(s.clone()).chain(plan::todays_form(s)))
+        .collect();
     eprintln!("calibrating sumn to 1 ms ...");
     let plan = Plan::new(args.quick, args.requests);
-    let progress = Progress::new(plan.step_count(&strategies));
+    let progress = Progress::new(step_count(&strategies, &plan));
     let mut results = Results::new(
         &plan,
         machine::Machine::describe(),
         command_line(),
-        overhead::direct_call(&plan),
+        overhead::direct_call_ns(&plan),
+        strategies.clone(),
     );
 
-    // One executor per strategy serves throughput, responsiveness and overhead, so a worker
-    // pool starts once; one that cannot start is reported as unavailable in every section.
+    // One executor per strategy serves every section but the crash one, so a worker pool
+    // starts once; one that cannot start is reported as unavailable in every section.
     let lineup: Lineup = strategies
         .iter()
         .map(|strategy| {
@@ -113,57 +134,116 @@ fn run(args: &Args) -> Result<(), String> {
             (strategy.clone(), executor)
         })
         .collect();
-    results.article = article::measure(&lineup, &plan, &progress);
+
+    let throughput_servers = lineup
+        .iter()
+        .filter(|(strategy, _)| strategy.today_of.is_none())
+        .map(|(strategy, executor)| (strategy.label.clone(), served::sum_server(executor, 0)))
+        .chain(tokio_servers(&plan))
+        .collect();
+    results.article = article::measure(throughput_servers, &plan, &progress);
+
     for (strategy, executor) in &lineup {
-        // Strategies whose work can queue behind other work are measured a second time with
-        // tiny requests computed directly, the seed article's "only offload if it takes long".
-        let thresholds: &[u64] = if plan::queues_work(strategy) {
-            &[0, responsiveness::DIRECT_BELOW]
-        } else {
-            &[0]
-        };
-        match executor {
-            Ok(executor) => {
-                for &direct_below in thresholds {
-                    results.responsiveness.push(responsiveness::measure(
-                        executor,
-                        strategy,
-                        direct_below,
-                        &plan,
-                        &progress,
-                    ));
-                }
-                results
-                    .overhead
-                    .push(overhead::measure(executor, strategy, &plan, &progress));
-            }
-            Err(reason) => {
-                progress.skip(plan::RESPONSIVENESS_STEPS * thresholds.len() as u64 + 1);
-                for &direct_below in thresholds {
-                    let labelled = plan::Strategy {
-                        label: responsiveness::label(strategy, direct_below),
-                        config: strategy.config.clone(),
-                    };
-                    results
-                        .responsiveness
-                        .push(responsiveness::Row::failed(&labelled, reason));
-                }
-                results
-                    .overhead
-                    .push(overhead::Row::failed(strategy, reason));
-            }
+        for direct_below in direct_thresholds(strategy, &strategies) {
+            results.responsiveness.push(responsiveness::measure(
+                served::sum_server(executor, direct_below),
+                responsiveness::label(strategy, direct_below),
+                &plan,
+                &progress,
+            ));
         }
+    }
+    for (label, server) in tokio_servers(&plan) {
+        results
+            .responsiveness
+            .push(responsiveness::measure(server, label, &plan, &progress));
+    }
+
+    for (strategy, executor) in &lineup {
+        let server = served::sum_server(executor, 0);
+        results.mixed.push(mixed::measure(
+            server,
+            strategy.label.clone(),
+            &plan,
+            &progress,
+        ));
+    }
+    for (label, server) in tokio_servers(&plan) {
+        results
+            .mixed
+            .push(mixed::measure(server, label, &plan, &progress));
+    }
+    results.learned = lineup
+        .iter()
+        .map(|(strategy, executor)| learned::summary(strategy, executor))
+        .collect();
+
+    for (strategy, executor) in &lineup {
+        let row = match executor {
+            Ok(executor) => overhead::measure(executor, strategy, &plan, &progress),
+            Err(reason) => {
+                progress.skip(1);
+                overhead::Row::failed(strategy, reason)
+            }
+        };
+        results.overhead.push(row);
     }
     // Stop every pool (threads or worker processes) before the crash section starts its own.
     drop(lineup);
 
-    for strategy in &strategies {
+    // A today's-behaviour form crashes as its strategy does: only the listed ones are run.
+    for strategy in &listed {
         progress.step(&format!("crash isolation: {}", strategy.label));
         results.crash.push(crash::measure(strategy, &plan));
         progress.done();
     }
     progress.finish();
     write_outputs(&args.out, &results)
+}
+
+/// The tokio peer in each form, started now.
+fn tokio_servers(plan: &Plan) -> Vec<(String, served::Started)> {
+    TokioForm::ALL
+        .into_iter()
+        .map(|form| {
+            (
+                form.label().to_owned(),
+                served::tokio_peer(form, plan.cores),
+            )
+        })
+        .collect()
+}
+
+/// The `direct_below` thresholds `strategy` is measured with in the responsiveness section:
+/// 0 (every request yielded), and the seed article's fix for a strategy whose work can queue,
+/// unless it has a today's-behaviour form (whose row shows the fix instead: the learned
+/// default makes that choice itself).
+fn direct_thresholds(strategy: &Strategy, strategies: &[Strategy]) -> Vec<u64> {
+    let has_todays_form = strategies
+        .iter()
+        .any(|s| s.today_of.as_deref() == Some(strategy.label.as_str()));
+    if plan::queues_work(strategy) && !has_todays_form {
+        vec![0, responsiveness::DIRECT_BELOW]
+    } else {
+        vec![0]
+    }
+}
+
+/// Every progress step of a run of `strategies` (the listed ones and their today's forms).
+fn step_count(strategies: &[Strategy], plan: &Plan) -> u64 {
+    let tokio = TokioForm::ALL.len() as u64;
+    let listed = strategies.iter().filter(|s| s.today_of.is_none()).count() as u64;
+    let responsiveness_rows: u64 = strategies
+        .iter()
+        .map(|s| direct_thresholds(s, strategies).len() as u64)
+        .sum::<u64>()
+        + tokio;
+    let all = strategies.len() as u64;
+    article::steps((listed + tokio) as usize, plan)
+        + responsiveness_rows * plan::RESPONSIVENESS_STEPS
+        + (all + tokio) // mixed
+        + all // overhead
+        + listed // crash
 }
 
 fn write_outputs(out: &Path, results: &Results) -> Result<(), String> {
@@ -176,7 +256,15 @@ fn write_outputs(out: &Path, results: &Results) -> Result<(), String> {
         .map_err(|e| format!("could not write {}: {e}", md_path.display()))?;
     std::fs::write(&svg_path, chart::throughput_svg(results)?)
         .map_err(|e| format!("could not write {}: {e}", svg_path.display()))?;
-    eprintln!("wrote {} and {}", md_path.display(), svg_path.display());
+    let p99_path = out.join(p99_chart::FILE_NAME);
+    std::fs::write(&p99_path, p99_chart::svg(results))
+        .map_err(|e| format!("could not write {}: {e}", p99_path.display()))?;
+    eprintln!(
+        "wrote {}, {} and {}",
+        md_path.display(),
+        svg_path.display(),
+        p99_path.display()
+    );
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! Section 4, overhead: what one yield of tiny work costs, round trip, per strategy; a direct
 //! call of the same function is the floor. Timed in batches (a clock read per call would cost
-//! as much as an inline yield); the median batch is reported.
+//! as much as an inline yield); the median batch is reported. A direct call takes well under
+//! a nanosecond, so per-call times are kept as fractional nanoseconds: dividing a batch's
+//! `Duration` by its size would truncate the floor to zero and make every ratio infinite.
 
 use std::time::{Duration, Instant};
 
@@ -30,11 +32,11 @@ pub(crate) fn measure(
     let mut handle = YieldableThread::builder()
         .name("overhead".to_owned())
         .spawn(executor, move |y| {
-            median_per_call(budget, |x| y.apply(tiny, x).map(|_| ()))
+            median_per_call_ns(budget, |x| y.apply(tiny, x).map(|_| ()))
         })
         .expect("could not start the overhead thread; check the thread limits");
     let round_trip = match handle.join_timeout(budget + JOIN_SLACK) {
-        Ok(Ok(per_call)) => Ok(per_call),
+        Ok(Ok(per_call_ns)) => Ok(Duration::from_secs_f64(per_call_ns / 1e9)),
         Ok(Err(e)) => Err(format!("tiny work failed: {e}")),
         Err(e) => Err(format!("the overhead thread failed: {e}")),
     };
@@ -42,9 +44,10 @@ pub(crate) fn measure(
     Row::new(strategy, round_trip)
 }
 
-/// The floor: the same function called directly, no yield.
-pub(crate) fn direct_call(plan: &Plan) -> Duration {
-    median_per_call::<()>(plan.overhead_budget, |x| {
+/// The floor in nanoseconds: the same function called directly, no yield (`black_box` on
+/// its argument and result, so the loop cannot be folded away).
+pub(crate) fn direct_call_ns(plan: &Plan) -> f64 {
+    median_per_call_ns::<()>(plan.overhead_budget, |x| {
         std::hint::black_box(tiny.call(std::hint::black_box(x)));
         Ok(())
     })
@@ -52,11 +55,11 @@ pub(crate) fn direct_call(plan: &Plan) -> Duration {
 }
 
 /// Grows a batch until it takes [`MIN_BATCH_TIME`], then times batches of that size until
-/// `budget` is spent; returns the median time per call.
-fn median_per_call<E>(
+/// `budget` is spent; returns the median time per call in (fractional) nanoseconds.
+fn median_per_call_ns<E>(
     budget: Duration,
     mut call: impl FnMut(u64) -> Result<(), E>,
-) -> Result<Duration, E> {
+) -> Result<f64, E> {
     let start = Instant::now();
     let mut time_batch = |size: u64| -> Result<Duration, E> {
         let began = Instant::now();
@@ -69,10 +72,10 @@ fn median_per_call<E>(
     while time_batch(size)? < MIN_BATCH_TIME && size < 1 << 30 {
         size *= 2;
     }
-    let mut per_call: Vec<Duration> = Vec::new();
+    let mut per_call: Vec<f64> = Vec::new();
     while per_call.len() < 5 || start.elapsed() < budget {
-        per_call.push(time_batch(size)? / size as u32);
+        per_call.push(time_batch(size)?.as_secs_f64() * 1e9 / size as f64);
     }
-    per_call.sort();
+    per_call.sort_by(f64::total_cmp);
     Ok(per_call[per_call.len() / 2])
 }

@@ -20,12 +20,39 @@ pub(crate) const RESPONSIVENESS_STEPS: u64 = 2;
 /// Timed runs of the calibration.
 pub(crate) const CALIBRATION_RUNS: usize = 15;
 
+/// The strategies compared unless `--strategies` says otherwise: every one, with the pools
+/// sized to this project's 2-core machine, and rayon also at lower priority.
+pub(crate) const DEFAULT_STRATEGIES: &str = "inline,exclusive,rayon:2,rayon:2,nice=10,subprocess:2";
+
 /// One strategy to compare, as configured.
 #[derive(Clone, Debug)]
 pub(crate) struct Strategy {
     /// The configuration string, as `ExecutorConfig` writes it.
     pub(crate) label: String,
     pub(crate) config: ExecutorConfig,
+    /// For a strategy added as another's "today's behaviour" form (first come, first served,
+    /// nothing run inline), that other strategy's label.
+    pub(crate) today_of: Option<String>,
+}
+
+/// The options that turn a strategy's learned, size-aware scheduling off, giving the
+/// library's behaviour before it learned: first come, first served, nothing run inline, no
+/// express worker. `None` for inline (it schedules nothing) or when the library does not
+/// know these options (the form would not parse), or the strategy already is that form.
+pub(crate) fn todays_form(strategy: &Strategy) -> Option<Strategy> {
+    let options = match strategy.config {
+        ExecutorConfig::Exclusive { .. } => "order=fifo",
+        ExecutorConfig::Rayon { .. } => "order=fifo,inline_below=off",
+        ExecutorConfig::Subprocess(_) => "order=fifo,express=0",
+        _ => return None,
+    };
+    let config: ExecutorConfig = format!("{},{options}", strategy.label).parse().ok()?;
+    let label = config.to_string();
+    (label != strategy.label).then(|| Strategy {
+        label,
+        config,
+        today_of: Some(strategy.label.clone()),
+    })
 }
 
 /// Whether yielded work can wait in a queue behind other work (a lock, a pool, a worker), so
@@ -59,6 +86,8 @@ impl<T> Row<T> {
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
     pub(crate) quick: bool,
+    /// Cores this process may use.
+    pub(crate) cores: usize,
     /// Requests per throughput measurement.
     pub(crate) requests: usize,
     /// Throughput measurements per point; the median is reported.
@@ -73,31 +102,74 @@ pub(crate) struct Plan {
     pub(crate) overhead_budget: Duration,
     /// Requests sent to the crash-isolation server after the crash.
     pub(crate) crash_followups: usize,
+    /// The sizes of the mixed section with their calibrated service times.
+    pub(crate) mix: Vec<MixSize>,
+    /// How long each server gets the mixed load.
+    pub(crate) mix_window: Duration,
 }
+
+/// One size class of the mixed section.
+#[derive(Clone, Debug)]
+pub(crate) struct MixSize {
+    /// What the class is meant to cost, e.g. 50 µs.
+    pub(crate) target: Duration,
+    /// Requests per thousand.
+    pub(crate) per_mille: u32,
+    pub(crate) n: u64,
+    /// What `sumn(n)` took here unloaded, the fastest of several runs: the service time
+    /// slowdown divides by.
+    pub(crate) service: Duration,
+}
+
+/// The mixed section's classes: mostly short requests, a few long ones, a heavy tail, the
+/// shape real request costs tend to have. `(target µs, requests per thousand)`.
+const MIX_CLASSES: [(u64, u32); 3] = [(50, 900), (1_000, 90), (20_000, 10)];
 
 impl Plan {
     /// Calibrates the work size, then sizes everything for a full or a quick run.
     pub(crate) fn new(quick: bool, requests: Option<usize>) -> Plan {
         let (n_1ms, measured_1ms) = calibrate_1ms();
+        let mix = MIX_CLASSES
+            .iter()
+            .map(|&(micros, per_mille)| {
+                let target = Duration::from_micros(micros);
+                let n = round_significant((n_1ms * micros / 1_000).max(1), 3);
+                // Fewer runs of the long class: its fastest of 5 is already 100 ms of work.
+                let runs = if micros >= 10_000 {
+                    5
+                } else {
+                    CALIBRATION_RUNS
+                };
+                MixSize {
+                    target,
+                    per_mille,
+                    n,
+                    service: fastest_sumn(n, runs),
+                }
+            })
+            .collect();
+        // The full run must stay within about 5 minutes on 2 cores, --quick under 1.
         Plan {
             quick,
-            requests: requests.unwrap_or(if quick { 120 } else { 1000 }),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            requests: requests.unwrap_or(if quick { 120 } else { 700 }),
             rounds: if quick { 1 } else { 3 },
             n_1ms,
             measured_1ms,
-            window: Duration::from_millis(if quick { 500 } else { 3000 }),
+            window: Duration::from_millis(if quick { 400 } else { 2500 }),
             overhead_budget: Duration::from_millis(if quick { 50 } else { 500 }),
             crash_followups: 3,
+            mix,
+            mix_window: Duration::from_millis(if quick { 500 } else { 3000 }),
         }
     }
 
-    /// Every progress step of a run of `strategies`.
-    pub(crate) fn step_count(&self, strategies: &[Strategy]) -> u64 {
-        let per_strategy = RESPONSIVENESS_STEPS + 1 + 1; // responsiveness, overhead, crash
-        let second_responsiveness = strategies.iter().filter(|s| queues_work(s)).count() as u64;
-        crate::article::steps(strategies.len(), self)
-            + strategies.len() as u64 * per_strategy
-            + second_responsiveness * RESPONSIVENESS_STEPS
+    /// The calibrated service time of a mixed-section size.
+    pub(crate) fn service_time(&self, n: u64) -> Option<Duration> {
+        self.mix
+            .iter()
+            .find(|size| size.n == n)
+            .map(|size| size.service)
     }
 
     /// The `n` of one heavy request.
@@ -111,28 +183,29 @@ impl Plan {
 /// linearly (sumn is linear in `n`).
 fn calibrate_1ms() -> (u64, Duration) {
     const TARGET: Duration = Duration::from_millis(1);
-    let time = |n: u64| {
-        let start = Instant::now();
-        std::hint::black_box(sumn.call(std::hint::black_box(n)));
-        start.elapsed()
-    };
     // Wake the core up to its working frequency before timing.
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_millis(100) {
-        time(100_000);
+        time_sumn(100_000);
     }
-    let fastest_of = |n: u64| {
-        (0..CALIBRATION_RUNS)
-            .map(|_| time(n))
-            .min()
-            .unwrap_or_default()
-    };
     let probe = 1_000_000;
-    let took = fastest_of(probe).max(Duration::from_nanos(1));
+    let took = fastest_sumn(probe, CALIBRATION_RUNS).max(Duration::from_nanos(1));
     let scaled = (probe as f64 * TARGET.as_secs_f64() / took.as_secs_f64()) as u64;
     // Round to three significant digits so the report reads cleanly.
     let n = round_significant(scaled.max(1_000), 3);
-    (n, fastest_of(n))
+    (n, fastest_sumn(n, CALIBRATION_RUNS))
+}
+
+fn time_sumn(n: u64) -> Duration {
+    let start = Instant::now();
+    std::hint::black_box(sumn.call(std::hint::black_box(n)));
+    start.elapsed()
+}
+
+/// The fastest of `runs` direct calls of `sumn(n)`: the others were slowed by whatever else
+/// shares the machine.
+fn fastest_sumn(n: u64, runs: usize) -> Duration {
+    (0..runs).map(|_| time_sumn(n)).min().unwrap_or_default()
 }
 
 fn round_significant(n: u64, digits: u32) -> u64 {
@@ -144,7 +217,7 @@ fn round_significant(n: u64, digits: u32) -> u64 {
     (n + unit / 2) / unit * unit
 }
 
-/// The default list: every strategy, rayon also at lower priority.
+/// Parses a `--strategies` list such as [`DEFAULT_STRATEGIES`].
 pub(crate) fn parse_strategies(list: &str) -> Result<Vec<Strategy>, String> {
     let mut items: Vec<String> = Vec::new();
     for token in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -172,7 +245,11 @@ pub(crate) fn parse_strategies(list: &str) -> Result<Vec<Strategy>, String> {
         if strategies.iter().any(|s| s.label == label) {
             return Err(format!("--strategies names `{label}` twice; name it once"));
         }
-        strategies.push(Strategy { label, config });
+        strategies.push(Strategy {
+            label,
+            config,
+            today_of: None,
+        });
     }
     Ok(strategies)
 }

@@ -4,7 +4,9 @@
 use std::cmp::Ordering;
 
 use crate::plan::{CLIENT_COUNTS, HEAVY_CLIENTS};
-use crate::report::{Results, code, duration, percent, rate, ratio_text};
+use crate::report::{Results, code, duration, nanos, over_floor, percent, rate, ratio_text};
+use crate::tokio_peer::TokioForm;
+use crate::{mixed_report, responsiveness_report};
 
 pub(crate) fn paragraphs(results: &Results) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -17,6 +19,9 @@ pub(crate) fn paragraphs(results: &Results) -> String {
     }
     parts.extend(throughput(results));
     parts.extend(responsiveness(results));
+    parts.extend(tokio(results));
+    parts.extend(heavy_against_tiny(results));
+    parts.extend(mixed(results));
     parts.extend(crash(results));
     parts.extend(overhead(results));
     if parts.is_empty() {
@@ -128,6 +133,126 @@ fn responsiveness(results: &Results) -> Option<String> {
     Some(text)
 }
 
+/// Each tokio form against its ythread counterpart: throughput at 8 clients, tiny p99 under
+/// heavy load.
+fn tokio(results: &Results) -> Option<String> {
+    let clients = 8;
+    let sentences: Vec<String> = TokioForm::ALL
+        .into_iter()
+        .filter_map(|form| {
+            let counterpart = results.ythread_counterpart(form)?;
+            let rate_of = |label: &str| {
+                results
+                    .article
+                    .iter()
+                    .find(|row| row.strategy == label)?
+                    .point(clients)
+                    .map(|p| p.requests_per_sec)
+                    .filter(|&r| r > 0.0)
+            };
+            let theirs = rate_of(&counterpart.label)?;
+            let ours = rate_of(form.label())?;
+            let mut text = format!(
+                "{} served {} requests/s at {clients} clients, {} ythread {}'s",
+                code(form.label()),
+                rate(ours),
+                ratio_text(ours / theirs),
+                code(&counterpart.label)
+            );
+            if let (Some(tokio), Some(ythread)) = (
+                responsiveness_report::measured(results, form.label()),
+                responsiveness_report::measured(results, &counterpart.label),
+            ) && tokio.loaded.ok > 0
+                && ythread.loaded.ok > 0
+            {
+                text += &format!(
+                    "; among heavy clients its tiny-request p99 was {} against {}",
+                    duration(tokio.loaded.p99),
+                    duration(ythread.loaded.p99)
+                );
+            }
+            Some(text + ".")
+        })
+        .collect();
+    (!sentences.is_empty()).then(|| sentences.join(" "))
+}
+
+/// Where a default served heavy requests more slowly than its today's form: whether its tiny
+/// client was answered far more often, which on a small machine takes CPU from heavy work.
+fn heavy_against_tiny(results: &Results) -> Option<String> {
+    let cases: Vec<String> = results
+        .strategies
+        .iter()
+        .filter(|s| s.today_of.is_none())
+        .filter_map(|s| {
+            let today = results.todays_form_of(&s.label)?;
+            let ours = responsiveness_report::measured(results, &s.label)?;
+            let theirs = responsiveness_report::measured(results, &today.label)?;
+            let heavy = ours.heavy.requests_per_sec / theirs.heavy.requests_per_sec;
+            let tiny = ours.loaded.requests_per_sec / theirs.loaded.requests_per_sec;
+            (heavy < 0.9 && tiny > 10.0).then(|| {
+                format!(
+                    "{} ({} of today's heavy rate, while answering {} tiny requests/s against {})",
+                    code(&s.label),
+                    percent(heavy),
+                    rate(ours.loaded.requests_per_sec),
+                    rate(theirs.loaded.requests_per_sec)
+                )
+            })
+        })
+        .collect();
+    (!cases.is_empty()).then(|| {
+        format!(
+            "Heavy throughput fell below today's form's under {}. The tiny client is a closed \
+             loop: the faster it is answered, the more requests it sends, and each costs CPU \
+             on both ends of the connection; today's form keeps the heavy rate by starving the \
+             tiny client, which then costs nothing. On {} cores that CPU comes out of the heavy \
+             work, the more so when the pool runs at a lower priority than the handlers.",
+            cases.join(", "),
+            results.machine.cores
+        )
+    })
+}
+
+/// The mixed section's extremes, and what learning changed against today's forms.
+fn mixed(results: &Results) -> Option<String> {
+    let measured: Vec<(&str, f64)> = results
+        .mixed
+        .iter()
+        .filter_map(|row| {
+            let m = row.result.as_ref().ok()?;
+            Some((row.strategy.as_str(), m.slowdown?.mean))
+        })
+        .collect();
+    let (best, worst) = extremes(&measured, |(_, mean)| *mean)?;
+    let mut text = format!(
+        "Under the mixed heavy-tailed load the lowest mean slowdown was {}'s ({:.1}x its \
+         service time) and the highest {}'s ({:.1}x).",
+        code(best.0),
+        best.1,
+        code(worst.0),
+        worst.1
+    );
+    let changes: Vec<String> = results
+        .strategies
+        .iter()
+        .filter(|s| s.today_of.is_none())
+        .filter_map(|s| {
+            let (mean, p99) = mixed_report::ratios_to_today(results, &s.label)?;
+            Some(format!(
+                "{} to {} of its today's form's mean slowdown ({} of its p99)",
+                code(&s.label),
+                percent(mean),
+                percent(p99)
+            ))
+        })
+        .collect();
+    if !changes.is_empty() {
+        text += &format!(" Learned scheduling brought {}.", changes.join(", "));
+    }
+    Some(text)
+}
+
 fn crash(results: &Results) -> Option<String> {
     let outcomes: Vec<_> = results
         .crash
@@ -173,20 +298,22 @@ fn overhead(results: &Results) -> Option<String> {
         .filter_map(|row| Some((row, *row.result.as_ref().ok()?)))
         .collect();
     let (cheap, dear) = extremes(&trips, |(_, d)| d.as_secs_f64())?;
-    let floor = results.direct_call.as_secs_f64().max(1e-12);
+    let floor_ns = results.direct_call_ns;
+    let against_floor = match over_floor(cheap.1, floor_ns) {
+        Some(ratio) => format!("{ratio} a direct call of {}", nanos(floor_ns)),
+        None => format!("a direct call takes {}", nanos(floor_ns)),
+    };
     let mut text = format!(
-        "A yield of tiny work cost {} under {} ({} a direct call of {})",
+        "A yield of tiny work cost {} under {} ({against_floor})",
         duration(cheap.1),
         code(&cheap.0.strategy),
-        ratio_text(cheap.1.as_secs_f64() / floor),
-        duration(results.direct_call),
     );
     if trips.len() > 1 {
         text += &format!(
-            " and {} under {} ({})",
+            " and {} under {}{}",
             duration(dear.1),
             code(&dear.0.strategy),
-            ratio_text(dear.1.as_secs_f64() / floor)
+            over_floor(dear.1, floor_ns).map_or(String::new(), |r| format!(" ({r})"))
         );
     }
     text.push('.');

@@ -1,22 +1,32 @@
-//! The results of a run and their markdown: the header, the four tables and the notes.
+//! The results of a run and their markdown: the header, the tables and the notes. The mixed
+//! section's tables are in `mixed_report`, the bars in `bars`.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
+pub(crate) use crate::format::{
+    code, duration, group, nanos, one_line, over_floor, percent, rate, ratio_text, seconds,
+};
 use crate::machine::Machine;
-use crate::plan::{CALIBRATION_RUNS, CLIENT_COUNTS, HEAVY_CLIENTS, HEAVY_MS, Plan};
-use crate::responsiveness::DIRECT_BELOW;
-use crate::{article, crash, overhead, reading, responsiveness};
+use crate::plan::{CALIBRATION_RUNS, CLIENT_COUNTS, HEAVY_MS, Plan, Strategy};
+use crate::tokio_peer::TokioForm;
+use crate::{
+    article, bars, crash, learned, mixed, mixed_report, overhead, reading, responsiveness,
+    responsiveness_report,
+};
 
 /// Everything one run measured.
 pub(crate) struct Results {
     pub(crate) plan: Plan,
     pub(crate) machine: Machine,
     pub(crate) command: String,
-    /// A direct call of the tiny task: the floor of the overhead table.
-    pub(crate) direct_call: Duration,
+    /// The ythread strategies measured: the listed ones and their today's-behaviour forms.
+    pub(crate) strategies: Vec<Strategy>,
+    /// A direct call of the tiny task in nanoseconds: the floor of the overhead table.
+    pub(crate) direct_call_ns: f64,
     pub(crate) article: Vec<article::Row>,
     pub(crate) responsiveness: Vec<responsiveness::Row>,
+    pub(crate) mixed: Vec<mixed::Row>,
+    pub(crate) learned: Vec<learned::Row>,
     pub(crate) crash: Vec<crash::Row>,
     pub(crate) overhead: Vec<overhead::Row>,
 }
@@ -26,28 +36,60 @@ impl Results {
         plan: &Plan,
         machine: Machine,
         command: String,
-        direct_call: Duration,
+        direct_call_ns: f64,
+        strategies: Vec<Strategy>,
     ) -> Self {
         Results {
             plan: plan.clone(),
             machine,
             command,
-            direct_call,
+            strategies,
+            direct_call_ns,
             article: Vec::new(),
             responsiveness: Vec::new(),
+            mixed: Vec::new(),
+            learned: Vec::new(),
             crash: Vec::new(),
             overhead: Vec::new(),
         }
     }
 }
 
+impl Results {
+    /// The today's-behaviour form of the strategy labelled `label`, if it was measured.
+    pub(crate) fn todays_form_of(&self, label: &str) -> Option<&Strategy> {
+        self.strategies
+            .iter()
+            .find(|s| s.today_of.as_deref() == Some(label))
+    }
+
+    /// The ythread row a tokio form is compared with: the strategy that runs the work the
+    /// same way (on the connection's own thread for inline and spawn_blocking, a pool of one
+    /// thread per core for rayon).
+    pub(crate) fn ythread_counterpart(&self, form: TokioForm) -> Option<&Strategy> {
+        let listed = || self.strategies.iter().filter(|s| s.today_of.is_none());
+        match form {
+            TokioForm::Inline | TokioForm::SpawnBlocking => {
+                listed().find(|s| !crate::plan::queues_work(s))
+            }
+            TokioForm::Rayon => listed()
+                .find(|s| matches!(s.config, ythread_executors::ExecutorConfig::Rayon { .. })),
+        }
+    }
+}
+
+/// The tokio form a row label names, if it is one.
+pub(crate) fn tokio_form(label: &str) -> Option<TokioForm> {
+    TokioForm::ALL.into_iter().find(|f| f.label() == label)
+}
+
 /// Collects the reasons behind cells that hold no number, numbered once each.
 #[derive(Default)]
-struct Notes(Vec<String>);
+pub(crate) struct Notes(Vec<String>);
 
 impl Notes {
     /// The number of the note for `reason`, adding it if new.
-    fn number(&mut self, reason: &str) -> usize {
+    pub(crate) fn number(&mut self, reason: &str) -> usize {
         let index = match self.0.iter().position(|n| n == reason) {
             Some(index) => index,
             None => {
@@ -59,7 +101,7 @@ impl Notes {
     }
 
     /// A table cell with no number, pointing at the note for `reason`.
-    fn cell(&mut self, reason: &str) -> String {
+    pub(crate) fn cell(&mut self, reason: &str) -> String {
         let short = if reason.starts_with("unavailable") {
             "unavailable"
         } else {
@@ -74,9 +116,12 @@ pub(crate) fn markdown(results: &Results) -> String {
     let mut out = String::new();
     header(&mut out, results);
     throughput_table(&mut out, results, &mut notes);
-    responsiveness_table(&mut out, results, &mut notes);
+    responsiveness_report::table(&mut out, results, &mut notes);
+    mixed_report::mixed_table(&mut out, results, &mut notes);
+    mixed_report::learned_section(&mut out, results);
     crash_table(&mut out, results, &mut notes);
     overhead_table(&mut out, results, &mut notes);
+    bars::section(&mut out, results);
     if !notes.0.is_empty() {
         out.push_str("Notes:\n\n");
         for (i, note) in notes.0.iter().enumerate() {
@@ -102,7 +147,10 @@ fn header(out: &mut String, results: &Results) {
          counts this run's own threads). Other work on the machine competes with the server \
          and the clients for the cores.\n\
          - Every request goes over loopback TCP to the sum server (`ythread_suite::server`), \
-         one yieldable thread per connection, its `sumn` yielded to the strategy.\n\n",
+         one yieldable thread per connection, its `sumn` yielded to the strategy; or to the \
+         tokio peer, the same protocol on a tokio runtime with one worker per core, its \
+         `sumn` run in the async task, with `spawn_blocking`, or on a rayon pool of one \
+         thread per core with a oneshot reply.\n\n",
         results.command,
         m.date,
         if plan.quick {
@@ -134,9 +182,10 @@ fn throughput_table(out: &mut String, results: &Results, notes: &mut Notes) {
          The article's table. The clients share {} requests, each on a new connection as the \
          article's client does. Speed-up is requests/s over the same strategy with 1 client. \
          The machine has {} cores, shared by the server and the clients; 32 clients \
-         oversubscribe them. {}\n\n\
-         | strategy | clients | requests/s | speed-up | p50 | p99 | failed |\n\
-         |---|--:|--:|--:|--:|--:|--:|\n",
+         oversubscribe them. {} The last column compares each tokio form's rate with the \
+         ythread strategy that runs the work the same way, at the same client count.\n\n\
+         | strategy | clients | requests/s | speed-up | p50 | p99 | failed | tokio vs ythread |\n\
+         |---|--:|--:|--:|--:|--:|--:|--:|\n",
         group(plan.requests as u64),
         group(plan.requests as u64),
         results.machine.cores,
@@ -155,9 +204,10 @@ fn throughput_table(out: &mut String, results: &Results, notes: &mut Notes) {
                         }
                         _ => point.failed.to_string(),
                     };
+                    let versus = tokio_versus_ythread(results, &row.strategy, point);
                     let _ = writeln!(
                         out,
-                        "| {} | {} | {} | {speedup} | {} | {} | {failed} |",
+                        "| {} | {} | {} | {speedup} | {} | {} | {failed} | {versus} |",
                         code(&row.strategy),
                         point.clients,
                         rate(point.requests_per_sec),
@@ -169,7 +219,7 @@ fn throughput_table(out: &mut String, results: &Results, notes: &mut Notes) {
             Err(reason) => {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | | | | |",
+                    "| {} | {} | {} | | | | | |",
                     code(&row.strategy),
                     CLIENT_COUNTS.map(|c| c.to_string()).join(", "),
                     notes.cell(reason)
@@ -178,6 +228,27 @@ fn throughput_table(out: &mut String, results: &Results, notes: &mut Notes) {
         }
     }
     out.push_str("\n![requests/s by clients, one line per strategy](strategies.svg)\n\n");
+}
+
+/// For a tokio row: its rate over its ythread counterpart's at the same client count, as
+/// "0.95x `inline`"; empty for ythread rows.
+fn tokio_versus_ythread(results: &Results, label: &str, point: &article::Point) -> String {
+    let Some(counterpart) = tokio_form(label).and_then(|f| results.ythread_counterpart(f)) else {
+        return String::new();
+    };
+    results
+        .article
+        .iter()
+        .find(|row| row.strategy == counterpart.label)
+        .and_then(|row| row.point(point.clients))
+        .filter(|theirs| theirs.requests_per_sec > 0.0)
+        .map_or(String::new(), |theirs| {
+            format!(
+                "{:.2}x {}",
+                point.requests_per_sec / theirs.requests_per_sec,
+                code(&counterpart.label)
+            )
+        })
 }
 
 fn rounds_text(rounds: usize) -> String {
@@ -192,54 +263,8 @@ fn rounds_text(rounds: usize) -> String {
     }
 }
 
-fn responsiveness_table(out: &mut String, results: &Results, notes: &mut Notes) {
-    let plan = &results.plan;
-    let _ = write!(
-        out,
-        "## 2. Responsiveness: tiny requests while {HEAVY_CLIENTS} clients send heavy ones\n\n\
-         One client sends n = 1 back to back on one connection for {}, first alone, then while \
-         {HEAVY_CLIENTS} clients on their own connections send heavy requests (n = {}, ~{HEAVY_MS} \
-         ms). \"Kept\" is the loaded tiny rate as a share of the unloaded one. Rows marked \
-         \"n < {DIRECT_BELOW} direct\" run the same server with the seed article's fix: requests \
-         below that n are computed on the handler's thread and only heavier ones are yielded, so \
-         tiny requests never queue behind heavy work in a lock, a pool or a worker.\n\n\
-         | strategy | tiny req/s alone | p99 alone | tiny req/s loaded | p99 loaded | kept | heavy req/s |\n\
-         |---|--:|--:|--:|--:|--:|--:|\n",
-        seconds(plan.window),
-        group(plan.heavy_n()),
-    );
-    for row in &results.responsiveness {
-        match &row.result {
-            Ok(m) => {
-                let kept = m.kept_fraction().map_or("-".to_owned(), percent);
-                let mut rate_cell = |phase: &responsiveness::Phase| {
-                    let mut cell = rate(phase.requests_per_sec);
-                    if let Some(e) = phase.first_error.as_deref().filter(|_| phase.errors > 0) {
-                        let _ = write!(cell, " ({} failed [{}])", phase.errors, notes.number(e));
-                    }
-                    cell
-                };
-                let (alone, loaded, heavy) = (
-                    rate_cell(&m.alone),
-                    rate_cell(&m.loaded),
-                    rate_cell(&m.heavy),
-                );
-                let _ = writeln!(
-                    out,
-                    "| {} | {alone} | {} | {loaded} | {} | {kept} | {heavy} |",
-                    code(&row.strategy),
-                    duration(m.alone.p99),
-                    duration(m.loaded.p99),
-                );
-            }
-            Err(reason) => unavailable_row(out, &row.strategy, notes.cell(reason), 5),
-        }
-    }
-    out.push('\n');
-}
-
 /// A row for a strategy that could not be measured: its name, the reason, `empty` blank cells.
-fn unavailable_row(out: &mut String, strategy: &str, reason: String, empty: usize) {
+pub(crate) fn unavailable_row(out: &mut String, strategy: &str, reason: String, empty: usize) {
     let _ = writeln!(
         out,
         "| {} | {reason} |{}",
@@ -252,7 +277,7 @@ fn crash_table(out: &mut String, results: &Results, notes: &mut Notes) {
     let followups = results.plan.crash_followups;
     let _ = write!(
         out,
-        "## 3. Crash isolation: a task that aborts the process it runs in\n\n\
+        "## 5. Crash isolation: a task that aborts the process it runs in\n\n\
          Each strategy's server runs in a child process. The client sends a plain request, \
          then one whose task calls `abort()`, then {followups} plain requests.\n\n\
          | strategy | the crash request got | server process | later requests served |\n\
@@ -288,17 +313,18 @@ fn crash_table(out: &mut String, results: &Results, notes: &mut Notes) {
 }
 
 fn overhead_table(out: &mut String, results: &Results, notes: &mut Notes) {
-    let floor = results.direct_call;
+    let floor_ns = results.direct_call_ns;
     let _ = write!(
         out,
-        "## 4. Overhead: one yield of tiny work\n\n\
+        "## 6. Overhead: one yield of tiny work\n\n\
          A yieldable thread yields `tiny(x)` (an add) in a loop; the median of timed batches. \
          The last column is the tiny request over TCP from section 2 (unloaded p50), the cost \
-         a client sees.\n\n\
+         a client sees. A strategy that runs short work inline by default shows the cost of \
+         deciding to, not of a round trip.\n\n\
          | strategy | yield round trip | vs direct call | tiny request p50 over TCP |\n\
          |---|--:|--:|--:|\n\
          | direct call, no yield | {} | 1x | |\n",
-        duration(floor)
+        nanos(floor_ns)
     );
     for row in &results.overhead {
         let tcp = results
@@ -309,13 +335,12 @@ fn overhead_table(out: &mut String, results: &Results, notes: &mut Notes) {
             .map_or(String::new(), |m| duration(m.alone.p50));
         match &row.result {
             Ok(trip) => {
-                let ratio = trip.as_secs_f64() / floor.as_secs_f64().max(1e-12);
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {tcp} |",
                     code(&row.strategy),
                     duration(*trip),
-                    ratio_text(ratio),
+                    over_floor(*trip, floor_ns).unwrap_or_else(|| "-".to_owned()),
                 );
             }
             Err(reason) => unavailable_row(out, &row.strategy, notes.cell(reason), 2),
@@ -324,98 +349,9 @@ fn overhead_table(out: &mut String, results: &Results, notes: &mut Notes) {
     out.push('\n');
 }
 
-pub(crate) fn ratio_text(ratio: f64) -> String {
-    if ratio >= 100.0 {
-        format!("{}x", group(ratio.round() as u64))
-    } else {
-        format!("{ratio:.1}x")
-    }
-}
-
-/// Markdown inline code, for strategy names.
-pub(crate) fn code(text: &str) -> String {
-    format!("`{text}`")
-}
-
-/// A table cell must be one line, with no `|`.
-fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r'], " ").replace('|', "/")
-}
-
-/// A duration in the unit that suits it: `850 ns`, `12.3 µs`, `1.05 ms`, `2.10 s`.
-pub(crate) fn duration(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos < 100 {
-        format!("{:.1} ns", d.as_secs_f64() * 1e9)
-    } else if nanos < 1_000 {
-        format!("{nanos} ns")
-    } else if nanos < 1_000_000 {
-        format!("{:.1} µs", nanos as f64 / 1e3)
-    } else if nanos < 1_000_000_000 {
-        format!("{:.2} ms", nanos as f64 / 1e6)
-    } else {
-        format!("{:.2} s", nanos as f64 / 1e9)
-    }
-}
-
-/// A fraction as a percentage with at least two significant digits: `45%`, `3.2%`, `0.0041%`.
-pub(crate) fn percent(fraction: f64) -> String {
-    let value = fraction * 100.0;
-    let decimals = if value >= 10.0 || value == 0.0 {
-        0
-    } else {
-        // Two significant digits below 10%.
-        (1.0 - value.log10().floor()).clamp(1.0, 6.0) as usize
-    };
-    format!("{value:.decimals$}%")
-}
-
-/// A window of time in seconds: `0.5 s`, `3 s`.
-fn seconds(d: Duration) -> String {
-    format!("{} s", d.as_secs_f64())
-}
-
-/// A rate per second: whole numbers with thousands separators, one decimal below 100.
-pub(crate) fn rate(per_sec: f64) -> String {
-    if per_sec < 100.0 {
-        format!("{per_sec:.1}")
-    } else {
-        group(per_sec.round() as u64)
-    }
-}
-
-/// `1234567` as `1,234,567`.
-pub(crate) fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(group(0), "0");
-        assert_eq!(group(999), "999");
-        assert_eq!(group(1_234_567), "1,234,567");
-        assert_eq!(rate(12.345), "12.3");
-        assert_eq!(rate(12_345.6), "12,346");
-        assert_eq!(percent(0.45), "45%");
-        assert_eq!(percent(0.032), "3.2%");
-        assert_eq!(percent(0.000_041), "0.0041%");
-        assert_eq!(duration(Duration::from_nanos(850)), "850 ns");
-        assert_eq!(duration(Duration::from_nanos(47)), "47.0 ns");
-        assert_eq!(duration(Duration::from_micros(12_345)), "12.35 ms");
-        assert_eq!(duration(Duration::from_millis(2_100)), "2.10 s");
-    }
 
     #[test]
     fn notes_are_numbered_once_per_reason() {

@@ -2,16 +2,22 @@
 //! (`n = 1`) back to back on a kept connection, first alone, then while 8 clients keep the
 //! cores busy with heavy requests. A strategy that lets heavy work crowd out short requests
 //! shows it as a collapsed tiny-request rate and a long p99.
+//!
+//! The unloaded phase runs with the other cores kept awake ([`KeepAwake`]): on a VM an idle
+//! core is slow to wake, which made tiny requests faster under load than alone and "kept"
+//! read far above 100%. Both the rate kept and the loaded p99 over the unloaded p99 are
+//! reported, since a strategy can keep the rate while its tail grows.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ythread::Executor;
 use ythread_suite::client::{LoadConfig, LoadReport, run_load};
-use ythread_suite::server::{Server, ServerConfig, Work};
+use ythread_suite::server::Work;
 
+use crate::awake::KeepAwake;
 use crate::plan::{HEAVY_CLIENTS, Plan, Strategy};
 use crate::progress::Progress;
+use crate::served::Started;
 
 /// What one client saw during one phase.
 #[derive(Clone, Debug)]
@@ -54,6 +60,12 @@ impl Measured {
         (self.alone.requests_per_sec > 0.0)
             .then(|| self.loaded.requests_per_sec / self.alone.requests_per_sec)
     }
+
+    /// The loaded tiny-request p99 over the unloaded one.
+    pub(crate) fn p99_growth(&self) -> Option<f64> {
+        (!self.alone.p99.is_zero() && self.loaded.ok > 0)
+            .then(|| self.loaded.p99.as_secs_f64() / self.alone.p99.as_secs_f64())
+    }
 }
 
 /// One row of the responsiveness table.
@@ -72,41 +84,25 @@ const UNBOUNDED_REQUESTS: usize = 100_000_000;
 /// and only heavier ones are yielded: tiny requests then never queue behind heavy work.
 pub(crate) const DIRECT_BELOW: u64 = 1000;
 
-/// Measures `strategy`; with `direct_below` > 0 the server computes requests below that `n`
-/// directly and the row is labelled so.
-pub(crate) fn measure(
-    executor: &Executor,
-    strategy: &Strategy,
-    direct_below: u64,
-    plan: &Plan,
-    progress: &Progress,
-) -> Row {
-    let strategy = &Strategy {
-        label: label(strategy, direct_below),
-        config: strategy.config.clone(),
-    };
-    let config = ServerConfig {
-        direct_below,
-        ..ServerConfig::for_work(Work::Sumn)
-    };
-    let measured = match Server::bind(config, executor.clone()) {
+/// Measures `server` (labelled `label`) and stops it.
+pub(crate) fn measure(server: Started, label: String, plan: &Plan, progress: &Progress) -> Row {
+    let measured = match server {
         Ok(server) => {
-            let server = server.spawn();
-            let measured = both_phases(server.addr(), strategy, plan, progress);
-            if let Err(e) = server.shutdown() {
-                progress.warn(&format!(
-                    "{}: the sum server did not stop cleanly: {e}",
-                    strategy.label
-                ));
+            let measured = both_phases(server.addr(), &label, plan, progress);
+            if let Err(e) = server.stop() {
+                progress.warn(&format!("{label}: the server did not stop cleanly: {e}"));
             }
             Ok(measured)
         }
         Err(e) => {
             progress.skip(crate::plan::RESPONSIVENESS_STEPS);
-            Err(format!("could not start the sum server: {e}"))
+            Err(e)
         }
     };
-    Row::new(strategy, measured)
+    Row {
+        strategy: label,
+        result: measured,
+    }
 }
 
 /// The row label: the strategy, and the direct threshold when there is one.
@@ -118,22 +114,18 @@ pub(crate) fn label(strategy: &Strategy, direct_below: u64) -> String {
     }
 }
 
-fn both_phases(
-    addr: SocketAddr,
-    strategy: &Strategy,
-    plan: &Plan,
-    progress: &Progress,
-) -> Measured {
+fn both_phases(addr: SocketAddr, label: &str, plan: &Plan, progress: &Progress) -> Measured {
     progress.step(&format!(
-        "responsiveness: {}, tiny requests alone",
-        strategy.label
+        "responsiveness: {label}, tiny requests alone, other cores kept awake"
     ));
-    let alone = Phase::from_report(&tiny_requests(addr, plan.window));
+    let alone = {
+        let _awake = KeepAwake::other_cores(plan.cores);
+        Phase::from_report(&tiny_requests(addr, plan.window))
+    };
     progress.done();
 
     progress.step(&format!(
-        "responsiveness: {}, tiny requests among {HEAVY_CLIENTS} heavy clients",
-        strategy.label
+        "responsiveness: {label}, tiny requests among {HEAVY_CLIENTS} heavy clients"
     ));
     let heavy_config = LoadConfig {
         clients: HEAVY_CLIENTS,

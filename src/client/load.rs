@@ -1,4 +1,5 @@
 //! The load generator: client threads sharing a fixed number of requests, every answer checked.
+//! Every request asks for the same `n`, or draws it from a [`RequestMix`].
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -8,6 +9,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::connection::{Connection, request_once};
+use super::mix::{MixSampler, RequestMix};
+use super::slowdown::RequestSample;
 
 /// What load to put on a sum server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,8 +21,13 @@ pub struct LoadConfig {
     pub clients: usize,
     /// Requests in total, shared among the clients (whichever is free takes the next).
     pub requests: usize,
-    /// The `n` every request asks for.
+    /// The `n` every request asks for, unless `mix` is set.
     pub n: u64,
+    /// Draw each request's `n` from this mix instead of always asking for `n`.
+    pub mix: Option<RequestMix>,
+    /// Keep every answered request's `n` and latency in [`LoadReport::samples`] (for
+    /// per-size measures such as [`slowdown`](super::slowdown())); costs 16 bytes a request.
+    pub record_each: bool,
     /// Keep one connection per client for all its requests, instead of a new connection per
     /// request as in the article.
     pub keepalive: bool,
@@ -38,6 +46,8 @@ impl LoadConfig {
             clients: 1,
             requests: 1000,
             n: 25_000,
+            mix: None,
+            record_each: false,
             keepalive: false,
             timeout: Duration::from_secs(10),
             max_duration: Duration::from_secs(120),
@@ -60,6 +70,8 @@ pub struct LoadReport {
     pub not_sent: u64,
     /// The first failure, to say what went wrong.
     pub first_error: Option<String>,
+    /// Every answered request, when [`LoadConfig::record_each`] is set (in no useful order).
+    pub samples: Vec<RequestSample>,
 }
 
 impl LoadReport {
@@ -116,18 +128,18 @@ impl fmt::Display for LoadReport {
 pub fn run_load(config: &LoadConfig, expect: impl Fn(u64) -> Option<u64> + Sync) -> LoadReport {
     let run = Run {
         config,
-        expected: expect(config.n),
-        request: config.n.to_string().into_bytes(),
+        expect: &expect,
         next: AtomicUsize::new(0),
         deadline: Instant::now() + config.max_duration,
     };
     let start = Instant::now();
     let tallies: Vec<Tally> = std::thread::scope(|scope| {
+        let run = &run;
         let clients: Vec<_> = (0..config.clients.max(1))
             .map(|i| {
                 std::thread::Builder::new()
                     .name(format!("sumclient-{i}"))
-                    .spawn_scoped(scope, || run.client())
+                    .spawn_scoped(scope, move || run.client(i as u64))
             })
             .collect();
         clients
@@ -148,13 +160,15 @@ pub fn run_load(config: &LoadConfig, expect: impl Fn(u64) -> Option<u64> + Sync)
         latency_us: new_histogram(),
         not_sent: 0,
         first_error: None,
+        samples: Vec::new(),
     };
-    for tally in tallies {
+    for mut tally in tallies {
         report.ok += tally.ok;
         report.errors += tally.errors;
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = report.latency_us.add(&tally.latency_us);
         report.first_error = report.first_error.or(tally.first_error);
+        report.samples.append(&mut tally.samples);
     }
     report.not_sent = (config.requests as u64).saturating_sub(report.ok + report.errors);
     report
@@ -163,8 +177,7 @@ pub fn run_load(config: &LoadConfig, expect: impl Fn(u64) -> Option<u64> + Sync)
 /// What every client thread of one run shares.
 struct Run<'a> {
     config: &'a LoadConfig,
-    expected: Option<u64>,
-    request: Vec<u8>,
+    expect: &'a (dyn Fn(u64) -> Option<u64> + Sync),
     next: AtomicUsize,
     deadline: Instant,
 }
@@ -175,6 +188,7 @@ struct Tally {
     errors: u64,
     latency_us: Histogram<u64>,
     first_error: Option<String>,
+    samples: Vec<RequestSample>,
 }
 
 impl Tally {
@@ -184,6 +198,7 @@ impl Tally {
             errors: 0,
             latency_us: new_histogram(),
             first_error: None,
+            samples: Vec::new(),
         }
     }
 
@@ -195,19 +210,29 @@ impl Tally {
 }
 
 impl Run<'_> {
-    /// One client: take the next request until none is left or time runs out.
-    fn client(&self) -> Tally {
+    /// Client number `index`: take the next request until none is left or time runs out.
+    fn client(&self, index: u64) -> Tally {
         let mut tally = Tally::new();
         let mut kept: Option<Connection> = None;
+        let mut sizes = Sizes::new(self.config, index);
         while Instant::now() < self.deadline
             && self.next.fetch_add(1, Ordering::Relaxed) < self.config.requests
         {
+            let n = sizes.next_n();
+            let request = n.to_string().into_bytes();
             let began = Instant::now();
-            match self.request(&mut kept).and_then(|reply| self.check(&reply)) {
+            match self
+                .request(&mut kept, &request)
+                .and_then(|reply| self.check(n, &reply))
+            {
                 Ok(()) => {
                     tally.ok += 1;
-                    let micros = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    let latency = began.elapsed();
+                    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
                     tally.latency_us.saturating_record(micros.max(1));
+                    if self.config.record_each {
+                        tally.samples.push(RequestSample { n, latency });
+                    }
                 }
                 Err(why) => {
                     tally.errors += 1;
@@ -220,11 +245,11 @@ impl Run<'_> {
         tally
     }
 
-    fn request(&self, kept: &mut Option<Connection>) -> Result<String, String> {
+    fn request(&self, kept: &mut Option<Connection>, request: &[u8]) -> Result<String, String> {
         let config = self.config;
         let describe = |e: std::io::Error| format!("request to {}: {e}", config.addr);
         if !config.keepalive {
-            return request_once(config.addr, &self.request, config.timeout).map_err(describe);
+            return request_once(config.addr, request, config.timeout).map_err(describe);
         }
         let connection = match kept {
             Some(connection) => connection,
@@ -232,11 +257,10 @@ impl Run<'_> {
                 kept.insert(Connection::connect(config.addr, config.timeout).map_err(describe)?)
             }
         };
-        connection.request(&self.request).map_err(describe)
+        connection.request(request).map_err(describe)
     }
 
-    fn check(&self, reply: &str) -> Result<(), String> {
-        let n = self.config.n;
+    fn check(&self, n: u64, reply: &str) -> Result<(), String> {
         if reply.starts_with("error:") {
             return Err(format!("the server answered n = {n} with `{reply}`"));
         }
@@ -244,11 +268,33 @@ impl Run<'_> {
             .trim()
             .parse()
             .map_err(|_| format!("unexpected reply `{reply}` for n = {n}"))?;
-        match self.expected {
+        match (self.expect)(n) {
             Some(expected) if expected != value => Err(format!(
                 "wrong answer for n = {n}: got {value}, expected {expected}"
             )),
             _ => Ok(()),
+        }
+    }
+}
+
+/// Where one client's request sizes come from: the fixed `n`, or its own stream of the mix.
+enum Sizes {
+    Fixed(u64),
+    Mixed(MixSampler),
+}
+
+impl Sizes {
+    fn new(config: &LoadConfig, client: u64) -> Sizes {
+        match &config.mix {
+            Some(mix) => Sizes::Mixed(mix.sampler(client)),
+            None => Sizes::Fixed(config.n),
+        }
+    }
+
+    fn next_n(&mut self) -> u64 {
+        match self {
+            Sizes::Fixed(n) => *n,
+            Sizes::Mixed(sampler) => sampler.next_n(),
         }
     }
 }

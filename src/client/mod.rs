@@ -6,10 +6,16 @@
 //! The default opens a new connection per request (the article's way), so every latency
 //! includes a TCP connect and the server's thread start; `keepalive` measures the work and
 //! the strategy without them. Latencies go to an HDR histogram (1 µs to 1 h, 3 significant
-//! digits) per thread, merged at the end, so recording costs no lock.
+//! digits) per thread, merged at the end, so recording costs no lock. A [`RequestMix`] makes
+//! every request draw its size, and [`LoadConfig::record_each`] keeps each request's size and
+//! latency so that [`slowdown()`] can judge each against its own service time.
 
 mod connection;
 mod load;
+mod mix;
+mod slowdown;
 
 pub use connection::{Connection, request_once};
 pub use load::{LoadConfig, LoadReport, run_load};
+pub use mix::RequestMix;
+pub use slowdown::{RequestSample, Slowdown, slowdown};

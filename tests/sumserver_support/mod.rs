@@ -73,6 +73,9 @@ pub struct ServerProcess {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    /// Everything on stdout after the first line, sent once stdout closes (in a mutex so
+    /// that tests can share the server between threads).
+    rest_of_stdout: Mutex<mpsc::Receiver<String>>,
 }
 
 impl ServerProcess {
@@ -97,18 +100,22 @@ impl ServerProcess {
         });
         let out_pipe = child.stdout.take().expect("stdout is piped");
         let (first_line, line) = mpsc::channel();
+        let (rest_done, rest_of_stdout) = mpsc::channel();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(out_pipe);
             let mut text = String::new();
             let _ = reader.read_line(&mut text);
             let _ = first_line.send(text);
-            // Keep draining so the server never blocks on a full pipe.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            // Keep reading so the server never blocks on a full pipe.
+            let mut rest = String::new();
+            let _ = reader.read_to_string(&mut rest);
+            let _ = rest_done.send(rest);
         });
         let mut server = ServerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr,
+            rest_of_stdout: Mutex::new(rest_of_stdout),
         };
         let text = line.recv_timeout(BOUND).unwrap_or_else(|_| {
             panic!("sumserver {args:?} printed no first line within {BOUND:?}")
@@ -142,6 +149,12 @@ impl ServerProcess {
     /// What the server has written to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// What the server wrote to stdout after its first line, once stdout closed (the server
+    /// exited); `None` if it is still open after `bound`.
+    pub fn stdout_after_first_line(&self, bound: Duration) -> Option<String> {
+        self.rest_of_stdout.lock().unwrap().recv_timeout(bound).ok()
     }
 
     /// Sends `signal` to the server.
