@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use ythread_executors::schedule::{InlineBelow, Order, Scheduling};
-use ythread_executors::{ExecutorConfig, SubprocessConfig};
+use ythread_executors::{ExecutorConfig, SubprocessConfig, WorkerPriority};
 
 fn rayon(threads: Option<usize>, nice: Option<i32>) -> ExecutorConfig {
     scheduled_rayon(threads, nice, Scheduling::new())
@@ -123,10 +123,15 @@ fn every_valid_form_parses_to_what_it_names() {
             "subprocess:2,order=fifo,express=0",
             scheduled_subprocess(Some(2), Some(0), Scheduling::new().order(Order::Fifo)),
         ),
+        ("subprocess,nice=idle", {
+            let mut settings = SubprocessConfig::default();
+            settings.nice = Some(WorkerPriority::Idle);
+            ExecutorConfig::Subprocess(settings)
+        }),
         ("subprocess,express=1,nice=5", {
             let mut settings = SubprocessConfig::default();
             settings.express = Some(1);
-            settings.nice = Some(5);
+            settings.nice = Some(WorkerPriority::Nice(5));
             ExecutorConfig::Subprocess(settings)
         }),
         (
@@ -321,6 +326,7 @@ const INVALID: &[(&str, &str)] = &[
     ("subprocess,recycle=0", "at least 1"),
     ("subprocess,recycle=many", "not a whole number"),
     ("subprocess,nice=20", "-20 to 19"),
+    ("subprocess,nice=lowest", "is not `idle` nor a whole number"),
     ("subprocess,timeout=0s", "would fail every job"),
     ("subprocess,timeout=0ms", "would fail every job"),
     ("rayon,nice=1,nice=2", "option `nice` is given twice"),

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use subprocess_support::{BOUND, eventually, pool, within};
 use ythread::{Executor, JoinHandle, YieldableThread};
+use ythread_executors::WorkerPriority;
 use ythread_executors::schedule::{InlineBelow, Scheduling};
 use ythread_suite::tasks::{Misbehave, pid, short_unless, sleep_ms, tiny, wait_for_pipe};
 
@@ -111,34 +112,58 @@ fn the_express_worker_takes_short_work_while_the_others_are_busy() {
     assert_ne!(express[0], std::process::id(), "out of process");
 }
 
-/// The nice value of process `pid`, from `/proc/PID/stat`.
-fn nice_of(process: u32) -> i32 {
+/// The nice value and scheduling policy of process `process`, from `/proc/PID/stat`.
+fn priority_of(process: u32) -> (i32, u32) {
     let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).unwrap();
+    // Fields after the command's closing `)`, which is field 2: field N is at N - 3.
     let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    fields[16].parse().unwrap() // field 19 of stat; the first two are before the `)`
+    (
+        fields[19 - 3].parse().unwrap(),
+        fields[41 - 3].parse().unwrap(),
+    )
 }
 
-fn sorted(mut values: Vec<i32>) -> Vec<i32> {
+fn sorted(mut values: Vec<(i32, u32)>) -> Vec<(i32, u32)> {
     values.sort();
     values
 }
 
+const NORMAL: u32 = libc::SCHED_OTHER as u32;
+const IDLE: u32 = libc::SCHED_IDLE as u32;
+
 #[test]
 fn regular_workers_yield_the_cpu_to_the_express_worker() {
-    let own = nice_of(std::process::id());
+    let (own, policy) = priority_of(std::process::id());
+    assert_eq!(policy, NORMAL);
     let workers = pool(2).express(1).build().unwrap();
-    let nices: Vec<i32> = workers.pids().into_iter().map(nice_of).collect();
-    assert_eq!(sorted(nices), sorted(vec![own, 10, 10]));
+    let priorities: Vec<_> = workers.pids().into_iter().map(priority_of).collect();
+    assert_eq!(
+        sorted(priorities),
+        sorted(vec![(own, NORMAL), (own, IDLE), (own, IDLE)]),
+        "the express worker as the parent, the regular ones idle"
+    );
     drop(workers);
 
-    let workers = pool(2).express(1).nice(3).build().unwrap();
-    let nices: Vec<i32> = workers.pids().into_iter().map(nice_of).collect();
-    assert_eq!(sorted(nices), sorted(vec![own, 3, 3]), "as configured");
+    let workers = pool(2)
+        .express(1)
+        .nice(WorkerPriority::Nice(3))
+        .build()
+        .unwrap();
+    let priorities: Vec<_> = workers.pids().into_iter().map(priority_of).collect();
+    assert_eq!(
+        sorted(priorities),
+        sorted(vec![(own, NORMAL), (3, NORMAL), (3, NORMAL)]),
+        "as configured"
+    );
     drop(workers);
 
     let workers = pool(2).build().unwrap();
-    let nices: Vec<i32> = workers.pids().into_iter().map(nice_of).collect();
-    assert_eq!(nices, [own, own], "no express lane: priorities untouched");
+    let priorities: Vec<_> = workers.pids().into_iter().map(priority_of).collect();
+    assert_eq!(
+        priorities,
+        [(own, NORMAL), (own, NORMAL)],
+        "no express lane: priorities untouched"
+    );
 }
 
 #[test]

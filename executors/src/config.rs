@@ -7,7 +7,7 @@
 //! inline
 //! exclusive[,SCHEDULING]
 //! rayon[:THREADS][,nice=N][,SCHEDULING]
-//! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N][,nice=N]
+//! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N][,nice=idle|N]
 //!     [,SCHEDULING]
 //!
 //! SCHEDULING: order=shortest|fifo, inline_below=auto|off|DURATION
@@ -25,14 +25,14 @@ use serde::{Deserialize, Serialize};
 use ythread::Executor;
 
 use crate::schedule::Scheduling;
-use crate::{Error, Exclusive, RayonPool, SubprocessPool};
+use crate::{Error, Exclusive, RayonPool, SubprocessPool, WorkerPriority};
 
 /// The environment variable [`ExecutorConfig::from_env`] reads.
 pub const ENV_VAR: &str = "YTHREAD_EXECUTOR";
 
 const VALID_FORMS: &str = "inline, exclusive[,SCHEDULING], rayon[:THREADS][,nice=N][,SCHEDULING], \
      subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N]\
-     [,nice=N][,SCHEDULING], where SCHEDULING is order=shortest|fifo and inline_below=auto|off|DURATION \
+     [,nice=idle|N][,SCHEDULING], where SCHEDULING is order=shortest|fifo and inline_below=auto|off|DURATION \
      (durations like 2s, 500ms, 50us)";
 
 /// The longest duration any option takes: anything longer is surely a mistake, and staying
@@ -95,9 +95,9 @@ pub struct SubprocessConfig {
     pub spin: Option<Duration>,
     /// Extra workers that take only work predicted short; `None` uses the pool's default (1).
     pub express: Option<usize>,
-    /// Nice value of the regular workers; `None`: 10 while there are express workers (so
+    /// CPU priority of the regular workers; `None`: idle while there are express workers (so
     /// that short work preempts heavy work on the CPU too), unchanged without them.
-    pub nice: Option<i32>,
+    pub nice: Option<WorkerPriority>,
     /// Order and inlining of the work.
     pub scheduling: Scheduling,
 }
@@ -235,7 +235,7 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
                     }
                     "spin" => settings.spin = Some(parse_duration(value)?),
                     "express" => settings.express = Some(parse_express(value)?),
-                    "nice" => settings.nice = Some(parse_nice(value)?),
+                    "nice" => settings.nice = Some(WorkerPriority::parse(value)?),
                     _ if settings.scheduling.set(key, value)? => {}
                     _ => return unknown(key),
                 }

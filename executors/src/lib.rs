@@ -39,5 +39,6 @@ pub mod subprocess;
 pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
 pub use error::{Error, ErrorKind};
 pub use exclusive::Exclusive;
+pub use priority::WorkerPriority;
 pub use rayon_pool::RayonPool;
 pub use subprocess::{PoolStatus, SubprocessBuilder, SubprocessPool, init};

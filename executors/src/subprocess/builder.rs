@@ -17,12 +17,12 @@ use super::launch::LaunchSettings;
 use super::process::JobLimits;
 use super::supervisor::{Settings, Supervisor};
 use super::{
-    DEFAULT_EXPRESS, DEFAULT_REGULAR_NICE, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN,
+    DEFAULT_EXPRESS, DEFAULT_REGULAR_PRIORITY, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN,
     DEFAULT_START_TIMEOUT, SubprocessPool, worker,
 };
-use crate::Error;
 use crate::config::{SubprocessConfig, default_parallelism};
 use crate::schedule::{InlineBelow, Scheduler, Scheduling};
+use crate::{Error, WorkerPriority};
 
 /// Configures a [`SubprocessPool`].
 #[derive(Debug, Default)]
@@ -36,7 +36,7 @@ pub struct SubprocessBuilder {
     start_timeout: Option<Duration>,
     shutdown_grace: Option<Duration>,
     express: Option<usize>,
-    nice: Option<i32>,
+    nice: Option<WorkerPriority>,
     scheduling: Scheduling,
 }
 
@@ -78,11 +78,11 @@ impl SubprocessBuilder {
         self
     }
 
-    /// The nice value of the regular workers (default: 10 while there are express workers,
-    /// so that short work preempts heavy work on the CPU as well as in the line; unchanged
-    /// without them). Higher is lower priority; -20 to 19.
-    pub fn nice(mut self, nice: i32) -> Self {
-        self.nice = Some(nice);
+    /// The CPU priority of the regular workers (default: [`WorkerPriority::Idle`] while
+    /// there are express workers, so that short work preempts heavy work on the CPU as well as
+    /// in the line; unchanged without them).
+    pub fn nice(mut self, priority: WorkerPriority) -> Self {
+        self.nice = Some(priority);
         self
     }
 
@@ -142,7 +142,7 @@ impl SubprocessBuilder {
         if workers == 0 {
             return Err(Error::config("a subprocess pool needs at least one worker"));
         }
-        if let Some(nice) = self.nice.filter(|n| !(-20..=19).contains(n)) {
+        if let Some(WorkerPriority::Nice(nice)) = self.nice.filter(|p| !p.is_valid()) {
             return Err(Error::config(format!(
                 "nice {nice} is out of range; give a whole number from -20 to 19"
             )));
@@ -196,7 +196,9 @@ impl SubprocessBuilder {
             nice: self.nice,
             scheduling: self.scheduling,
         };
-        let nice = self.nice.or((express > 0).then_some(DEFAULT_REGULAR_NICE));
+        let nice = self
+            .nice
+            .or((express > 0).then_some(DEFAULT_REGULAR_PRIORITY));
         start(settings, (express, nice), registry, config)
     }
 }
@@ -204,7 +206,7 @@ impl SubprocessBuilder {
 /// Starts the supervisor, which starts the workers, and waits for the verdict.
 fn start(
     settings: Settings,
-    (express, regular_nice): (usize, Option<i32>),
+    (express, regular_nice): (usize, Option<WorkerPriority>),
     registry: TaskRegistry,
     config: SubprocessConfig,
 ) -> Result<SubprocessPool, Error> {

@@ -13,6 +13,7 @@
 use parking_lot::Mutex;
 use ythread::Error as WorkError;
 
+use crate::WorkerPriority;
 use crate::schedule::{Lane, Line, Ticket};
 
 /// The workers `W` of one pool and the callers waiting for one. Generic so that it can be
@@ -27,22 +28,22 @@ struct Members {
     /// Pids of the live workers, idle or busy, with their lanes.
     live: Vec<(u32, Lane)>,
     express: usize,
-    /// The nice value given to regular workers as they join.
-    regular_nice: Option<i32>,
+    /// The CPU priority given to regular workers as they join.
+    regular_priority: Option<WorkerPriority>,
     /// Why no worker could be started, while the pool has none.
     starved: Option<String>,
 }
 
 impl<W: Send + 'static> Dispatch<W> {
     /// A pool whose first `express` workers serve only short work, and whose regular workers
-    /// run at `regular_nice` if given.
-    pub(super) fn new(express: usize, regular_nice: Option<i32>) -> Self {
+    /// run at `regular_priority` if given.
+    pub(super) fn new(express: usize, regular_priority: Option<WorkerPriority>) -> Self {
         Dispatch {
             line: Line::new(),
             members: Mutex::new(Members {
                 live: Vec::new(),
                 express,
-                regular_nice,
+                regular_priority,
                 starved: None,
             }),
         }
@@ -67,8 +68,8 @@ impl<W: Send + 'static> Dispatch<W> {
         } else {
             Lane::Regular
         };
-        if let (Lane::Regular, Some(nice)) = (lane, members.regular_nice) {
-            crate::priority::set_nice(pid, nice);
+        if let (Lane::Regular, Some(priority)) = (lane, members.regular_priority) {
+            priority.apply(pid);
         }
         members.live.push((pid, lane));
         members.starved = None;

@@ -12,9 +12,9 @@
 //! work first, with aging. The pool keeps `express` extra workers (default 1) that take only
 //! work predicted under [`EXPRESS_BELOW`](crate::schedule::EXPRESS_BELOW), so short work never
 //! waits behind heavy work and still runs out of process; express workers crash, time out and
-//! recycle like the others, and the regular workers run at a lower CPU priority
-//! ([`DEFAULT_REGULAR_NICE`]) so that short work preempts heavy work on the CPU as well as in
-//! the line. Workers report how long each task ran, which teaches the cost
+//! recycle like the others, and the regular workers run at idle CPU priority
+//! ([`DEFAULT_REGULAR_PRIORITY`]) so that short work preempts heavy work on the CPU as well as
+//! in the line. Workers report how long each task ran, which teaches the cost
 //! model. `inline_below` is off by default: isolation is why this strategy was chosen, and
 //! only the program knows which tasks are safe to run in its own process.
 //!
@@ -61,6 +61,7 @@ use self::dispatch::Dispatch;
 use self::process::{After, JobLimits, WorkerProcess};
 use self::supervisor::Request;
 pub use self::worker::init;
+use crate::WorkerPriority;
 use crate::config::{ExecutorConfig, SubprocessConfig};
 use crate::schedule::{Lane, Scheduler};
 
@@ -80,11 +81,14 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Express workers, unless configured: one, which takes only work predicted short.
 pub const DEFAULT_EXPRESS: usize = 1;
 
-/// The nice value of the regular workers while there are express workers, unless configured:
-/// heavy work then yields the CPU to short work (and to the handlers' I/O) the moment it
-/// arrives, as the express lane promises. Without it, on a machine whose cores the regular
-/// workers keep busy, a woken express worker waited up to a time slice (milliseconds).
-pub const DEFAULT_REGULAR_NICE: i32 = 10;
+/// The CPU priority of the regular workers while there are express workers, unless
+/// configured: the idle scheduling class, so heavy work yields the core to short work (and to
+/// the handlers' I/O) the moment it arrives, as the express lane promises. At nice 10 instead,
+/// a woken express worker still waited for the running heavy worker's time slice: a tiny
+/// request's p99 under 8 heavy clients was 3.3-3.6 ms at nice 10 and 0.31-0.33 ms idle, on
+/// this project's 2-core machine (see `docs/scheduling.md`). The price: on a machine whose
+/// cores other processes keep busy, idle workers get almost no CPU; give `nice=10` there.
+pub const DEFAULT_REGULAR_PRIORITY: WorkerPriority = WorkerPriority::Idle;
 
 /// The subprocess strategy. See the [module docs](self).
 ///
