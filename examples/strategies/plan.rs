@@ -15,7 +15,7 @@ pub(crate) const HEAVY_CLIENTS: usize = 8;
 pub(crate) const HEAVY_MS: u64 = 20;
 
 /// Progress steps of the responsiveness section per strategy: alone, then loaded.
-pub(crate) const RESPONSIVENESS_STEPS: u64 = 2;
+pub(crate) const RESPONSIVENESS_STEPS: u64 = 3;
 
 /// Timed runs of the calibration.
 pub(crate) const CALIBRATION_RUNS: usize = 15;

@@ -50,8 +50,10 @@ pub(crate) struct Measured {
     pub(crate) alone: Phase,
     /// Tiny requests while the heavy clients run.
     pub(crate) loaded: Phase,
-    /// The heavy clients, all together.
+    /// The heavy clients, all together, while the tiny client runs.
     pub(crate) heavy: Phase,
+    /// The heavy clients with no tiny client: what the strategy does for heavy work alone.
+    pub(crate) heavy_alone: Phase,
 }
 
 impl Measured {
@@ -144,10 +146,19 @@ fn both_phases(addr: SocketAddr, label: &str, plan: &Plan, progress: &Progress) 
         (Phase::from_report(&loaded), Phase::from_report(&heavy))
     });
     progress.done();
+
+    progress.step(&format!(
+        "responsiveness: {label}, {HEAVY_CLIENTS} heavy clients alone"
+    ));
+    let heavy_alone = Phase::from_report(&run_load(&heavy_config, |n| {
+        Some(Work::Sumn.expected(n))
+    }));
+    progress.done();
     Measured {
         alone,
         loaded,
         heavy,
+        heavy_alone,
     }
 }
 

@@ -20,7 +20,10 @@ pub(crate) fn table(out: &mut String, results: &Results, notes: &mut Notes) {
          ms). While it runs alone, a spinning thread at nice 19 keeps each other core awake: on \
          this VM an idle core is slow to wake, which otherwise makes tiny requests faster under \
          load than alone. \"Kept\" is the loaded tiny rate as a share of the unloaded one; \
-         \"p99 growth\" the loaded p99 over the unloaded p99.\n\n\
+         \"p99 growth\" the loaded p99 over the unloaded p99. \"Heavy req/s\" is the heavy \
+         clients' rate while the tiny client runs; the next column is the same clients alone \
+         afterwards, which shows what a strategy does for heavy work when no tiny request \
+         competes for the CPU.\n\n\
          Each strategy runs as configured by default, then in its \"today's behaviour\" form \
          (the options that turn learned scheduling off: first come, first served, nothing run \
          inline, no express worker), then that form with the seed article's fix (\"n < \
@@ -28,8 +31,8 @@ pub(crate) fn table(out: &mut String, results: &Results, notes: &mut Notes) {
          thread and yields only heavier ones). The last column compares a default with its \
          today's form (heavy throughput, so learning costs none) and a tokio form with the \
          ythread strategy that runs the work the same way.\n\n\
-         | strategy | tiny req/s alone | p99 alone | tiny req/s loaded | p99 loaded | kept | p99 growth | heavy req/s | compared |\n\
-         |---|--:|--:|--:|--:|--:|--:|--:|---|\n",
+         | strategy | tiny req/s alone | p99 alone | tiny req/s loaded | p99 loaded | kept | p99 growth | heavy req/s | heavy req/s, no tiny client | compared |\n\
+         |---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n",
         seconds(plan.window),
         group(plan.heavy_n()),
     );
@@ -45,14 +48,16 @@ pub(crate) fn table(out: &mut String, results: &Results, notes: &mut Notes) {
                     }
                     cell
                 };
-                let (alone, loaded, heavy) = (
+                let (alone, loaded, heavy, heavy_alone) = (
                     rate_cell(&m.alone),
                     rate_cell(&m.loaded),
                     rate_cell(&m.heavy),
+                    rate_cell(&m.heavy_alone),
                 );
                 let _ = writeln!(
                     out,
-                    "| {} | {alone} | {} | {loaded} | {} | {kept} | {growth} | {heavy} | {} |",
+                    "| {} | {alone} | {} | {loaded} | {} | {kept} | {growth} | {heavy} | \
+                     {heavy_alone} | {} |",
                     code(&row.strategy),
                     duration(m.alone.p99),
                     duration(m.loaded.p99),

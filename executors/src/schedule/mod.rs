@@ -171,7 +171,10 @@ impl Turn<'_> {
     /// Ends the turn of work that ran for `ran` where it was handed to (if known): the rest of
     /// the time since the turn began is the hand-off, which `inline_below=auto` learns from.
     pub(crate) fn finish(self, ran: Option<Duration>) {
-        if let Some(ran) = ran {
+        // Only `inline_below=auto` uses the hand-off cost: spare the clock read otherwise.
+        if self.scheduler.inline_below == InlineBelow::Auto
+            && let Some(ran) = ran
+        {
             let overhead = self.granted.elapsed().saturating_sub(ran);
             self.scheduler.handoff.record(None, overhead);
         }
