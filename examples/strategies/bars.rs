@@ -88,8 +88,7 @@ fn bars(results: &Results) -> Vec<Bar> {
                 asks: asks.replace("{}", &percent(HEAVY_KEPT)),
                 strategy: label.clone(),
                 // One decimal: a bar at 90% must not read "90%" when it was missed by a hair.
-                measured: heavy
-                    .map_or("not measured".to_owned(), |h| format!("{:.1}%", h * 100.0)),
+                measured: heavy.map_or("not measured".to_owned(), |h| format!("{:.1}%", h * 100.0)),
                 met: heavy.map(|h| h >= HEAVY_KEPT),
             });
         }

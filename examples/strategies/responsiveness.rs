@@ -150,9 +150,8 @@ fn both_phases(addr: SocketAddr, label: &str, plan: &Plan, progress: &Progress) 
     progress.step(&format!(
         "responsiveness: {label}, {HEAVY_CLIENTS} heavy clients alone"
     ));
-    let heavy_alone = Phase::from_report(&run_load(&heavy_config, |n| {
-        Some(Work::Sumn.expected(n))
-    }));
+    let heavy_alone =
+        Phase::from_report(&run_load(&heavy_config, |n| Some(Work::Sumn.expected(n))));
     progress.done();
     Measured {
         alone,

@@ -17,6 +17,9 @@ pub(crate) const EXTRAPOLATE_CLASSES: usize = 3;
 /// A new run moves an estimate by `1 / DECAY` of the difference (after the first `DECAY` runs).
 const DECAY: u64 = 8;
 
+/// Once a class has `DECAY` runs, a sample counts for at most this many times its estimate.
+const OUTLIER: u64 = 4;
+
 /// No id assigned yet.
 const NO_ID: usize = usize::MAX;
 
@@ -47,6 +50,13 @@ impl Class {
     fn record(&self, nanos: u64) {
         let runs = self.runs.fetch_add(1, Ordering::Relaxed) + 1;
         let old = self.estimate.load(Ordering::Relaxed);
+        // Timing noise only ever adds time (a preempted run), so once the estimate has a few
+        // runs behind it a sample counts for at most `OUTLIER` times the estimate.
+        let nanos = if runs > DECAY && old > 0 {
+            nanos.min(old.saturating_mul(OUTLIER))
+        } else {
+            nanos
+        };
         let weight = runs.min(DECAY);
         let new = if old == 0 {
             nanos
@@ -70,7 +80,9 @@ impl Class {
 /// estimate, so `sumn(10)` and `sumn(10_000_000)` are told apart. A task without a declared size
 /// is learned as one figure. Each estimate is an exponentially weighted moving average with
 /// weight 1/8 for a new run (the first runs are averaged evenly), so it follows drift within a
-/// few dozen runs and one preempted run moves it by an eighth of the outlier at most.
+/// few dozen runs. Timing noise is one-sided (a preempted run only takes longer), so once a
+/// class has 8 runs a sample counts for at most 4 times the estimate: one preempted run moves
+/// it by at most 3/8, and a real rise is followed at 1.375 times per run.
 ///
 /// Predictions for a size class never run: the nearest learned class *above* it, since cost
 /// does not shrink as size grows, an upper bound is safe to schedule by; failing that, the
@@ -336,6 +348,16 @@ mod tests {
         let learned = model.learned();
         assert_eq!(learned.len(), 1);
         assert_eq!((learned[0].sizes, learned[0].runs), (None, 60));
+    }
+
+    #[test]
+    fn one_outlier_moves_a_settled_estimate_by_at_most_three_eighths() {
+        let model = CostModel::new("t");
+        for _ in 0..20 {
+            model.record(None, MS);
+        }
+        model.record(None, 10_000 * MS);
+        assert_eq!(model.predict(None), Some(MS + 3 * MS / 8));
     }
 
     #[test]
