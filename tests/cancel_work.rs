@@ -8,13 +8,10 @@
 
 mod subprocess_support;
 
-use std::ffi::CString;
-use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 
-use subprocess_support::{BOUND, eventually, pool};
+use subprocess_support::{BOUND, Pipe, eventually, pool};
 use ythread::{Executor, JoinHandle, YieldableThread};
 use ythread_executors::ExecutorConfig;
 use ythread_suite::tasks::{pid, spin_forever, wait_for_pipe};
@@ -103,39 +100,6 @@ fn cancelled_in_process_work_finishes_and_its_result_is_discarded() {
     );
 }
 
-/// A named pipe in a fresh temporary directory, removed on drop.
-struct Pipe(PathBuf);
-
-impl Pipe {
-    fn new(name: &str) -> Pipe {
-        let dir = std::env::temp_dir().join(format!("ythread-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("pipe");
-        let c_path = CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call; `mkfifo`
-        // only reads it.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-        Pipe(path)
-    }
-
-    fn open(&self) {
-        let mut writer = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.0)
-            .unwrap();
-        writer.write_all(b"go").unwrap();
-    }
-}
-
-impl Drop for Pipe {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
 #[test]
 fn cancelled_work_waiting_for_a_worker_leaves_the_line_and_the_worker_lives() {
     let pool = pool(1).build().unwrap();
@@ -143,7 +107,7 @@ fn cancelled_work_waiting_for_a_worker_leaves_the_line_and_the_worker_lives() {
     let worker = status.pids()[0];
     let executor = Executor::new(pool);
     let pipe = Pipe::new("cancel-queued");
-    let path = pipe.0.to_str().unwrap().to_owned();
+    let path = pipe.name();
     let busy = YieldableThread::spawn(&executor, move |y| y.apply(wait_for_pipe, path));
     eventually("the worker to be busy", || {
         executor.metrics().in_flight == 1

@@ -10,58 +10,14 @@
 
 mod subprocess_support;
 
-use std::ffi::CString;
-use std::io::Write;
-use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
-use subprocess_support::{BOUND, eventually, pool, within};
+use subprocess_support::{BOUND, Pipe, eventually, pool, within};
 use ythread::{Executor, JoinHandle, YieldableThread};
 use ythread_executors::WorkerPriority;
 use ythread_executors::schedule::{InlineBelow, Scheduling};
 use ythread_suite::tasks::{Misbehave, pid, short_unless, sleep_ms, tiny, wait_for_pipe};
-
-/// A named pipe in a fresh temporary directory, removed on drop.
-struct Pipe {
-    path: PathBuf,
-}
-
-impl Pipe {
-    fn new(name: &str) -> Pipe {
-        let dir = std::env::temp_dir().join(format!("ythread-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("pipe");
-        let c_path = CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call; `mkfifo`
-        // only reads it.
-        let made = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
-        assert_eq!(made, 0, "mkfifo {}", path.display());
-        Pipe { path }
-    }
-
-    fn name(&self) -> String {
-        self.path.to_str().unwrap().to_owned()
-    }
-
-    /// Lets whoever waits on the pipe go on.
-    fn open(&self) {
-        let mut writer = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.path)
-            .unwrap();
-        writer.write_all(b"go").unwrap();
-    }
-}
-
-impl Drop for Pipe {
-    fn drop(&mut self) {
-        if let Some(dir) = self.path.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
 
 /// Teaches the parent's cost model that `pid` and `short_unless(Fine)` are short.
 fn teach_short(executor: &Executor) {

@@ -86,3 +86,47 @@ pub fn our_children() -> Vec<u32> {
         .filter(|&pid| proc_stat(pid).is_some_and(|stat| stat.ppid == me))
         .collect()
 }
+
+/// A named pipe in a fresh temporary directory, removed on drop: `wait_for_pipe` blocks on it
+/// until the test [opens](Pipe::open) it, which keeps a worker busy with no timing involved.
+pub struct Pipe {
+    path: std::path::PathBuf,
+}
+
+impl Pipe {
+    pub fn new(name: &str) -> Pipe {
+        let dir = std::env::temp_dir().join(format!("ythread-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pipe");
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call; `mkfifo`
+        // only reads it.
+        let made = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
+        assert_eq!(made, 0, "mkfifo {}", path.display());
+        Pipe { path }
+    }
+
+    /// The pipe's path, as `wait_for_pipe` takes it.
+    pub fn name(&self) -> String {
+        self.path.to_str().unwrap().to_owned()
+    }
+
+    /// Lets whoever waits on the pipe go on.
+    pub fn open(&self) {
+        use std::io::Write;
+        let mut writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .unwrap();
+        writer.write_all(b"go").unwrap();
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
