@@ -144,7 +144,6 @@ impl Server {
     /// If waiting on the listening socket fails; the handlers are stopped before returning.
     pub fn run(self) -> io::Result<()> {
         let mut live: Vec<Connection> = Vec::new();
-        let mut next_id: u64 = 0;
         let outcome = loop {
             if self.stop_requested() {
                 break Ok(());
@@ -155,7 +154,7 @@ impl Server {
                 Ok(false) => continue,
                 Err(e) => break Err(e),
             }
-            if let Err(e) = self.accept_waiting(&mut live, &mut next_id) {
+            if let Err(e) = self.accept_waiting(&mut live) {
                 break Err(e);
             }
         };
@@ -182,13 +181,12 @@ impl Server {
     /// Accepts every connection already waiting. Errors that concern one connection or a
     /// passing shortage (file descriptors, memory) are reported and survived; others end the
     /// server.
-    fn accept_waiting(&self, live: &mut Vec<Connection>, next_id: &mut u64) -> io::Result<()> {
+    fn accept_waiting(&self, live: &mut Vec<Connection>) -> io::Result<()> {
         // A flood of connections must not keep a stop from being noticed.
         while !self.stop_requested() {
             match self.listener.accept() {
                 Ok((stream, _peer)) => {
-                    *next_id += 1;
-                    if let Some(connection) = self.start_handler(stream, *next_id) {
+                    if let Some(connection) = self.start_handler(stream) {
                         live.push(connection);
                     }
                 }
@@ -208,7 +206,7 @@ impl Server {
 
     /// Starts the handler thread of one connection, or refuses the connection with an
     /// `error:` line if no thread can be started.
-    fn start_handler(&self, stream: TcpStream, id: u64) -> Option<Connection> {
+    fn start_handler(&self, stream: TcpStream) -> Option<Connection> {
         let settings = self.settings;
         let prepared = stream
             .set_nonblocking(false)
@@ -218,8 +216,10 @@ impl Server {
             .and_then(|()| stream.try_clone());
         // A socket that cannot be set up is already broken (reset by the peer): drop it.
         let socket = prepared.ok()?;
+        // One name for every connection: handler threads are reused only under the name they
+        // started with, and a name per connection would defeat that.
         let started = YieldableThread::builder()
-            .name(format!("sumserver-conn-{id}"))
+            .name("sumserver-conn")
             .spawn(&self.executor, move |y| {
                 connection::serve(y, stream, settings)
             });

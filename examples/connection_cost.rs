@@ -1,0 +1,141 @@
+//! What a new connection costs the server: the sum server against the tokio peer, side by
+//! side in one run, with tiny requests (n = 1) on a new connection each, as the article's
+//! client sends them.
+//!
+//! Each server runs in a child process (this program, started again with `serve FORM`), so
+//! its CPU time can be read from `/proc/PID/stat` before and after the load without counting
+//! the client's. The client is the project's load client with 8 threads.
+//!
+//! ```text
+//! cargo run --release --example connection_cost              # 20,000 requests per server
+//! cargo run --release --example connection_cost -- --requests 5000
+//! ```
+
+#[allow(dead_code)] // the comparison's peer; this program uses one form of it
+#[path = "strategies/tokio_peer.rs"]
+mod tokio_peer;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ythread::Executor;
+use ythread_suite::client::{LoadConfig, run_load};
+use ythread_suite::server::{Server, ServerConfig, Work};
+
+/// The servers measured, as `serve` takes them.
+const FORMS: [&str; 2] = ["ythread-inline", "tokio-inline"];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["serve", form] => serve(form),
+        [] => measure(20_000),
+        ["--requests", count] => match count.parse() {
+            Ok(count) => measure(count),
+            Err(_) => fail(&format!("`{count}` is not a request count")),
+        },
+        _ => fail("usage: connection_cost [--requests N]"),
+    }
+}
+
+/// Child: serves on a free port, prints it, and serves until stdin closes.
+fn serve(form: &str) {
+    let stop = |addr: std::net::SocketAddr| {
+        println!("{addr}");
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stdin().read_line(&mut String::new());
+    };
+    match form {
+        "ythread-inline" => {
+            let server = Server::bind(ServerConfig::for_work(Work::Sumn), Executor::inline())
+                .unwrap_or_else(|e| fail(&format!("could not start the sum server: {e}")))
+                .spawn();
+            stop(server.addr());
+            let _ = server.shutdown();
+        }
+        "tokio-inline" => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let server = tokio_peer::TokioServer::start(tokio_peer::TokioForm::Inline, cores)
+                .unwrap_or_else(|e| fail(&format!("could not start the tokio peer: {e}")));
+            stop(server.addr());
+            let _ = server.shutdown();
+        }
+        other => fail(&format!("unknown server `{other}`; one of {FORMS:?}")),
+    }
+}
+
+/// Parent: each server in turn, twice, alternating; CPU per request and requests/s.
+fn measure(requests: usize) {
+    println!("{requests} requests of n = 1, a new connection each, 8 client threads");
+    println!("| server | requests/s | server CPU per request | failed |");
+    println!("|---|--:|--:|--:|");
+    for round in 0..2 {
+        for form in FORMS {
+            let (rate, cpu, failed) = one(form, requests);
+            println!(
+                "| {form} (round {}) | {rate:.0} | {:.1} µs | {failed} |",
+                round + 1,
+                cpu.as_secs_f64() * 1e6
+            );
+        }
+    }
+}
+
+fn one(form: &str, requests: usize) -> (f64, Duration, u64) {
+    let mut child = Command::new(std::env::current_exe().expect("this program's path"))
+        .args(["serve", form])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| fail(&format!("could not start `{form}`: {e}")));
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap_or_else(|e| fail(&format!("`{form}` did not report its address: {e}")));
+    let addr = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| fail(&format!("`{form}` printed `{line}`, not an address")));
+    let config = LoadConfig {
+        clients: 8,
+        requests,
+        n: 1,
+        keepalive: false,
+        timeout: Duration::from_secs(10),
+        max_duration: Duration::from_secs(120),
+        ..LoadConfig::new(addr)
+    };
+    let before = cpu_time(&child);
+    let report = run_load(&config, |n| Some(Work::Sumn.expected(n)));
+    let used = cpu_time(&child).saturating_sub(before);
+    stop(child);
+    let answered = report.ok.max(1) as u32;
+    (report.requests_per_sec(), used / answered, report.errors)
+}
+
+/// The user + system CPU time of `child` so far.
+fn cpu_time(child: &Child) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
+        .unwrap_or_else(|e| fail(&format!("could not read the server's CPU time: {e}")));
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("a comm field") + 2..]
+        .split(' ')
+        .collect();
+    // utime and stime are fields 14 and 15; the first two fields precede the `)`.
+    let ticks: u64 =
+        fields[14 - 3].parse::<u64>().unwrap_or(0) + fields[15 - 3].parse::<u64>().unwrap_or(0);
+    // SAFETY: `sysconf` reads its integer argument only.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
+}
+
+fn stop(mut child: Child) {
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
+fn fail(why: &str) -> ! {
+    eprintln!("connection_cost: {why}");
+    std::process::exit(2);
+}
