@@ -18,7 +18,7 @@ for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.1; done
 addr=$(grep -o '127.0.0.1:[0-9]*' "$out" | head -1)
 tiny() {
     "$bin/sumclient" --addr "$addr" --clients 1 --requests 100000000 --n 1 --keepalive \
-        --max-duration 2s | grep -E "requests/s|p99" | tr '\n' ' '
+        --max-duration 2s | grep -E "requests/s|p99" | tr '\n' ' ' || true # stopped by time
     echo
 }
 echo "$executor"
@@ -28,5 +28,5 @@ echo -n "tiny alone:  "; tiny
 heavy=$!
 sleep 0.5
 echo -n "tiny loaded: "; tiny
-wait $heavy
-echo -n "heavy:       "; grep -E "requests/s" "$out.heavy"
+wait $heavy || true # the heavy clients too stop by time
+echo -n "heavy:       "; grep -E "requests/s" "$out.heavy" || true

@@ -284,9 +284,13 @@ fn parse_nice(text: &str) -> Result<i32, String> {
 
 /// How many express workers: any whole number, 0 for none.
 fn parse_express(text: &str) -> Result<usize, String> {
-    text.parse::<usize>().map_err(|_| {
-        format!("express `{text}` is not a whole number of express workers (0 for none)")
-    })
+    match text.parse::<usize>() {
+        Ok(n) if n <= crate::subprocess::MAX_EXPRESS => Ok(n),
+        _ => Err(format!(
+            "express `{text}` is not a whole number of express workers from 0 (none) to {}",
+            crate::subprocess::MAX_EXPRESS
+        )),
+    }
 }
 
 /// Parses `2s`, `500ms`, `50us`, `100ns`, up to a year.

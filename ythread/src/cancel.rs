@@ -3,8 +3,8 @@
 //! [`JoinHandle::cancel`](crate::JoinHandle::cancel) sets the handler's flag. A handler that is
 //! running notices at its next yield; one whose work waits in a strategy's line, or runs in a
 //! worker process, is asleep inside the strategy and would notice only when the work is done.
-//! So the driver makes the handler's [`Cancellation`] current on its thread while a strategy
-//! runs the work, and a strategy that blocks registers what to do on cancel: leave the line,
+//! So the driver makes the handler's [`Cancellation`] current on its thread while the handler
+//! runs, and a strategy that blocks registers what to do on cancel: leave the line,
 //! kill the worker. In-process work that is already running cannot be stopped safely; it
 //! finishes, and the handler unwinds when it is resumed, discarding the result.
 //!
@@ -42,8 +42,14 @@ impl CancelState {
     /// Asks the handler to stop, and runs what the strategy registered, if anything.
     pub(crate) fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
-        let registered = self.on_cancel.lock().take();
-        if let Some(on_cancel) = registered {
+        self.run_registered();
+    }
+
+    /// Runs what is registered, under the lock: a guard that drops meanwhile waits for it, so
+    /// a closure never runs after its guard is gone (when the strategy has moved on).
+    fn run_registered(&self) {
+        let mut slot = self.on_cancel.lock();
+        if let Some(on_cancel) = slot.take() {
             on_cancel();
         }
     }
@@ -94,9 +100,11 @@ pub struct Cancellation {
 }
 
 impl Cancellation {
-    /// The cancellation of the handler whose work is being applied on this thread, or `None`
-    /// outside a strategy's `apply` for a yieldable thread (as under
-    /// [`Executor::run`](crate::Executor::run), which nothing can cancel).
+    /// The cancellation of the handler running on this thread (its driver sets it while the
+    /// handler runs, so strategies see it in `apply`, as does [`Executor::run`] called from
+    /// the handler), or `None` on any other thread, as under `Executor::run` from `main`.
+    ///
+    /// [`Executor::run`]: crate::Executor::run
     pub fn current() -> Option<Cancellation> {
         CURRENT.with(|c| {
             c.borrow().as_ref().map(|state| Cancellation {
@@ -111,16 +119,15 @@ impl Cancellation {
     }
 
     /// Runs `on_cancel` (on the cancelling thread) if the handler is cancelled before the
-    /// returned guard drops; at once, on this thread, if it already is. Registering again
-    /// replaces what was registered: a handler has one piece of work in a strategy at a time.
+    /// returned guard drops; at once, on this thread, if it already is. It never runs after
+    /// the guard has dropped: dropping the guard waits for a run in progress. Keep it short
+    /// and never register or drop a guard from inside it. Registering again replaces what was
+    /// registered (one registration per handler: nest no cancellable waits).
     pub fn on_cancel(&self, on_cancel: impl FnOnce() + Send + 'static) -> CancelGuard {
         *self.state.on_cancel.lock() = Some(Box::new(on_cancel));
         // A cancel that came before the registration finds the slot empty; this catches it.
         if self.state.is_cancelled() {
-            let registered = self.state.on_cancel.lock().take();
-            if let Some(on_cancel) = registered {
-                on_cancel();
-            }
+            self.state.run_registered();
         }
         CancelGuard {
             state: Arc::clone(&self.state),

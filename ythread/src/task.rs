@@ -50,7 +50,9 @@ pub trait Task: Copy + Send + Sync + 'static {
 /// arguments, say so after the return type with `where cost_grows_with(EXPR)`: the expression
 /// sees the arguments by reference and gives anything [`CostSize`](crate::CostSize) (an integer,
 /// a length), and the model then learns the cost per power-of-two size class instead of as one
-/// figure, so a small call is not mistaken for a big one.
+/// figure, so a small call is not mistaken for a big one. The expression runs on every call,
+/// in the handler, before any strategy sees the work: keep it cheap, and make it unable to
+/// panic (`saturating_sub`, not `-`).
 ///
 /// ```
 /// ythread::task! {
@@ -62,7 +64,7 @@ pub trait Task: Copy + Send + Sync + 'static {
 /// ythread::task!(fn add(a: u32, b: u32) -> u32 { a + b });
 /// ythread::task! {
 ///     /// Counts the zero bytes: the cost grows with the length.
-///     fn zeros(data: Vec<u8>, from: usize) -> usize where cost_grows_with(data.len() - from) {
+///     fn zeros(data: Vec<u8>, from: usize) -> usize where cost_grows_with(data.len().saturating_sub(*from)) {
 ///         data[from..].iter().filter(|&&b| b == 0).count()
 ///     }
 /// }

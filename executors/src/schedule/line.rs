@@ -64,6 +64,8 @@ struct State<W> {
     closed: Option<String>,
     /// Why the line turns callers away for now.
     refused: Option<String>,
+    /// Why the line turns away, for now, callers that may not use express resources.
+    refused_long: Option<String>,
 }
 
 struct Entry<W> {
@@ -137,6 +139,7 @@ impl<W: Send + 'static> Line<W> {
                 arrivals: 0,
                 closed: None,
                 refused: None,
+                refused_long: None,
             }),
         }
     }
@@ -163,6 +166,9 @@ impl<W: Send + 'static> Line<W> {
                 return Ok((resource, Lane::Regular));
             }
             if let Some(why) = &state.refused {
+                return Err(WorkError::unavailable(why.clone()));
+            }
+            if let (false, Some(why)) = (ticket.express, &state.refused_long) {
                 return Err(WorkError::unavailable(why.clone()));
             }
             let waiter = Arc::new(Waiter::new());
@@ -211,6 +217,13 @@ impl<W: Send + 'static> Line<W> {
     /// Gives back a resource to `lane`: to the waiter whose turn it is, or to the idle set.
     pub(crate) fn checkin(&self, resource: W, lane: Lane) {
         let mut state = self.state.lock();
+        if state.closed.is_some() {
+            // Nobody will take it out again: drop it now (a worker process is reaped), not
+            // when the last handle to the line goes.
+            drop(state);
+            drop(resource);
+            return;
+        }
         match state.next_for(lane) {
             Some(entry) => entry.waiter.fulfil(Ok((resource, lane))),
             None => match lane {
@@ -231,6 +244,23 @@ impl<W: Send + 'static> Line<W> {
             }
         }
         state.refused = why;
+    }
+
+    /// Turns away callers that may not use express resources with `why` (waking those who
+    /// wait) until called again with `None`: for when only express resources are left.
+    pub(crate) fn refuse_long(&self, why: Option<String>) {
+        let mut state = self.state.lock();
+        if let Some(why) = &why {
+            let (long, short): (Vec<_>, Vec<_>) =
+                state.waiting.drain(..).partition(|e| !e.ticket.express);
+            state.waiting = short;
+            for entry in long {
+                entry
+                    .waiter
+                    .fulfil(Err(WorkError::unavailable(why.clone())));
+            }
+        }
+        state.refused_long = why;
     }
 
     /// Takes no more callers: wakes every waiter with `reason` and returns the idle resources.

@@ -18,7 +18,7 @@ use super::process::JobLimits;
 use super::supervisor::{Settings, Supervisor};
 use super::{
     DEFAULT_EXPRESS, DEFAULT_REGULAR_PRIORITY, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN,
-    DEFAULT_START_TIMEOUT, SubprocessPool, worker,
+    DEFAULT_START_TIMEOUT, MAX_EXPRESS, SubprocessPool, worker,
 };
 use crate::config::{SubprocessConfig, default_parallelism};
 use crate::schedule::{InlineBelow, Scheduler, Scheduling};
@@ -145,6 +145,11 @@ impl SubprocessBuilder {
         if let Some(WorkerPriority::Nice(nice)) = self.nice.filter(|p| !p.is_valid()) {
             return Err(Error::config(format!(
                 "nice {nice} is out of range; give a whole number from -20 to 19"
+            )));
+        }
+        if let Some(express) = self.express.filter(|&n| n > MAX_EXPRESS) {
+            return Err(Error::config(format!(
+                "{express} express workers are more than {MAX_EXPRESS}; give 0 to {MAX_EXPRESS}"
             )));
         }
         if self.recycle_after == Some(0) {

@@ -74,6 +74,7 @@ impl<W: Send + 'static> Dispatch<W> {
         members.live.push((pid, lane));
         members.starved = None;
         self.line.refuse(None);
+        self.line.refuse_long(None);
         self.line.checkin(worker, lane);
     }
 
@@ -121,10 +122,19 @@ impl<W: Send + 'static> Dispatch<W> {
     }
 
     fn refuse_if_starving(&self, members: &Members) {
-        if let (Some(why), true) = (&members.starved, members.live.is_empty()) {
+        let Some(why) = &members.starved else {
+            return;
+        };
+        if members.live.is_empty() {
             self.line.refuse(Some(format!(
                 "the subprocess pool has no worker process and could not start one ({why}); \
                  it keeps retrying in the background"
+            )));
+        } else if !members.live.iter().any(|&(_, lane)| lane == Lane::Regular) {
+            // Only express workers are left, and they take short work only.
+            self.line.refuse_long(Some(format!(
+                "the subprocess pool has only express workers, which take short work only, and \
+                 could not start a regular one ({why}); it keeps retrying in the background"
             )));
         }
     }
@@ -207,6 +217,29 @@ mod tests {
         dispatch.remove(4);
         let error = waiting.recv_timeout(BOUND).unwrap().unwrap_err();
         assert!(error.to_string().contains("the program is gone"), "{error}");
+    }
+
+    #[test]
+    fn with_only_express_workers_left_long_work_fails_once_starting_fails() {
+        let dispatch = Arc::new(Dispatch::new(1, None));
+        dispatch.admit(1, 1); // express
+        dispatch.admit(2, 2); // regular
+        let _regular = dispatch.checkout(ANY).unwrap();
+        let waiting = queue_caller(&dispatch);
+        dispatch.remove(2);
+        dispatch.starve("the program is gone".to_owned());
+        let error = waiting.recv_timeout(BOUND).unwrap().unwrap_err();
+        assert!(
+            error.to_string().contains("only express workers"),
+            "{error}"
+        );
+        assert!(
+            dispatch.checkout(ANY).is_err(),
+            "later long work fails fast too"
+        );
+        assert_eq!(dispatch.checkout(SHORT).unwrap(), (1, Lane::Express));
+        dispatch.admit(3, 3);
+        assert_eq!(dispatch.checkout(ANY).unwrap(), (3, Lane::Regular));
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Express workers, unless configured: one, which takes only work predicted short.
 pub const DEFAULT_EXPRESS: usize = 1;
 
+/// The most express workers a pool takes: more would be a pool of their own.
+pub const MAX_EXPRESS: usize = 64;
+
 /// The CPU priority of the regular workers while there are express workers, unless
 /// configured: the idle scheduling class, so heavy work yields the core to short work (and to
 /// the handlers' I/O) the moment it arrives, as the express lane promises. At nice 10 instead,
@@ -239,6 +242,10 @@ impl Lease<'_> {
         let Some(cancellation) = Cancellation::current() else {
             return self.run(work, task);
         };
+        if cancellation.is_cancelled() {
+            work.fail(WorkError::cancelled());
+            return (After::Reusable, None);
+        }
         let Some(watch) = self.worker.as_ref().map(WorkerProcess::watch) else {
             return (After::Lost, None);
         };

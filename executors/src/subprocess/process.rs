@@ -138,17 +138,21 @@ impl WorkerProcess {
         } else {
             Received::NotSent
         };
-        let timed_out = self.watch.disarm() && limits.timeout.is_some();
+        // Disarmed before anything can reap the worker or give it another job, so a kill
+        // from the watch (deadline or cancel) can only ever reach this job's process.
+        let killed = self.watch.disarm();
+        let timed_out = killed && limits.timeout.is_some();
         if self.frame.capacity() > KEPT_BUFFER {
             self.frame = Vec::new();
         }
         match received {
             Received::Answered => {
                 self.tasks_run += 1;
-                if !timed_out {
+                if !killed {
                     return After::Reusable;
                 }
-                // The answer won the race against the deadline, but the worker is dead now.
+                // The answer won the race against the deadline or a cancel, but the worker
+                // was killed for it: it cannot take another job.
                 self.reap();
             }
             // A worker that breaks the protocol cannot be trusted with the next job.
@@ -238,6 +242,9 @@ impl WorkerProcess {
 
 impl Drop for WorkerProcess {
     fn drop(&mut self) {
+        // A job that unwound (a panic in a result's `Deserialize`) left the watch armed:
+        // disarm before reaping, so that no kill can reach a reused pid.
+        self.watch.disarm();
         if !self.try_reap() {
             let _ = self.kill_and_reap();
         }
