@@ -112,14 +112,24 @@ impl Pipe {
         self.path.to_str().unwrap().to_owned()
     }
 
-    /// Lets whoever waits on the pipe go on.
+    /// Lets whoever waits on the pipe go on. A plain open for writing would block until a
+    /// reader opens the pipe, for ever if the worker never does: open without blocking, which
+    /// fails while there is no reader, and retry within [`BOUND`].
     pub fn open(&self) {
         use std::io::Write;
-        let mut writer = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.path)
-            .unwrap();
-        writer.write_all(b"go").unwrap();
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut writer = None;
+        eventually("a worker to open the pipe", || {
+            writer = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.path)
+                .ok();
+            writer.is_some()
+        });
+        if let Some(mut writer) = writer {
+            writer.write_all(b"go").unwrap();
+        }
     }
 }
 

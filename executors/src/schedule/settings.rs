@@ -86,7 +86,7 @@ pub struct Scheduling {
 }
 
 impl Scheduling {
-    /// Today's defaults, written out: nothing set.
+    /// Every option left to the strategy's default.
     pub fn new() -> Self {
         Scheduling::default()
     }
