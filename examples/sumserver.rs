@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ythread_executors::ExecutorConfig;
-use ythread_suite::server::{self, Server, ServerConfig, Work};
+use ythread_suite::server::{self, ConnectionLimits, Framing, Server, ServerConfig, Work};
 
 /// A threaded TCP server that answers n with sumn(n) (or fib(n)), yielding the CPU work.
 #[derive(Debug, Parser)]
@@ -46,6 +46,17 @@ struct Args {
     /// larger ones ("only offload if it takes long"); 0 yields every request.
     #[arg(long, value_name = "N", default_value_t = 0)]
     direct_below: u64,
+    /// How requests are delimited: `read-once` (the article's protocol: each read is one
+    /// request) or `line` (one request per line, so clients may pipeline).
+    #[arg(long, value_name = "read-once|line", default_value = "read-once")]
+    framing: Framing,
+    /// The most connections served at once (default: derived from the fd and thread limits).
+    /// At the cap a newcomer takes the place of the connection idle longest, or is refused.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// The listen backlog (default: the OS maximum, net.core.somaxconn).
+    #[arg(long, value_name = "N")]
+    backlog: Option<u32>,
     /// After a graceful stop, print one summary line per task that ran (runs, inline and
     /// offloaded, waits, learned costs) on stdout.
     #[arg(long)]
@@ -81,17 +92,36 @@ fn serve(args: Args) -> Result<(), Box<dyn Error>> {
         max_n: args.max_n.unwrap_or(args.task.default_max_n()),
         idle_timeout: args.idle_timeout,
         direct_below: args.direct_below,
+        framing: args.framing,
+        max_connections: args.max_connections,
+        backlog: args.backlog,
     };
     let (work, max_n, idle) = (config.work, config.max_n, config.idle_timeout);
+    let derived = config.max_connections.is_none();
     let server = Server::bind(config, executor)?.stop_on_signals()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", server.local_addr())?;
     stdout.flush()?;
     drop(stdout);
     eprintln!(
-        "sumserver: task {work}, strategy {}, n up to {max_n}, idle timeout {idle:?}; \
-         stop with Ctrl-C",
-        server.executor().describe()
+        "sumserver: task {work}, strategy {}, n up to {max_n}, idle timeout {idle:?}, framing \
+         {}; stop with Ctrl-C",
+        server.executor().describe(),
+        args.framing,
+    );
+    let limits = ConnectionLimits::of_this_process();
+    let cap_source = if derived {
+        format!(
+            " (derived from the fd limit {} and the thread limit {})",
+            limits.fd_limit, limits.thread_limit
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "sumserver: at most {} connections{cap_source}, listen backlog {}",
+        server.max_connections(),
+        server.backlog()
     );
     server.run()?;
     match server::termination_signal() {

@@ -97,10 +97,65 @@ pub struct ServerConfig {
     /// a pool's queue then holds heavy work only, so short requests never wait behind it.
     /// 0 (the default) yields every request.
     pub direct_below: u64,
+    /// How requests are delimited on the wire; see [`Framing`].
+    pub framing: Framing,
+    /// The most connections served at once; `None` (the default) derives it from the
+    /// process's file-descriptor and thread limits ([`default_max_connections`](super::default_max_connections)).
+    /// A newcomer at the cap takes the place of the connection idle longest, or is refused
+    /// with an `error: server busy` line if none has been idle long enough.
+    pub max_connections: Option<usize>,
+    /// The listen backlog; `None` (the default) asks for the OS maximum
+    /// (`/proc/sys/net/core/somaxconn`).
+    pub backlog: Option<u32>,
+}
+
+/// How the server tells where one request ends and the next begins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Framing {
+    /// The article's protocol: each read is one request, with no terminator. A client must
+    /// wait for each reply before its next request; a request split across two reads is
+    /// answered as two, and two requests that arrive together read as one number.
+    #[default]
+    ReadOnce,
+    /// One request per `\n`-terminated line (a trailing `\r` is ignored), so clients may
+    /// pipeline and a request may arrive in pieces. A request must arrive whole within the
+    /// idle timeout counted from its first byte.
+    Line,
+}
+
+impl Framing {
+    /// The framing's name on the command line: `read-once` or `line`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Framing::ReadOnce => "read-once",
+            Framing::Line => "line",
+        }
+    }
+}
+
+impl fmt::Display for Framing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Framing {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "read-once" => Ok(Framing::ReadOnce),
+            "line" => Ok(Framing::Line),
+            other => Err(format!(
+                "unknown framing `{other}`; valid framings: read-once, line"
+            )),
+        }
+    }
 }
 
 impl Default for ServerConfig {
-    /// `127.0.0.1:0`, sumn, [`Work::default_max_n`], a 30 s idle timeout.
+    /// `127.0.0.1:0`, sumn, [`Work::default_max_n`], a 30 s idle timeout, read-once framing,
+    /// the connection cap and backlog derived from the OS limits.
     fn default() -> Self {
         ServerConfig {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -108,6 +163,9 @@ impl Default for ServerConfig {
             max_n: Work::Sumn.default_max_n(),
             idle_timeout: Duration::from_secs(30),
             direct_below: 0,
+            framing: Framing::ReadOnce,
+            max_connections: None,
+            backlog: None,
         }
     }
 }
@@ -136,6 +194,20 @@ impl ServerConfig {
         if self.idle_timeout.is_zero() {
             return Err(invalid(
                 "the idle timeout is zero; give it a positive duration such as 30s".to_owned(),
+            ));
+        }
+        if self.max_connections == Some(0) {
+            return Err(invalid(
+                "max connections is zero; allow at least one, or leave it unset to derive it \
+                 from the fd and thread limits"
+                    .to_owned(),
+            ));
+        }
+        if self.backlog == Some(0) {
+            return Err(invalid(
+                "the listen backlog is zero; give a positive length, or leave it unset for the \
+                 OS maximum"
+                    .to_owned(),
             ));
         }
         Ok(())
@@ -204,6 +276,29 @@ mod tests {
         for bad in ["", "ms", "1.5s", "-1s", "3h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn framings_parse_their_names_and_display_them_back() {
+        for framing in [Framing::ReadOnce, Framing::Line] {
+            assert_eq!(framing.to_string().parse::<Framing>(), Ok(framing));
+        }
+        let err = "lines".parse::<Framing>().unwrap_err();
+        assert!(err.contains("`lines`") && err.contains("read-once, line"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_cap_or_backlog_is_refused() {
+        let zero_cap = ServerConfig {
+            max_connections: Some(0),
+            ..ServerConfig::default()
+        };
+        assert!(zero_cap.validate().unwrap_err().to_string().contains("max connections"));
+        let zero_backlog = ServerConfig {
+            backlog: Some(0),
+            ..ServerConfig::default()
+        };
+        assert!(zero_backlog.validate().unwrap_err().to_string().contains("backlog"));
     }
 
     #[test]

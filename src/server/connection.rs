@@ -7,12 +7,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ythread::Yielder;
 
-use super::Work;
+use super::connections::{Admission, ConnectionState};
 use super::protocol::{self, MAX_REQUEST_BYTES};
+use super::reader::{Next, RequestReader};
+use super::{Framing, Work};
 use crate::tasks::{fib, sumn};
 
 /// What every handler of one server needs to know.
@@ -22,20 +24,35 @@ pub(crate) struct Settings {
     pub(crate) max_n: u64,
     pub(crate) idle_timeout: Duration,
     pub(crate) direct_below: u64,
+    pub(crate) framing: Framing,
 }
 
-/// Serves requests on `stream` until the client closes it, goes idle, or sends an over-long
-/// request. I/O errors (a reset, a client that stopped reading) end the connection quietly:
-/// they concern that client only.
-pub(crate) fn serve(y: &Yielder<'_>, mut stream: TcpStream, settings: Settings) {
-    // One byte more than a request, so that an over-long one shows as a full buffer.
-    let mut buffer = [0u8; MAX_REQUEST_BYTES + 1];
+/// Serves requests on an admitted connection until the client closes it, goes idle, sends an
+/// over-long or incomplete request, or leaves while its request is in progress (then the
+/// accept loop cancels this handler, which unwinds at its yield). I/O errors (a reset, a
+/// client that stopped reading) end the connection quietly: they concern that client only.
+pub(crate) fn serve(y: &Yielder<'_>, admission: Admission, settings: Settings) {
+    let departure = admission.departure;
+    let socket = admission.socket;
+    serve_requests(y, &socket, &admission.state, settings);
+    // The socket closes here, at once; only then does the accept loop hear of the end.
+    drop(socket);
+    drop(departure);
+}
+
+fn serve_requests(
+    y: &Yielder<'_>,
+    mut stream: &TcpStream,
+    state: &ConnectionState,
+    settings: Settings,
+) {
+    let mut reader = RequestReader::new(settings.framing, settings.idle_timeout);
     loop {
-        let len = match stream.read(&mut buffer) {
-            Ok(0) => return,
-            Ok(len) => len,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if is_timeout(&e) => {
+        state.wait_for_request();
+        let request = match reader.next(stream) {
+            Next::Request(request) => request,
+            Next::Closed => return,
+            Next::Idle => {
                 let reply = protocol::error_reply(format_args!(
                     "no request within {:?}; closing the connection",
                     settings.idle_timeout
@@ -43,9 +60,31 @@ pub(crate) fn serve(y: &Yielder<'_>, mut stream: TcpStream, settings: Settings) 
                 let _ = stream.write_all(reply.as_bytes());
                 return;
             }
-            Err(_) => return,
+            Next::Incomplete => {
+                let reply = protocol::error_reply(format_args!(
+                    "the request did not arrive whole within {:?} of its first byte; send \
+                     each request as one line ending in a line break (closing the connection)",
+                    settings.idle_timeout
+                ));
+                let _ = stream.write_all(reply.as_bytes());
+                return;
+            }
+            Next::TooLong => {
+                let reply = protocol::error_reply(format_args!(
+                    "line longer than {MAX_REQUEST_BYTES} bytes; send n as at most \
+                     {MAX_REQUEST_BYTES} decimal digits and a line break (closing the connection)"
+                ));
+                if stream.write_all(reply.as_bytes()).is_ok() {
+                    close_after_reply(stream);
+                }
+                return;
+            }
         };
-        let (reply, keep_open) = match protocol::parse_request(&buffer[..len], settings.max_n) {
+        // Shed by the accept loop to make room, or the client has already left.
+        if !state.begin_request() {
+            return;
+        }
+        let (reply, keep_open) = match protocol::parse_request(request, settings.max_n) {
             Ok(n) => (answer(y, settings, n), true),
             Err(bad) => (protocol::error_reply(&bad), !bad.closes_connection()),
         };
@@ -53,7 +92,7 @@ pub(crate) fn serve(y: &Yielder<'_>, mut stream: TcpStream, settings: Settings) 
             return;
         }
         if !keep_open {
-            close_after_reply(&mut stream);
+            close_after_reply(stream);
             return;
         }
     }
@@ -62,20 +101,34 @@ pub(crate) fn serve(y: &Yielder<'_>, mut stream: TcpStream, settings: Settings) 
 /// Closes a connection whose input may hold unread bytes. Closing a socket with unread input
 /// makes the kernel send a reset, and a reset can reach the client before it has read the
 /// reply; so send end-of-stream first, then read and drop what the client still sends until
-/// it closes too, within [`DRAIN_LIMIT`] bytes and [`DRAIN_TIME`].
-fn close_after_reply(stream: &mut TcpStream) {
-    if stream.shutdown(Shutdown::Write).is_err()
-        || stream.set_read_timeout(Some(DRAIN_TIME)).is_err()
-    {
+/// it closes too, within [`DRAIN_LIMIT`] bytes and [`DRAIN_TIME`] in all (not per read: a
+/// client trickling bytes cannot stretch it).
+fn close_after_reply(mut stream: &TcpStream) {
+    if stream.shutdown(Shutdown::Write).is_err() {
         return;
     }
-    let _ = io::copy(&mut stream.take(DRAIN_LIMIT), &mut io::sink());
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut left = DRAIN_LIMIT;
+    let mut scratch = [0u8; 4096];
+    while left > 0 {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() || stream.set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
+        let chunk = scratch.len().min(left);
+        match stream.read(&mut scratch[..chunk]) {
+            Ok(0) => return,
+            Ok(len) => left -= len,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// At most this much input is read and dropped when closing after an over-long request.
-const DRAIN_LIMIT: u64 = 64 * 1024;
-/// How long a closing connection waits for the client's input to stop.
-const DRAIN_TIME: Duration = Duration::from_secs(1);
+pub(crate) const DRAIN_LIMIT: usize = 64 * 1024;
+/// How long, in all, a closing connection waits for the client's input to stop.
+pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(1);
 
 /// Runs the work for `n` through the thread's strategy (the yield point), or directly when
 /// it is below the server's `direct_below` threshold.
@@ -94,12 +147,4 @@ fn answer(y: &Yielder<'_>, settings: Settings, n: u64) -> String {
         Ok(value) => protocol::answer_reply(value),
         Err(error) => protocol::error_reply(error),
     }
-}
-
-/// A read or write timeout shows as `WouldBlock` on Linux and `TimedOut` elsewhere.
-fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }

@@ -1,23 +1,25 @@
-//! [`Server`]: the listening socket, the accept loop, one handler thread per connection, and
-//! the graceful stop.
+//! [`Server`]: the listening socket, the accept loop, and the graceful stop.
 //!
-//! Stopping is graceful and bounded; [`Server::run`] tells the steps.
+//! The listening socket carries the options every connection needs (no Nagle delay, the idle
+//! timeout on reads and writes): Linux copies them to each accepted socket, which saves three
+//! system calls per connection. Stopping is graceful and bounded; [`Server::run`] tells the
+//! steps.
 
-use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
-use ythread::{Executor, JoinHandle, YieldableThread};
+use socket2::{Domain, Protocol, Socket, Type};
+use ythread::Executor;
 
-use super::connection::{self, Settings};
+use super::accept::Acceptor;
+use super::connection::Settings;
 use super::running::{RunningServer, ShutdownHandle};
-use super::{POLL_INTERVAL, ServerConfig, protocol, sys};
+use super::stop::{CANCEL_WAIT, stop_handlers};
+use super::{POLL_INTERVAL, ServerConfig, limits, sys};
 
 /// How long [`Server::run`] lets in-flight requests finish after a stop unless told otherwise.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// How long cancelled handlers get to unwind before they are left behind.
-const CANCEL_WAIT: Duration = Duration::from_secs(1);
 
 /// A bound listening socket and the executor its handlers yield their work to.
 ///
@@ -37,17 +39,12 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     settings: Settings,
+    max_connections: usize,
+    backlog: u32,
     executor: Executor,
     stop: ShutdownHandle,
     stop_on_signals: bool,
     grace: Duration,
-}
-
-/// A live connection as the accept loop tracks it.
-struct Connection {
-    handler: JoinHandle<()>,
-    /// A second handle on the handler's socket, to shut it down from outside.
-    socket: TcpStream,
 }
 
 impl Server {
@@ -59,7 +56,8 @@ impl Server {
     /// zero idle timeout), or the OS error of binding (address in use, no permission).
     pub fn bind(config: ServerConfig, executor: Executor) -> io::Result<Server> {
         config.validate()?;
-        let listener = TcpListener::bind(config.addr).map_err(|e| {
+        let backlog = config.backlog.unwrap_or_else(limits::max_backlog);
+        let listener = listen(&config, backlog).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!(
@@ -68,8 +66,6 @@ impl Server {
                 ),
             )
         })?;
-        // Non-blocking so that the accept loop, woken by poll(2), never blocks in accept.
-        listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
         Ok(Server {
             listener,
@@ -79,7 +75,12 @@ impl Server {
                 max_n: config.max_n,
                 idle_timeout: config.idle_timeout,
                 direct_below: config.direct_below,
+                framing: config.framing,
             },
+            max_connections: config
+                .max_connections
+                .unwrap_or_else(limits::default_max_connections),
+            backlog,
             executor,
             stop: ShutdownHandle::new(),
             stop_on_signals: false,
@@ -90,6 +91,17 @@ impl Server {
     /// The address actually bound (with the port the OS picked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The most connections served at once (the configured cap, or the one derived from the
+    /// OS limits).
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// The listen backlog asked for (Linux shortens it to `net.core.somaxconn`).
+    pub fn backlog(&self) -> u32 {
+        self.backlog
     }
 
     /// The strategy handlers yield their work to.
@@ -143,26 +155,23 @@ impl Server {
     /// # Errors
     /// If waiting on the listening socket fails; the handlers are stopped before returning.
     pub fn run(self) -> io::Result<()> {
-        let mut live: Vec<Connection> = Vec::new();
+        let mut acceptor = Acceptor::new(
+            &self.listener,
+            &self.executor,
+            self.settings,
+            self.max_connections,
+        )?;
         let outcome = loop {
             if self.stop_requested() {
                 break Ok(());
             }
-            reap_finished(&mut live);
-            match sys::wait_readable(&self.listener, POLL_INTERVAL) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => break Err(e),
-            }
-            if let Err(e) = self.accept_waiting(&mut live) {
+            if let Err(e) = acceptor.serve_events(POLL_INTERVAL, || self.stop_requested()) {
                 break Err(e);
             }
         };
-        let Server {
-            listener, grace, ..
-        } = self;
-        drop(listener);
-        stop_handlers(live, grace);
+        let connections = acceptor.into_connections();
+        drop(self.listener);
+        stop_handlers(connections, self.grace);
         outcome
     }
 
@@ -177,134 +186,24 @@ impl Server {
     fn stop_requested(&self) -> bool {
         self.stop.is_shutdown() || (self.stop_on_signals && sys::termination_signal().is_some())
     }
-
-    /// Accepts every connection already waiting. Errors that concern one connection or a
-    /// passing shortage (file descriptors, memory) are reported and survived; others end the
-    /// server.
-    fn accept_waiting(&self, live: &mut Vec<Connection>) -> io::Result<()> {
-        // A flood of connections must not keep a stop from being noticed.
-        while !self.stop_requested() {
-            match self.listener.accept() {
-                Ok((stream, _peer)) => {
-                    if let Some(connection) = self.start_handler(stream) {
-                        live.push(connection);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if is_transient_accept_error(&e) => {
-                    eprintln!("sumserver: could not accept a connection: {e}; going on");
-                    // A shortage would make poll report the same waiting connection at
-                    // once; pause so the loop does not spin while it lasts.
-                    std::thread::sleep(POLL_INTERVAL);
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    /// Starts the handler thread of one connection, or refuses the connection with an
-    /// `error:` line if no thread can be started.
-    fn start_handler(&self, stream: TcpStream) -> Option<Connection> {
-        let settings = self.settings;
-        let prepared = stream
-            .set_nonblocking(false)
-            .and_then(|()| stream.set_nodelay(true))
-            .and_then(|()| stream.set_read_timeout(Some(settings.idle_timeout)))
-            .and_then(|()| stream.set_write_timeout(Some(settings.idle_timeout)))
-            .and_then(|()| stream.try_clone());
-        // A socket that cannot be set up is already broken (reset by the peer): drop it.
-        let socket = prepared.ok()?;
-        // One name for every connection: handler threads are reused only under the name they
-        // started with, and a name per connection would defeat that.
-        let started = YieldableThread::builder()
-            .name("sumserver-conn")
-            .spawn(&self.executor, move |y| {
-                connection::serve(y, stream, settings)
-            });
-        match started {
-            Ok(handler) => Some(Connection { handler, socket }),
-            Err(e) => {
-                let reply = protocol::error_reply(format_args!(
-                    "the server cannot start a thread for this connection ({e}); try again later"
-                ));
-                let _ = (&socket).write_all(reply.as_bytes());
-                None
-            }
-        }
-    }
 }
 
-/// Joins the handlers that have returned, so that their threads do not pile up.
-fn reap_finished(live: &mut Vec<Connection>) {
-    let mut index = 0;
-    while index < live.len() {
-        if live[index].handler.is_finished() {
-            let connection = live.swap_remove(index);
-            report_handler_outcome(connection.handler.join());
-        } else {
-            index += 1;
-        }
-    }
-}
-
-/// Steps 2 and 3 of the stop: finish, then cancel, each bounded.
-fn stop_handlers(live: Vec<Connection>, grace: Duration) {
-    for connection in &live {
-        let _ = connection.socket.shutdown(Shutdown::Read);
-    }
-    let unfinished = join_all_until(live, Instant::now() + grace);
-    if unfinished.is_empty() {
-        return;
-    }
-    for connection in &unfinished {
-        connection.handler.cancel();
-        let _ = connection.socket.shutdown(Shutdown::Both);
-    }
-    let stuck = join_all_until(unfinished, Instant::now() + CANCEL_WAIT);
-    if !stuck.is_empty() {
-        eprintln!(
-            "sumserver: {} handler(s) still inside CPU work {:?} after the stop began; leaving \
-             them behind (give the strategy a timeout, e.g. subprocess,timeout=5s, to bound work)",
-            stuck.len(),
-            grace + CANCEL_WAIT
-        );
-    }
-}
-
-/// Joins each handler until `deadline`; returns those still running then.
-fn join_all_until(live: Vec<Connection>, deadline: Instant) -> Vec<Connection> {
-    let mut unfinished = Vec::new();
-    for mut connection in live {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match connection.handler.join_timeout(left) {
-            Err(e) if e.is_timeout() => unfinished.push(connection),
-            outcome => report_handler_outcome(outcome),
-        }
-    }
-    unfinished
-}
-
-/// A handler returns `()`; the only outcomes worth a word are a panic (a bug in the handler,
-/// which ended only its own connection). Cancellation is the stop working as intended.
-fn report_handler_outcome(outcome: Result<(), ythread::Error>) {
-    if let Err(e) = outcome
-        && !e.is_cancelled()
-    {
-        eprintln!("sumserver: a connection handler failed: {e}");
-    }
-}
-
-fn is_transient_accept_error(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::OutOfMemory
-    ) || matches!(
-        error.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EPROTO)
-    )
+/// A listening socket for `config`, non-blocking (the accept loop waits in epoll), with the
+/// options its connections inherit.
+fn listen(config: &ServerConfig, backlog: u32) -> io::Result<TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(config.addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    // As std's `TcpListener::bind` does: a restarted server can bind while old connections
+    // linger in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.set_read_timeout(Some(config.idle_timeout))?;
+    socket.set_write_timeout(Some(config.idle_timeout))?;
+    socket.bind(&config.addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }

@@ -14,16 +14,23 @@
 //! [`Server::run`]). The accept loop wakes every [`POLL_INTERVAL`] to notice a stop, which
 //! bounds how late a stop or a signal is seen.
 
+mod accept;
 mod config;
 mod connection;
+mod connections;
+mod limits;
 mod listener;
 pub mod protocol;
+mod reader;
 mod running;
+mod stop;
 mod sys;
 
 use std::time::Duration;
 
-pub use config::{ServerConfig, Work, parse_duration};
+pub use config::{Framing, ServerConfig, Work, parse_duration};
+pub use connections::{SHED_MIN_IDLE, SHED_SAMPLE};
+pub use limits::{ConnectionLimits, RESERVED_FDS, default_max_connections, max_backlog};
 pub use listener::{DEFAULT_SHUTDOWN_GRACE, Server};
 pub use running::{RunningServer, ShutdownHandle};
 pub use sys::{install_signal_handlers, termination_signal};

@@ -1,15 +1,17 @@
-//! The server's only `unsafe`: termination signals and waiting on the listening socket.
+//! The server's only `unsafe`: termination signals, the epoll instance of the accept loop,
+//! and reading resource limits.
 //!
 //! The signal handler does one async-signal-safe thing, a lock-free atomic store, and the
-//! accept loop polls that flag between `poll(2)` waits of at most [`super::POLL_INTERVAL`]. So
-//! a signal stops the server within that interval, a waiting connection is accepted at once,
-//! and an idle server wakes a few times a second. Handlers are installed with `SA_RESETHAND`:
+//! accept loop looks at that flag between `epoll_wait(2)` waits of at most
+//! [`super::POLL_INTERVAL`]. So a signal stops the server within that interval, a waiting
+//! connection is accepted at once, and an idle server wakes a few times a second. A
+//! self-pipe would make the stop immediate; 50 ms is short enough for a stop and keeps the
+//! handler to one store. Handlers are installed with `SA_RESETHAND`:
 //! the first SIGINT or SIGTERM asks for a graceful stop, a second one kills the process the
 //! default way, so an impatient Ctrl-C still works.
 
 use std::io;
-use std::os::fd::AsFd;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
@@ -57,24 +59,98 @@ pub fn termination_signal() -> Option<i32> {
     }
 }
 
-/// Waits until `socket` is readable (for a listener: a connection is waiting) or `timeout`
-/// passes. Returns whether it is readable; an interrupting signal counts as "not yet".
-pub(crate) fn wait_readable(socket: &impl AsFd, timeout: Duration) -> io::Result<bool> {
-    let mut entry = libc::pollfd {
-        fd: socket.as_fd().as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
+/// The soft limit of `resource`, or `None` when unlimited or unreadable.
+pub(crate) fn soft_rlimit(resource: libc::__rlimit_resource_t) -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `entry` is a valid, exclusively borrowed pollfd array of length 1; its fd is
-    // open for the whole call because `socket` is borrowed for it.
-    let ready = unsafe { libc::poll(&mut entry, 1, millis) };
-    match ready {
-        -1 => match io::Error::last_os_error() {
-            e if e.kind() == io::ErrorKind::Interrupted => Ok(false),
-            e => Err(e),
-        },
-        0 => Ok(false),
-        _ => Ok(true),
+    // SAFETY: `limit` is a valid, exclusively borrowed rlimit for the kernel to fill.
+    let status = unsafe { libc::getrlimit(resource, &mut limit) };
+    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+/// What a [`Poller`] event is about: the listening socket, or the connection with this key.
+pub(crate) const LISTENER_KEY: u64 = u64::MAX;
+
+/// One epoll instance for the accept loop: the listening socket (level-triggered: readable
+/// while connections wait) and each connection's hang-up (edge-triggered: reported once, when
+/// the peer's end-of-stream or reset arrives). Incoming request bytes never wake it, so it
+/// costs nothing per request; a connection's registration goes away with its socket.
+pub(crate) struct Poller {
+    epoll: OwnedFd,
+}
+
+impl Poller {
+    pub(crate) fn new() -> io::Result<Poller> {
+        // SAFETY: `epoll_create1` takes only flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by `epoll_create1`, is open, and nothing else owns it.
+        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Poller { epoll })
+    }
+
+    /// Reports `LISTENER_KEY` while `listener` has connections waiting.
+    pub(crate) fn watch_listener(&self, listener: &impl AsFd) -> io::Result<()> {
+        self.add(listener, libc::EPOLLIN as u32, LISTENER_KEY)
+    }
+
+    /// Reports `key` once when the peer of `socket` closes its side or resets.
+    pub(crate) fn watch_hang_up(&self, socket: &impl AsFd, key: u64) -> io::Result<()> {
+        self.add(socket, (libc::EPOLLRDHUP | libc::EPOLLET) as u32, key)
+    }
+
+    fn add(&self, socket: &impl AsFd, events: u32, key: u64) -> io::Result<()> {
+        let mut event = libc::epoll_event { events, u64: key };
+        // SAFETY: both descriptors are open for the call (the poller owns one, `socket` is
+        // borrowed), and `event` is a valid epoll_event that the kernel only reads.
+        let status = unsafe {
+            libc::epoll_ctl(
+                self.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                socket.as_fd().as_raw_fd(),
+                &mut event,
+            )
+        };
+        if status < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for events and replaces `keys` with their keys; an interrupting
+    /// signal returns with none.
+    pub(crate) fn wait(&self, keys: &mut Vec<u64>, timeout: Duration) -> io::Result<()> {
+        const BATCH: usize = 256;
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
+        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `events` is a writable array of `BATCH` epoll_events that outlives the call,
+        // and the epoll descriptor is open.
+        let ready = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                events.as_mut_ptr(),
+                BATCH as libc::c_int,
+                millis,
+            )
+        };
+        keys.clear();
+        let Ok(ready) = usize::try_from(ready) else {
+            return match io::Error::last_os_error() {
+                e if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+                e => Err(e),
+            };
+        };
+        keys.extend(events[..ready].iter().map(|event| event.u64));
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller").field("epoll", &self.epoll).finish()
     }
 }

@@ -1,0 +1,347 @@
+//! The live connections as the accept loop tracks them, and the little state each handler
+//! shares with it.
+//!
+//! The accept thread alone owns the table, so it needs no lock: each slot holds a handler's
+//! [`JoinHandle`], its [`ConnectionState`] and a *weak* reference to its socket. The handler
+//! owns the only strong reference, so the socket closes the moment the handler drops it, with
+//! no duplicate descriptor and no wait for the accept loop. What flows back to the accept
+//! thread is one counter (connections open now) and a short queue of slots whose handlers
+//! ended, both touched once per connection: the loop's work per connection stays constant
+//! however many are open.
+//!
+//! At the cap, the newcomer takes the place of the connection *idle longest*: the idlest of
+//! [`SHED_SAMPLE`] slots drawn at random (approximate, O(1), like Redis's sampled LRU), if it
+//! has been idle at least [`SHED_MIN_IDLE`]. Shedding an idle client keeps a server full of
+//! parked or trickling connections open to new ones; a connection in the middle of a request
+//! is never shed, and a newcomer finds no place only when every sampled connection is busy or
+//! just arrived. The shed client gets an `error: server busy` line and end-of-stream.
+
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use ythread::JoinHandle;
+
+/// How many slots the accept loop samples to find the connection idle longest.
+pub const SHED_SAMPLE: usize = 16;
+
+/// A connection idle for less than this is never shed: it has likely just connected and is
+/// about to send its request, and shedding it would let a burst of newcomers evict each other.
+pub const SHED_MIN_IDLE: Duration = Duration::from_secs(1);
+
+/// What a handler's connection is doing, as the accept loop sees it.
+#[derive(Debug)]
+pub(crate) struct ConnectionState {
+    /// Milliseconds since `epoch` at which the connection went idle, or [`BUSY`] or [`SHED`].
+    phase: AtomicU64,
+    /// Set by the accept loop when the peer closed its side or reset the connection.
+    peer_gone: AtomicBool,
+    epoch: Instant,
+}
+
+const BUSY: u64 = u64::MAX;
+const SHED: u64 = u64::MAX - 1;
+
+impl ConnectionState {
+    fn new(epoch: Instant) -> Self {
+        let state = ConnectionState {
+            phase: AtomicU64::new(0),
+            peer_gone: AtomicBool::new(false),
+            epoch,
+        };
+        state.wait_for_request();
+        state
+    }
+
+    fn millis_now(&self) -> u64 {
+        // Far below `SHED` for any server that runs less than half a billion years.
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The handler waits for the next request: the connection may be shed from now on.
+    pub(crate) fn wait_for_request(&self) {
+        self.phase.store(self.millis_now(), Ordering::SeqCst);
+    }
+
+    /// The handler has a request: claims the connection so it is no longer shed. `false` if
+    /// it was shed first, or if the client has already gone (its request is dropped unread).
+    pub(crate) fn begin_request(&self) -> bool {
+        let idle_since = self.phase.load(Ordering::SeqCst);
+        if idle_since == SHED
+            || self
+                .phase
+                .compare_exchange(idle_since, BUSY, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            return false;
+        }
+        // Pairs with `peer_left`: either this load sees the flag, or the accept loop sees
+        // `BUSY` and cancels the handler. Both may happen; neither is missed.
+        !self.peer_gone.load(Ordering::SeqCst)
+    }
+
+    /// The accept loop saw the peer leave. Returns whether a request is in progress (its work
+    /// should be cancelled).
+    fn peer_left(&self) -> bool {
+        self.peer_gone.store(true, Ordering::SeqCst);
+        self.phase.load(Ordering::SeqCst) == BUSY
+    }
+
+    /// How long the connection has been idle, if it is.
+    fn idle_for(&self) -> Option<(u64, Duration)> {
+        match self.phase.load(Ordering::SeqCst) {
+            BUSY | SHED => None,
+            since => Some((
+                since,
+                Duration::from_millis(self.millis_now().saturating_sub(since)),
+            )),
+        }
+    }
+
+    /// Marks the connection shed if it is still idle since `since`.
+    fn shed(&self, since: u64) -> bool {
+        self.phase
+            .compare_exchange(since, SHED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+}
+
+/// What every handler shares with the accept loop: how many connections are open and which
+/// handlers have ended.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    open: AtomicUsize,
+    ended: Mutex<Vec<Key>>,
+}
+
+/// A slot index and the generation of its occupant, so that a late event or report about a
+/// connection that has gone never reaches the one that took its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Key {
+    index: u32,
+    generation: u32,
+}
+
+impl Key {
+    pub(crate) fn to_u64(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    pub(crate) fn from_u64(raw: u64) -> Key {
+        Key {
+            index: raw as u32,
+            generation: (raw >> 32) as u32,
+        }
+    }
+}
+
+/// Held by a handler for its whole life; dropping it (after the handler has dropped its
+/// socket) tells the accept loop the connection is over.
+#[derive(Debug)]
+pub(crate) struct Departure {
+    shared: Arc<Shared>,
+    key: Key,
+}
+
+impl Drop for Departure {
+    fn drop(&mut self) {
+        self.shared.open.fetch_sub(1, Ordering::SeqCst);
+        self.shared.ended.lock().push(self.key);
+    }
+}
+
+/// What a new handler needs from the table: its socket, its state and its departure guard.
+pub(crate) struct Admission {
+    pub(crate) key: Key,
+    pub(crate) socket: Arc<TcpStream>,
+    pub(crate) state: Arc<ConnectionState>,
+    pub(crate) departure: Departure,
+}
+
+struct Tracked {
+    handler: Option<JoinHandle<()>>,
+    state: Arc<ConnectionState>,
+    socket: Weak<TcpStream>,
+}
+
+struct Slot {
+    generation: u32,
+    tracked: Option<Tracked>,
+}
+
+/// The accept thread's table of live connections.
+pub(crate) struct Connections {
+    shared: Arc<Shared>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Slots whose handler ended but whose outcome is not yet published.
+    ending: Vec<Key>,
+    epoch: Instant,
+    random: u64,
+}
+
+impl Connections {
+    pub(crate) fn new() -> Self {
+        let epoch = Instant::now();
+        Connections {
+            shared: Arc::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            ending: Vec::new(),
+            epoch,
+            // Any odd seed will do: the sample needs spread, not secrecy.
+            random: u64::from(epoch.elapsed().subsec_nanos()) | 1,
+        }
+    }
+
+    /// Connections open now (their handlers have not ended).
+    pub(crate) fn open(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
+    /// Takes a slot for `socket`; [`Connections::started`] then records its handler.
+    pub(crate) fn admit(&mut self, socket: TcpStream) -> Admission {
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Slot {
+                generation: 0,
+                tracked: None,
+            });
+            u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 connections")
+        });
+        let slot = &mut self.slots[index as usize];
+        let key = Key {
+            index,
+            generation: slot.generation,
+        };
+        let socket = Arc::new(socket);
+        let state = Arc::new(ConnectionState::new(self.epoch));
+        slot.tracked = Some(Tracked {
+            handler: None,
+            state: Arc::clone(&state),
+            socket: Arc::downgrade(&socket),
+        });
+        self.shared.open.fetch_add(1, Ordering::SeqCst);
+        Admission {
+            key,
+            socket,
+            state,
+            departure: Departure {
+                shared: Arc::clone(&self.shared),
+                key,
+            },
+        }
+    }
+
+    /// Records the handler of an admitted connection.
+    pub(crate) fn started(&mut self, key: Key, handler: JoinHandle<()>) {
+        if let Some(tracked) = self.tracked_mut(key) {
+            tracked.handler = Some(handler);
+        }
+    }
+
+    /// The peer of `key` closed or reset its connection: cancels the handler if it is in the
+    /// middle of a request, so that work nobody will read is dropped.
+    pub(crate) fn peer_left(&mut self, key: Key) {
+        if let Some(tracked) = self.tracked_mut(key)
+            && tracked.state.peer_left()
+            && let Some(handler) = &tracked.handler
+        {
+            handler.cancel();
+        }
+    }
+
+    /// Finds the connection idle longest (see the module docs) and marks it shed; returns
+    /// its socket, for the busy line and the shutdown.
+    pub(crate) fn shed_idlest(&mut self) -> Option<Arc<TcpStream>> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mut idlest: Option<(usize, u64, Duration)> = None;
+        for _ in 0..SHED_SAMPLE {
+            let index = (self.next_random() % self.slots.len() as u64) as usize;
+            let Some(tracked) = &self.slots[index].tracked else {
+                continue;
+            };
+            if let Some((since, idle)) = tracked.state.idle_for()
+                && idle >= SHED_MIN_IDLE
+                && idlest.is_none_or(|(_, _, longest)| idle > longest)
+            {
+                idlest = Some((index, since, idle));
+            }
+        }
+        let (index, since, _) = idlest?;
+        let tracked = self.slots[index].tracked.as_ref()?;
+        let socket = tracked.socket.upgrade()?;
+        tracked.state.shed(since).then_some(socket)
+    }
+
+    /// Joins the handlers that have ended and frees their slots.
+    pub(crate) fn collect_ended(&mut self, report: impl Fn(Result<(), ythread::Error>)) {
+        let mut ended = std::mem::take(&mut *self.shared.ended.lock());
+        ended.append(&mut self.ending);
+        for key in ended {
+            let Some(slot) = self.slots.get_mut(key.index as usize) else {
+                continue;
+            };
+            let Some(tracked) = slot.tracked.as_mut() else {
+                continue;
+            };
+            match tracked.handler.as_ref() {
+                // The handler reports its end a moment before its outcome is published.
+                Some(handler) if !handler.is_finished() => {
+                    self.ending.push(key);
+                    continue;
+                }
+                Some(_) => {
+                    if let Some(handler) = tracked.handler.take() {
+                        report(handler.join());
+                    }
+                }
+                // Never started: the slot was given back without a handler.
+                None => {}
+            }
+            slot.tracked = None;
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free.push(key.index);
+        }
+    }
+
+    /// Every tracked connection's handler and socket (while its handler has it open), for
+    /// the stop.
+    pub(crate) fn drain(&mut self) -> Vec<(JoinHandle<()>, Weak<TcpStream>)> {
+        self.slots
+            .iter_mut()
+            .filter_map(|slot| slot.tracked.take())
+            .filter_map(|tracked| Some((tracked.handler?, tracked.socket)))
+            .collect()
+    }
+
+    fn tracked_mut(&mut self, key: Key) -> Option<&mut Tracked> {
+        let slot = self.slots.get_mut(key.index as usize)?;
+        if slot.generation != key.generation {
+            return None;
+        }
+        slot.tracked.as_mut()
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64: fast, and plenty for picking sample slots.
+        let mut x = self.random;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.random = x;
+        x
+    }
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections")
+            .field("open", &self.open())
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
