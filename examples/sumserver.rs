@@ -54,6 +54,11 @@ struct Args {
     /// At the cap a newcomer takes the place of the connection idle longest, or is refused.
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// At the cap, how long a connection must have been idle to give up its place to a
+    /// newcomer (`off`: never shed; newcomers at the cap are refused).
+    // A fully qualified `Option` keeps clap from treating the flag as optional: `off` is a value.
+    #[arg(long, value_name = "DURATION|off", default_value = "1s", value_parser = parse_shed)]
+    shed_idle_after: std::option::Option<Duration>,
     /// The listen backlog (default: the OS maximum, net.core.somaxconn).
     #[arg(long, value_name = "N")]
     backlog: Option<u32>,
@@ -76,6 +81,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// `off`, or a duration as for `--idle-timeout`.
+fn parse_shed(text: &str) -> Result<Option<Duration>, String> {
+    match text.trim() {
+        "off" => Ok(None),
+        other => server::parse_duration(other).map(Some),
+    }
+}
+
 fn serve(args: Args) -> Result<(), Box<dyn Error>> {
     // Before the strategy starts, so a signal during a slow pool start still stops us cleanly.
     server::install_signal_handlers()?;
@@ -94,6 +107,7 @@ fn serve(args: Args) -> Result<(), Box<dyn Error>> {
         direct_below: args.direct_below,
         framing: args.framing,
         max_connections: args.max_connections,
+        shed_idle_after: args.shed_idle_after,
         backlog: args.backlog,
     };
     let (work, max_n, idle) = (config.work, config.max_n, config.idle_timeout);

@@ -209,3 +209,40 @@ fn an_invalid_executor_is_refused_with_the_valid_forms() {
         "nothing is listening, so nothing is announced"
     );
 }
+
+/// The server's open descriptors, counted in `/proc`.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the server's fd table is readable")
+        .count()
+}
+
+#[test]
+fn a_connection_holds_one_descriptor_and_gives_it_back_when_it_closes() {
+    let server = ServerProcess::start(&["--executor", "inline"]);
+    // Once a first connection is answered the accept loop is set up; keep that connection
+    // open, so it is in both counts.
+    let mut first = Connection::connect(server.addr(), BOUND).unwrap();
+    assert_eq!(first.request(b"1").unwrap(), "1");
+    let before = open_fds(server.pid());
+    let mut connections: Vec<Connection> = (0..50)
+        .map(|_| Connection::connect(server.addr(), BOUND).unwrap())
+        .collect();
+    for connection in &mut connections {
+        // Answered, so the server has admitted the connection.
+        assert_eq!(connection.request(b"3").unwrap(), "6");
+    }
+    assert_eq!(open_fds(server.pid()), before + 50, "one descriptor per connection");
+    drop(connections);
+    drop(first);
+    let before = before - 1;
+    let deadline = std::time::Instant::now() + BOUND;
+    while open_fds(server.pid()) != before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server still holds {} descriptors, {before} before the connections",
+            open_fds(server.pid())
+        );
+        thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -32,11 +32,18 @@ use super::sys::{LISTENER_KEY, Poller};
 /// does not turn into a reset that could destroy the busy line before the client reads it.
 const REFUSAL_DRAIN: usize = 4096;
 
+/// Who gets in: the cap, and how idle a connection must be to make room at it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Admission {
+    pub(crate) max_connections: usize,
+    pub(crate) shed_idle_after: Option<Duration>,
+}
+
 pub(crate) struct Acceptor<'a> {
     listener: &'a TcpListener,
     executor: &'a Executor,
     settings: Settings,
-    max_connections: usize,
+    admission: Admission,
     poller: Poller,
     connections: Connections,
     events: Vec<u64>,
@@ -51,7 +58,7 @@ impl<'a> Acceptor<'a> {
         listener: &'a TcpListener,
         executor: &'a Executor,
         settings: Settings,
-        max_connections: usize,
+        admission: Admission,
     ) -> io::Result<Self> {
         let poller = Poller::new()?;
         poller.watch_listener(listener)?;
@@ -59,7 +66,7 @@ impl<'a> Acceptor<'a> {
             listener,
             executor,
             settings,
-            max_connections,
+            admission,
             poller,
             connections: Connections::new(),
             events: Vec::new(),
@@ -131,13 +138,18 @@ impl<'a> Acceptor<'a> {
     /// Admits `stream` (making room at the cap if an idle connection can give it up), watches
     /// for its peer leaving, and starts its handler.
     fn admit(&mut self, stream: TcpStream) {
-        if self.connections.open() >= self.max_connections {
-            let Some(idlest) = self.connections.shed_idlest() else {
+        let Admission {
+            max_connections,
+            shed_idle_after,
+        } = self.admission;
+        if self.connections.open() >= max_connections {
+            let idlest = shed_idle_after.and_then(|after| self.connections.shed_idlest(after));
+            let Some(idlest) = idlest else {
                 refuse(
                     &stream,
                     format_args!(
-                        "server busy: all {} connections are in use; try again later",
-                        self.max_connections
+                        "server busy: all {max_connections} connections are in use; try again \
+                         later"
                     ),
                 );
                 return;
@@ -151,21 +163,21 @@ impl<'a> Acceptor<'a> {
             );
             let _ = idlest.shutdown(Shutdown::Both);
         }
-        let admission = self.connections.admit(stream);
-        let key = admission.key;
+        let admitted = self.connections.admit(stream);
+        let key = admitted.key;
         // If this fails (no memory), the connection is served all the same; only a departure
         // during its work would go unnoticed.
         let _ = self
             .poller
-            .watch_hang_up(&*admission.socket, key.to_u64());
-        let socket = Arc::clone(&admission.socket);
+            .watch_hang_up(&*admitted.socket, key.to_u64());
+        let socket = Arc::clone(&admitted.socket);
         let settings = self.settings;
         // One name for every connection: handler threads are reused only under the name they
         // started with, and a name per connection would defeat that.
         let started = YieldableThread::builder()
             .name("sumserver-conn")
             .spawn(self.executor, move |y| {
-                connection::serve(y, admission, settings)
+                connection::serve(y, admitted, settings)
             });
         match started {
             Ok(handler) => {

@@ -104,6 +104,10 @@ pub struct ServerConfig {
     /// A newcomer at the cap takes the place of the connection idle longest, or is refused
     /// with an `error: server busy` line if none has been idle long enough.
     pub max_connections: Option<usize>,
+    /// At the cap, how long a connection must have been idle to be shed for a newcomer;
+    /// `None` never sheds (newcomers at the cap are refused). Default
+    /// [`DEFAULT_SHED_IDLE_AFTER`](super::DEFAULT_SHED_IDLE_AFTER).
+    pub shed_idle_after: Option<Duration>,
     /// The listen backlog; `None` (the default) asks for the OS maximum
     /// (`/proc/sys/net/core/somaxconn`).
     pub backlog: Option<u32>,
@@ -165,6 +169,7 @@ impl Default for ServerConfig {
             direct_below: 0,
             framing: Framing::ReadOnce,
             max_connections: None,
+            shed_idle_after: Some(super::DEFAULT_SHED_IDLE_AFTER),
             backlog: None,
         }
     }

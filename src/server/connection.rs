@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ythread::Yielder;
 
-use super::connections::{Admission, ConnectionState};
+use super::connections::{Admitted, ConnectionState};
 use super::protocol::{self, MAX_REQUEST_BYTES};
 use super::reader::{Next, RequestReader};
 use super::{Framing, Work};
@@ -31,10 +31,10 @@ pub(crate) struct Settings {
 /// over-long or incomplete request, or leaves while its request is in progress (then the
 /// accept loop cancels this handler, which unwinds at its yield). I/O errors (a reset, a
 /// client that stopped reading) end the connection quietly: they concern that client only.
-pub(crate) fn serve(y: &Yielder<'_>, admission: Admission, settings: Settings) {
-    let departure = admission.departure;
-    let socket = admission.socket;
-    serve_requests(y, &socket, &admission.state, settings);
+pub(crate) fn serve(y: &Yielder<'_>, admitted: Admitted, settings: Settings) {
+    let departure = admitted.departure;
+    let socket = admitted.socket;
+    serve_requests(y, &socket, &admitted.state, settings);
     // The socket closes here, at once; only then does the accept loop hear of the end.
     drop(socket);
     drop(departure);

@@ -11,7 +11,7 @@
 //!
 //! At the cap, the newcomer takes the place of the connection *idle longest*: the idlest of
 //! [`SHED_SAMPLE`] slots drawn at random (approximate, O(1), like Redis's sampled LRU), if it
-//! has been idle at least [`SHED_MIN_IDLE`]. Shedding an idle client keeps a server full of
+//! has been idle at least [`DEFAULT_SHED_IDLE_AFTER`] (configurable; shedding can be turned off). Shedding an idle client keeps a server full of
 //! parked or trickling connections open to new ones; a connection in the middle of a request
 //! is never shed, and a newcomer finds no place only when every sampled connection is busy or
 //! just arrived. The shed client gets an `error: server busy` line and end-of-stream.
@@ -27,9 +27,10 @@ use ythread::JoinHandle;
 /// How many slots the accept loop samples to find the connection idle longest.
 pub const SHED_SAMPLE: usize = 16;
 
-/// A connection idle for less than this is never shed: it has likely just connected and is
-/// about to send its request, and shedding it would let a burst of newcomers evict each other.
-pub const SHED_MIN_IDLE: Duration = Duration::from_secs(1);
+/// By default a connection idle for less than this is never shed: it has likely just
+/// connected and is about to send its request, and shedding it would let a burst of
+/// newcomers evict each other.
+pub const DEFAULT_SHED_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// What a handler's connection is doing, as the accept loop sees it.
 #[derive(Debug)]
@@ -153,7 +154,7 @@ impl Drop for Departure {
 }
 
 /// What a new handler needs from the table: its socket, its state and its departure guard.
-pub(crate) struct Admission {
+pub(crate) struct Admitted {
     pub(crate) key: Key,
     pub(crate) socket: Arc<TcpStream>,
     pub(crate) state: Arc<ConnectionState>,
@@ -202,7 +203,7 @@ impl Connections {
     }
 
     /// Takes a slot for `socket`; [`Connections::started`] then records its handler.
-    pub(crate) fn admit(&mut self, socket: TcpStream) -> Admission {
+    pub(crate) fn admit(&mut self, socket: TcpStream) -> Admitted {
         let index = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Slot {
                 generation: 0,
@@ -223,7 +224,7 @@ impl Connections {
             socket: Arc::downgrade(&socket),
         });
         self.shared.open.fetch_add(1, Ordering::SeqCst);
-        Admission {
+        Admitted {
             key,
             socket,
             state,
@@ -254,7 +255,7 @@ impl Connections {
 
     /// Finds the connection idle longest (see the module docs) and marks it shed; returns
     /// its socket, for the busy line and the shutdown.
-    pub(crate) fn shed_idlest(&mut self) -> Option<Arc<TcpStream>> {
+    pub(crate) fn shed_idlest(&mut self, idle_at_least: Duration) -> Option<Arc<TcpStream>> {
         if self.slots.is_empty() {
             return None;
         }
@@ -265,7 +266,7 @@ impl Connections {
                 continue;
             };
             if let Some((since, idle)) = tracked.state.idle_for()
-                && idle >= SHED_MIN_IDLE
+                && idle >= idle_at_least
                 && idlest.is_none_or(|(_, _, longest)| idle > longest)
             {
                 idlest = Some((index, since, idle));

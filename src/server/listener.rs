@@ -12,7 +12,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use ythread::Executor;
 
-use super::accept::Acceptor;
+use super::accept::{Acceptor, Admission};
 use super::connection::Settings;
 use super::running::{RunningServer, ShutdownHandle};
 use super::stop::{CANCEL_WAIT, stop_handlers};
@@ -39,7 +39,7 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     settings: Settings,
-    max_connections: usize,
+    admission: Admission,
     backlog: u32,
     executor: Executor,
     stop: ShutdownHandle,
@@ -77,9 +77,12 @@ impl Server {
                 direct_below: config.direct_below,
                 framing: config.framing,
             },
-            max_connections: config
-                .max_connections
-                .unwrap_or_else(limits::default_max_connections),
+            admission: Admission {
+                max_connections: config
+                    .max_connections
+                    .unwrap_or_else(limits::default_max_connections),
+                shed_idle_after: config.shed_idle_after,
+            },
             backlog,
             executor,
             stop: ShutdownHandle::new(),
@@ -96,7 +99,7 @@ impl Server {
     /// The most connections served at once (the configured cap, or the one derived from the
     /// OS limits).
     pub fn max_connections(&self) -> usize {
-        self.max_connections
+        self.admission.max_connections
     }
 
     /// The listen backlog asked for (Linux shortens it to `net.core.somaxconn`).
@@ -159,7 +162,7 @@ impl Server {
             &self.listener,
             &self.executor,
             self.settings,
-            self.max_connections,
+            self.admission,
         )?;
         let outcome = loop {
             if self.stop_requested() {

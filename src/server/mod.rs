@@ -29,7 +29,7 @@ mod sys;
 use std::time::Duration;
 
 pub use config::{Framing, ServerConfig, Work, parse_duration};
-pub use connections::{SHED_MIN_IDLE, SHED_SAMPLE};
+pub use connections::{DEFAULT_SHED_IDLE_AFTER, SHED_SAMPLE};
 pub use limits::{ConnectionLimits, RESERVED_FDS, default_max_connections, max_backlog};
 pub use listener::{DEFAULT_SHUTDOWN_GRACE, Server};
 pub use running::{RunningServer, ShutdownHandle};
