@@ -57,7 +57,7 @@ struct Args {
     /// At the cap, how long a connection must have been idle to give up its place to a
     /// newcomer (`off`: never shed; newcomers at the cap are refused).
     // A fully qualified `Option` keeps clap from treating the flag as optional: `off` is a value.
-    #[arg(long, value_name = "DURATION|off", default_value = "1s", value_parser = parse_shed)]
+    #[arg(long, value_name = "DURATION|off", default_value = "100ms", value_parser = parse_shed)]
     shed_idle_after: std::option::Option<Duration>,
     /// The listen backlog (default: the OS maximum, net.core.somaxconn).
     #[arg(long, value_name = "N")]

@@ -27,10 +27,12 @@ use ythread::JoinHandle;
 /// How many slots the accept loop samples to find the connection idle longest.
 pub const SHED_SAMPLE: usize = 16;
 
-/// By default a connection idle for less than this is never shed: it has likely just
-/// connected and is about to send its request, and shedding it would let a burst of
-/// newcomers evict each other.
-pub const DEFAULT_SHED_IDLE_AFTER: Duration = Duration::from_secs(1);
+/// By default a connection idle for less than this is never shed. A client's first request
+/// leaves with the last packet of its handshake, so a real client is busy within a moment of
+/// being accepted, whatever the network's round trip; one that sent nothing for 100 ms is
+/// holding a place without using it. Much longer, and a steady flood keeps every place
+/// younger than the threshold, so newcomers are refused instead of making room.
+pub const DEFAULT_SHED_IDLE_AFTER: Duration = Duration::from_millis(100);
 
 /// What a handler's connection is doing, as the accept loop sees it.
 #[derive(Debug)]
