@@ -246,3 +246,39 @@ fn a_connection_holds_one_descriptor_and_gives_it_back_when_it_closes() {
         thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+#[test]
+fn out_of_descriptors_newcomers_are_told_so_and_the_open_connections_are_served() {
+    // Room for the server's own descriptors and a few connections, and a cap above that.
+    let mut server =
+        ServerProcess::start_with_fd_limit(32, &["--executor", "inline", "--max-connections", "1000"]);
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for _ in 0..40 {
+        let mut connection = Connection::connect(server.addr(), BOUND).unwrap();
+        match connection.request(b"3") {
+            Ok(reply) if reply == "6" => open.push(connection),
+            Ok(reply) => {
+                assert!(
+                    reply.starts_with("error: server busy: out of file descriptors"),
+                    "{reply}"
+                );
+                refused += 1;
+            }
+            Err(e) => panic!("a newcomer got no answer: {e}"),
+        }
+    }
+    assert!(!open.is_empty() && refused > 0, "{} open, {refused} refused", open.len());
+    for connection in &mut open {
+        assert_eq!(connection.request(b"4").unwrap(), "10", "an open connection");
+    }
+    drop(open);
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_for_exit(BOUND).is_some_and(|status| status.success()));
+    let stderr = server.stderr();
+    assert_eq!(
+        stderr.matches("out of file descriptors").count(),
+        1,
+        "said once: {stderr}"
+    );
+}

@@ -8,6 +8,8 @@
 //! ```text
 //! cargo run --release --example defences            # the full replay (about a minute)
 //! cargo run --release --example defences -- --quick # smaller counts (a few seconds)
+//! cargo run --release --example defences -- --only accept   # one scenario: trickle, flood,
+//!                                                           # abandon, lag or accept
 //! ```
 
 mod abandon;
@@ -55,20 +57,42 @@ const QUICK: Scale = Scale {
 fn main() -> ExitCode {
     ythread_executors::init(ythread_suite::tasks::registry());
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let scale = match args.first().map(String::as_str) {
-        Some("--serve") => return child::serve(&args[1..]),
-        None => FULL,
-        Some("--quick") => QUICK,
-        Some(other) => fail(&format!("unknown argument `{other}`; use --quick or nothing")),
-    };
-    println!("# The sum server under attack\n");
-    let bars = [
-        trickle::run(),
-        flood::run(scale),
-        abandon::run(),
-        lag::run(scale),
-        accept_cost::run(scale),
+    if args.first().map(String::as_str) == Some("--serve") {
+        return child::serve(&args[1..]);
+    }
+    let mut scale = FULL;
+    let mut only = None;
+    let mut rest = args.iter().map(String::as_str);
+    while let Some(arg) = rest.next() {
+        match arg {
+            "--quick" => scale = QUICK,
+            "--only" => only = rest.next(),
+            other => fail(&format!(
+                "unknown argument `{other}`; use --quick and --only SCENARIO"
+            )),
+        }
+    }
+    type Scenario = fn(Scale) -> Vec<Bar>;
+    let scenarios: [(&str, Scenario); 5] = [
+        ("trickle", |_| trickle::run()),
+        ("flood", flood::run),
+        ("abandon", |_| abandon::run()),
+        ("lag", lag::run),
+        ("accept", accept_cost::run),
     ];
+    if let Some(name) = only
+        && !scenarios.iter().any(|(known, _)| *known == name)
+    {
+        fail(&format!(
+            "no scenario `{name}`; one of trickle, flood, abandon, lag, accept"
+        ));
+    }
+    println!("# The sum server under attack\n");
+    let bars: Vec<Vec<Bar>> = scenarios
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|only| only == *name))
+        .map(|(_, run)| run(scale))
+        .collect();
     println!("## Bars\n");
     println!("| bar | measured | met |");
     println!("|---|---|---|");

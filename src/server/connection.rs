@@ -4,6 +4,14 @@
 //! yield the CPU work with `y.apply(sumn, n)`, write the reply with blocking I/O, until the
 //! client closes. It never names the strategy. A failure of the work (a panic, a worker
 //! process that died, a deadline) is that request's `error:` reply; the connection goes on.
+//!
+//! Every wait is bounded: the wait for a request by the idle timeout (and, in line framing,
+//! the rest of a request by the idle timeout from its first byte), each reply's write by the
+//! idle timeout too, so a client that never reads its replies is cut off at most one idle
+//! timeout after its socket's buffers fill, and the drain before closing after an over-long
+//! request by [`DRAIN_TIME`] and [`DRAIN_LIMIT`] in all. The handler tells the accept loop when
+//! it waits for a request (the connection may then be shed at the cap) and when it has one
+//! (it may not).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};

@@ -8,11 +8,17 @@
 //!
 //! Consequences of having no framing, kept on purpose so the article's client works unchanged:
 //! a client must wait for each reply before sending its next request (two requests that reach
-//! the server in one segment read as one number), and a request split across two segments
-//! reads as two. Surrounding ASCII whitespace is ignored, so `printf '25000\n' | nc` works.
-//! An over-long request (more than 16 bytes in one read) leaves the stream with no way to tell
-//! where the next request starts, so it gets its `error:` line and the connection is closed;
-//! every other bad request gets its `error:` line and the connection goes on.
+//! the server in one segment read as one number: `1` and `2` sent together are answered as
+//! `12`), and a request split across two segments reads as two (`250`, a pause, `00` gets the
+//! answers for 250 and for 0). Surrounding ASCII whitespace is ignored, so
+//! `printf '25000\n' | nc` works. An over-long request (more than 16 bytes in one read) leaves
+//! the stream with no way to tell where the next request starts, so it gets its `error:` line
+//! and the connection is closed; every other bad request gets its `error:` line and the
+//! connection goes on.
+//!
+//! [`Framing::Line`](super::Framing::Line) is the opt-in cure: one request per `\n`-ended line
+//! (a `\r` before it is ignored), so requests may be pipelined or arrive in pieces, and a
+//! line must arrive whole within the idle timeout of its first byte. The replies are the same.
 
 use std::fmt;
 

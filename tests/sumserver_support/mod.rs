@@ -81,7 +81,22 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `sumserver --addr 127.0.0.1:0 ARGS...` and reads the port from its first line.
     pub fn start(args: &[&str]) -> ServerProcess {
-        let mut child = Command::new(sumserver_binary())
+        Self::start_command(Command::new(sumserver_binary()), args)
+    }
+
+    /// As [`ServerProcess::start`], with at most `fds` open file descriptors (set by
+    /// util-linux's `prlimit`, which then runs the server in its own process).
+    pub fn start_with_fd_limit(fds: u64, args: &[&str]) -> ServerProcess {
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={fds}:{fds}"))
+            .arg("--")
+            .arg(sumserver_binary());
+        Self::start_command(command, args)
+    }
+
+    fn start_command(mut command: Command, args: &[&str]) -> ServerProcess {
+        let mut child = command
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .env_remove("YTHREAD_EXECUTOR")
