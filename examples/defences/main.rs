@@ -9,11 +9,12 @@
 //! cargo run --release --example defences            # the full replay (about a minute)
 //! cargo run --release --example defences -- --quick # smaller counts (a few seconds)
 //! cargo run --release --example defences -- --only accept   # one scenario: trickle, flood,
-//!                                                           # abandon, lag or accept
+//!                                                           # abandon, lag, accept, backlog
 //! ```
 
 mod abandon;
 mod accept_cost;
+mod backlog;
 mod child;
 mod flood;
 mod lag;
@@ -73,18 +74,19 @@ fn main() -> ExitCode {
         }
     }
     type Scenario = fn(Scale) -> Vec<Bar>;
-    let scenarios: [(&str, Scenario); 5] = [
+    let scenarios: [(&str, Scenario); 6] = [
         ("trickle", |_| trickle::run()),
         ("flood", flood::run),
         ("abandon", |_| abandon::run()),
         ("lag", lag::run),
         ("accept", accept_cost::run),
+        ("backlog", backlog::run),
     ];
     if let Some(name) = only
         && !scenarios.iter().any(|(known, _)| *known == name)
     {
         fail(&format!(
-            "no scenario `{name}`; one of trickle, flood, abandon, lag, accept"
+            "no scenario `{name}`; one of trickle, flood, abandon, lag, accept, backlog"
         ));
     }
     println!("# The sum server under attack\n");
