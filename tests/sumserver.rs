@@ -232,7 +232,11 @@ fn a_connection_holds_one_descriptor_and_gives_it_back_when_it_closes() {
         // Answered, so the server has admitted the connection.
         assert_eq!(connection.request(b"3").unwrap(), "6");
     }
-    assert_eq!(open_fds(server.pid()), before + 50, "one descriptor per connection");
+    assert_eq!(
+        open_fds(server.pid()),
+        before + 50,
+        "one descriptor per connection"
+    );
     drop(connections);
     drop(first);
     let before = before - 1;
@@ -250,8 +254,10 @@ fn a_connection_holds_one_descriptor_and_gives_it_back_when_it_closes() {
 #[test]
 fn out_of_descriptors_newcomers_are_told_so_and_the_open_connections_are_served() {
     // Room for the server's own descriptors and a few connections, and a cap above that.
-    let mut server =
-        ServerProcess::start_with_fd_limit(32, &["--executor", "inline", "--max-connections", "1000"]);
+    let mut server = ServerProcess::start_with_fd_limit(
+        32,
+        &["--executor", "inline", "--max-connections", "1000"],
+    );
     let mut open = Vec::new();
     let mut refused = 0;
     for _ in 0..40 {
@@ -268,13 +274,25 @@ fn out_of_descriptors_newcomers_are_told_so_and_the_open_connections_are_served(
             Err(e) => panic!("a newcomer got no answer: {e}"),
         }
     }
-    assert!(!open.is_empty() && refused > 0, "{} open, {refused} refused", open.len());
+    assert!(
+        !open.is_empty() && refused > 0,
+        "{} open, {refused} refused",
+        open.len()
+    );
     for connection in &mut open {
-        assert_eq!(connection.request(b"4").unwrap(), "10", "an open connection");
+        assert_eq!(
+            connection.request(b"4").unwrap(),
+            "10",
+            "an open connection"
+        );
     }
     drop(open);
     server.signal(libc::SIGTERM);
-    assert!(server.wait_for_exit(BOUND).is_some_and(|status| status.success()));
+    assert!(
+        server
+            .wait_for_exit(BOUND)
+            .is_some_and(|status| status.success())
+    );
     let stderr = server.stderr();
     assert_eq!(
         stderr.matches("out of file descriptors").count(),

@@ -122,7 +122,10 @@ fn an_over_long_line_gets_an_error_and_its_connection_is_closed() {
     let mut stream = connect(server.addr());
     stream.write_all(b"1234567890123456789\n").unwrap();
     let text = read_to_close(&mut stream);
-    assert!(text.starts_with("error: line longer than 16 bytes"), "{text:?}");
+    assert!(
+        text.starts_with("error: line longer than 16 bytes"),
+        "{text:?}"
+    );
 }
 
 #[test]
@@ -134,7 +137,10 @@ fn the_drain_after_an_over_long_request_is_bounded_in_total() {
     BufReader::new(stream.try_clone().unwrap())
         .read_line(&mut reply)
         .unwrap();
-    assert!(reply.starts_with("error: request longer than 16 bytes"), "{reply}");
+    assert!(
+        reply.starts_with("error: request longer than 16 bytes"),
+        "{reply}"
+    );
     // Keep trickling: a drain bounded per read would never end, one bounded in total ends
     // and the server's close makes the writes fail.
     let deadline = Instant::now() + BOUND;
@@ -201,7 +207,9 @@ fn a_newcomer_at_the_cap_is_refused_while_every_connection_is_busy() {
     let server = start(capped(1, Some(Duration::ZERO)), gate);
     let mut busy = connect(server.addr());
     busy.write_all(b"10").unwrap();
-    arrived.recv_timeout(BOUND).expect("the request reaches the strategy");
+    arrived
+        .recv_timeout(BOUND)
+        .expect("the request reaches the strategy");
     let mut newcomer = connect(server.addr());
     let text = read_to_close(&mut newcomer);
     assert_eq!(
@@ -271,4 +279,34 @@ fn the_defaults_come_from_the_os_limits() {
     )
     .unwrap();
     assert_eq!((chosen.max_connections(), chosen.backlog()), (7, 9));
+}
+
+#[test]
+fn a_client_that_never_reads_its_replies_is_cut_off() {
+    let server = line_server(Duration::from_millis(200));
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    // Requests whose replies nobody reads: once the buffers fill, the server's write waits for
+    // its idle timeout and gives up on the connection, and then our writes fail.
+    let requests = b"1\n".repeat(64 * 1024);
+    let deadline = Instant::now() + BOUND;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "a client that never reads is still connected after {BOUND:?}"
+        );
+        match stream.write(&requests) {
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => {
+                assert!(
+                    matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+                    "{e}"
+                );
+                break;
+            }
+        }
+    }
 }

@@ -68,7 +68,9 @@ fn a_client_that_leaves_during_its_request_has_its_handler_cancelled() {
         release: Mutex::new(release_rx),
     }));
     let leaving = send(&server, b"100");
-    arrived.recv_timeout(BOUND).expect("the request reaches the strategy");
+    arrived
+        .recv_timeout(BOUND)
+        .expect("the request reaches the strategy");
     drop(leaving);
     cancelled
         .recv_timeout(BOUND)
@@ -82,7 +84,10 @@ fn a_client_that_leaves_during_its_request_has_its_handler_cancelled() {
     let mut reply = [0u8; 3];
     staying.read_exact(&mut reply).unwrap();
     assert_eq!(&reply, b"10\n");
-    assert!(cancelled.try_recv().is_err(), "a client that stayed was cancelled");
+    assert!(
+        cancelled.try_recv().is_err(),
+        "a client that stayed was cancelled"
+    );
 }
 
 #[test]
@@ -108,7 +113,11 @@ fn a_worker_running_work_for_a_client_that_left_is_killed_and_replaced() {
     eventually("the departed client's work leaves the line", || {
         metrics_of.metrics().waiting == 0
     });
-    assert_eq!(our_children(), workers, "a queued departure killed a worker");
+    assert_eq!(
+        our_children(),
+        workers,
+        "a queued departure killed a worker"
+    );
 
     // The running client leaves: its worker is killed and the pool heals.
     drop(running);

@@ -45,7 +45,9 @@ pub(crate) fn run() -> Vec<Bar> {
     let started = Instant::now();
     let fresh = request_once(server.addr, b"25000", BOUND);
     let fresh_took = started.elapsed();
-    println!("## Abandoned work (subprocess:2, requests for hours of work, then the client closes)\n");
+    println!(
+        "## Abandoned work (subprocess:2, requests for hours of work, then the client closes)\n"
+    );
     println!(
         "Worker CPU freed after the close, {ROUNDS} rounds: {}. After {CROWD} such clients left \
          at once, a fresh request took {} ({}).\n",
@@ -68,7 +70,11 @@ pub(crate) fn run() -> Vec<Bar> {
         },
         Bar {
             what: "after 20 abandoned requests, a fresh request is answered at once",
-            measured: format!("{} ({})", ms(fresh_took), if fresh.is_ok() { "answered" } else { "failed" }),
+            measured: format!(
+                "{} ({})",
+                ms(fresh_took),
+                if fresh.is_ok() { "answered" } else { "failed" }
+            ),
             met: fresh.is_ok() && fresh_took < Duration::from_millis(100),
         },
     ]
@@ -124,6 +130,10 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 fn is_running(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| stat.rfind(')').and_then(|end| stat.get(end + 2..end + 3)).map(|s| s != "Z"))
+        .and_then(|stat| {
+            stat.rfind(')')
+                .and_then(|end| stat.get(end + 2..end + 3))
+                .map(|s| s != "Z")
+        })
         .unwrap_or(false)
 }

@@ -13,7 +13,9 @@ const CLIENTS: usize = 16;
 const LATE: Duration = Duration::from_millis(500);
 
 pub(crate) fn run(_scale: Scale) -> Vec<Bar> {
-    println!("## Listen backlog ({CONNECTS} back-to-back connects from {CLIENTS} threads, held open)\n");
+    println!(
+        "## Listen backlog ({CONNECTS} back-to-back connects from {CLIENTS} threads, held open)\n"
+    );
     println!("| backlog | connects later than {LATE:?} | failed |");
     println!("|---|--:|--:|");
     let mut rows = Vec::new();

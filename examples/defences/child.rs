@@ -87,8 +87,8 @@ impl ChildServer {
 
     /// The server's resident memory, in KiB.
     pub(crate) fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
@@ -99,10 +99,16 @@ impl ChildServer {
     /// The server's worker processes (its children).
     pub(crate) fn workers(&self) -> Vec<u32> {
         let mut pids: Vec<u32> = Vec::new();
-        for task in std::fs::read_dir(format!("/proc/{}/task", self.pid())).into_iter().flatten() {
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .into_iter()
+            .flatten()
+        {
             let Ok(task) = task else { continue };
             let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            pids.extend(text.split_whitespace().filter_map(|pid| pid.parse::<u32>().ok()));
+            pids.extend(
+                text.split_whitespace()
+                    .filter_map(|pid| pid.parse::<u32>().ok()),
+            );
         }
         pids.sort_unstable();
         pids.dedup();

@@ -19,7 +19,13 @@ pub(crate) fn run(scale: Scale) -> Vec<Bar> {
     let per_client = scale.lag_samples.div_ceil(CONCURRENT);
     let mut lags: Vec<Duration> = std::thread::scope(|scope| {
         let clients: Vec<_> = (0..CONCURRENT)
-            .map(|_| scope.spawn(|| (0..per_client).filter_map(|_| one(&server)).collect::<Vec<_>>()))
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..per_client)
+                        .filter_map(|_| one(&server))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         clients
             .into_iter()

@@ -23,7 +23,10 @@ pub(crate) fn run() -> Vec<Bar> {
         let clients: Vec<_> = (0..CLIENTS)
             .map(|_| scope.spawn(|| trickle(&server)))
             .collect();
-        clients.into_iter().map(|c| c.join().ok().flatten()).collect()
+        clients
+            .into_iter()
+            .map(|c| c.join().ok().flatten())
+            .collect()
     });
     let slowest = closed.iter().flatten().max().copied();
     println!("## Trickled requests (line framing, idle timeout {IDLE:?}, one byte a second)\n");

@@ -167,9 +167,7 @@ impl<'a> Acceptor<'a> {
         let key = admitted.key;
         // If this fails (no memory), the connection is served all the same; only a departure
         // during its work would go unnoticed.
-        let _ = self
-            .poller
-            .watch_hang_up(&*admitted.socket, key.to_u64());
+        let _ = self.poller.watch_hang_up(&*admitted.socket, key.to_u64());
         let socket = Arc::clone(&admitted.socket);
         let settings = self.settings;
         // One name for every connection: handler threads are reused only under the name they

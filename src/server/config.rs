@@ -289,7 +289,10 @@ mod tests {
             assert_eq!(framing.to_string().parse::<Framing>(), Ok(framing));
         }
         let err = "lines".parse::<Framing>().unwrap_err();
-        assert!(err.contains("`lines`") && err.contains("read-once, line"), "{err}");
+        assert!(
+            err.contains("`lines`") && err.contains("read-once, line"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -298,12 +301,24 @@ mod tests {
             max_connections: Some(0),
             ..ServerConfig::default()
         };
-        assert!(zero_cap.validate().unwrap_err().to_string().contains("max connections"));
+        assert!(
+            zero_cap
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max connections")
+        );
         let zero_backlog = ServerConfig {
             backlog: Some(0),
             ..ServerConfig::default()
         };
-        assert!(zero_backlog.validate().unwrap_err().to_string().contains("backlog"));
+        assert!(
+            zero_backlog
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("backlog")
+        );
     }
 
     #[test]

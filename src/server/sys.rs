@@ -151,6 +151,8 @@ impl Poller {
 
 impl std::fmt::Debug for Poller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Poller").field("epoll", &self.epoll).finish()
+        f.debug_struct("Poller")
+            .field("epoll", &self.epoll)
+            .finish()
     }
 }
