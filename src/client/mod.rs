@@ -11,6 +11,7 @@
 //! latency so that [`slowdown()`] can judge each against its own service time.
 
 mod connection;
+pub mod http;
 mod load;
 mod mix;
 mod slowdown;

@@ -1,0 +1,320 @@
+//! The thumbnails HTTP service: tiny_http parses the requests, each request gets a yieldable
+//! thread of its own, and the image work is yielded as the `thumbnail` task to whatever
+//! strategy the executor carries.
+//!
+//! ```text
+//! accept loop (one thread) ──▶ YieldableThread per request:
+//!     route · check width · read the body (bounded) · y.apply(thumbnail, job) · reply
+//! ```
+//!
+//! Trade-offs: a thread per request keeps the handler plain blocking code, at the price of a
+//! thread hand-off per request (reused threads make that a few microseconds). tiny_http reads
+//! each connection on a thread of its own pool and hands whole requests to the accept loop,
+//! so a slow client costs one of its threads, never a handler. Requests beyond
+//! [`ServiceConfig::max_in_flight`] are refused with 503 rather than queued without bound.
+//! tiny_http 0.12 drains an unread body on a buffer as large as the declared length, so a
+//! client that declares a huge `Content-Length` and hangs up costs the server that allocation
+//! (see docs/thumbnails.md): put a proxy with a body limit in front of it in production.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_bytes::ByteBuf;
+use tiny_http::{Header, Method, Request, Response};
+use ythread::{ErrorKind, Executor, JoinHandle, YieldableThread, Yielder};
+
+use super::task::{MAX_WIDTH, Rejected, ThumbnailJob, thumbnail};
+
+/// How often the accept loop looks for a stop while no request arrives.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How the service serves.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ServiceConfig {
+    /// Where to listen; port 0 lets the OS pick one.
+    pub(crate) addr: SocketAddr,
+    /// The largest request body accepted; larger ones get 413.
+    pub(crate) max_body: u64,
+    /// Whether the decoder enforces its own limits (see `task`).
+    pub(crate) decoder_limits: bool,
+    /// Requests handled at once; more get 503 at once.
+    pub(crate) max_in_flight: usize,
+}
+
+/// The default body limit: 16 MiB, a large camera JPEG.
+pub(crate) const DEFAULT_MAX_BODY: u64 = 16 << 20;
+
+/// The default bound on requests handled at once.
+pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+/// A bound HTTP server and the executor its handlers yield the image work to.
+pub(crate) struct Service {
+    http: Arc<tiny_http::Server>,
+    local_addr: SocketAddr,
+    executor: Executor,
+    config: ServiceConfig,
+}
+
+impl Service {
+    /// Binds `config.addr`. Nothing is served until [`Service::run`].
+    pub(crate) fn bind(config: ServiceConfig, executor: Executor) -> Result<Service, String> {
+        let http = tiny_http::Server::http(config.addr).map_err(|e| {
+            format!(
+                "could not listen on {}: {e}; pick another address or port 0",
+                config.addr
+            )
+        })?;
+        let local_addr = http
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| "the server is not listening on an IP address".to_owned())?;
+        Ok(Service {
+            http: Arc::new(http),
+            local_addr,
+            executor,
+            config,
+        })
+    }
+
+    /// The address actually bound (with the port the OS picked for port 0).
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The strategy the image work goes to.
+    pub(crate) fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// Serves until `stop()` says so (it is asked at least every 50 ms), then stops accepting
+    /// and gives the requests in flight `grace` to finish; handlers still running then are
+    /// cancelled and left to unwind. Returns how many were left running.
+    ///
+    /// # Errors
+    /// If tiny_http's accept loop fails; the handlers are stopped first.
+    pub(crate) fn run(self, stop: &dyn Fn() -> bool, grace: Duration) -> io::Result<usize> {
+        let mut live: Vec<JoinHandle<()>> = Vec::new();
+        let outcome = loop {
+            if stop() {
+                break Ok(());
+            }
+            live.retain(|handler| !handler.is_finished());
+            match self.http.recv_timeout(POLL_INTERVAL) {
+                Ok(Some(request)) => {
+                    if live.len() >= self.config.max_in_flight {
+                        respond(
+                            request,
+                            Reply::text(
+                                503,
+                                format!(
+                                    "the server is handling {} requests already; try again later",
+                                    live.len()
+                                ),
+                            ),
+                        );
+                    } else if let Some(handler) = self.start_handler(request) {
+                        live.push(handler);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        drop(self.http);
+        let left = stop_handlers(live, grace);
+        outcome.map(|()| left)
+    }
+
+    /// Starts the handler of one request, or answers 503 if no thread can be started.
+    fn start_handler(&self, request: Request) -> Option<JoinHandle<()>> {
+        let config = self.config;
+        // One name for every handler: threads are reused only under the name they started with.
+        let started =
+            YieldableThread::builder()
+                .name("thumbnails-request")
+                .spawn(&self.executor, move |y| {
+                    let mut request = request;
+                    let reply = answer(y, &mut request, &config);
+                    respond(request, reply);
+                });
+        match started {
+            Ok(handler) => Some(handler),
+            Err(e) => {
+                eprintln!("thumbnails: could not start a handler thread: {e}; refused a request");
+                None
+            }
+        }
+    }
+}
+
+/// Waits at most `grace` for the handlers, cancels the rest; returns how many were left.
+fn stop_handlers(mut live: Vec<JoinHandle<()>>, grace: Duration) -> usize {
+    let deadline = Instant::now() + grace;
+    for handler in &mut live {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = handler.join_timeout(left);
+    }
+    live.retain(|handler| !handler.is_finished());
+    for handler in &live {
+        handler.cancel();
+    }
+    live.len()
+}
+
+/// What a handler answers: a status, a content type, a body.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+    allow_post: bool,
+}
+
+impl Reply {
+    /// A one-line plain-text reply.
+    fn text(status: u16, reason: String) -> Reply {
+        let mut body = reason.into_bytes();
+        body.push(b'\n');
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body,
+            allow_post: false,
+        }
+    }
+}
+
+fn respond(request: Request, reply: Reply) {
+    let mut response = Response::from_data(reply.body)
+        .with_status_code(reply.status)
+        .with_header(header("Content-Type", reply.content_type));
+    if reply.allow_post {
+        response = response.with_header(header("Allow", "POST"));
+    }
+    // A client that went away needs no answer.
+    let _ = request.respond(response);
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static headers are valid")
+}
+
+/// Routes and answers one request.
+fn answer(y: &Yielder<'_>, request: &mut Request, config: &ServiceConfig) -> Reply {
+    let (path, query) = match request.url().split_once('?') {
+        Some((path, query)) => (path.to_owned(), query.to_owned()),
+        None => (request.url().to_owned(), String::new()),
+    };
+    if path != "/thumbnail" {
+        return Reply::text(
+            404,
+            format!("no such path `{path}`; POST an image to /thumbnail?width=W"),
+        );
+    }
+    if *request.method() != Method::Post {
+        let mut reply = Reply::text(
+            405,
+            format!(
+                "{} is not allowed here; POST an image to /thumbnail?width=W",
+                request.method()
+            ),
+        );
+        reply.allow_post = true;
+        return reply;
+    }
+    let width = match parse_width(&query) {
+        Ok(width) => width,
+        Err(reason) => return Reply::text(400, reason),
+    };
+    let image = match read_body(request, config.max_body) {
+        Ok(image) => image,
+        Err(reply) => return reply,
+    };
+    if image.is_empty() {
+        return Reply::text(
+            400,
+            "the body is empty; send a PNG or JPEG image".to_owned(),
+        );
+    }
+    let job = ThumbnailJob {
+        image: ByteBuf::from(image),
+        width,
+        decoder_limits: config.decoder_limits,
+    };
+    match y.apply(thumbnail, job) {
+        Ok(Ok(png)) => Reply {
+            status: 200,
+            content_type: "image/png",
+            body: png.into_vec(),
+            allow_post: false,
+        },
+        Ok(Err(rejected)) => Reply::text(rejected_status(&rejected), rejected.reason().to_owned()),
+        Err(e) => Reply::text(
+            failure_status(&e),
+            format!("the thumbnail could not be made: {e}"),
+        ),
+    }
+}
+
+/// The `width` of the query string, in 1..=MAX_WIDTH.
+fn parse_width(query: &str) -> Result<u32, String> {
+    let value = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("width="))
+        .ok_or_else(|| {
+            format!("the query has no width; add ?width=W with W from 1 to {MAX_WIDTH}")
+        })?;
+    match value.parse::<u32>() {
+        Ok(width) if (1..=MAX_WIDTH).contains(&width) => Ok(width),
+        _ => Err(format!(
+            "width `{value}` is not a whole number from 1 to {MAX_WIDTH}"
+        )),
+    }
+}
+
+/// Reads the body, refusing one over `max_body` with 413 (by its declared length when it
+/// has one, else as it arrives).
+fn read_body(request: &mut Request, max_body: u64) -> Result<Vec<u8>, Reply> {
+    let too_large = || {
+        Reply::text(
+            413,
+            format!(
+                "the body is larger than this server's limit of {max_body} bytes; send a smaller image"
+            ),
+        )
+    };
+    if request
+        .body_length()
+        .is_some_and(|length| length as u64 > max_body)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(request.body_length().unwrap_or(0));
+    request
+        .as_reader()
+        .take(max_body + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| Reply::text(400, format!("could not read the body: {e}")))?;
+    if body.len() as u64 > max_body {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
+fn rejected_status(rejected: &Rejected) -> u16 {
+    match rejected {
+        Rejected::NotAnImage(_) => 415,
+        Rejected::Corrupt(_) | Rejected::TooLarge(_) => 422,
+    }
+}
+
+/// The status of a job that failed in the strategy rather than in the decoder: the worker
+/// died (a crash, or the memory cap), the deadline passed, or the strategy cannot take work.
+fn failure_status(error: &ythread::Error) -> u16 {
+    match error.kind() {
+        ErrorKind::TimedOut | ErrorKind::Unavailable => 503,
+        _ => 500,
+    }
+}

@@ -1,0 +1,293 @@
+//! End-to-end tests of the `thumbnails` example: the images are made here, sent over real
+//! HTTP to the example running as a child process, and the thumbnails decoded back.
+
+mod sumserver_support;
+
+use std::io::{Cursor, Read};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use image::{ImageFormat, Rgb, RgbImage};
+use sumserver_support::{BOUND, ServerProcess, descendants, example_binary};
+use ythread_suite::client::http::{HttpReply, http_request};
+
+/// Each request's connect, write and read is bounded by this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn start(args: &[&str]) -> ServerProcess {
+    ServerProcess::start_example("thumbnails", args)
+}
+
+/// A gradient, so that the codecs have something to compress.
+fn picture(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        Rgb([
+            (x * 255 / width) as u8,
+            (y * 255 / height) as u8,
+            ((x + y) % 256) as u8,
+        ])
+    })
+}
+
+fn encoded(image: &RgbImage, format: ImageFormat) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut bytes), format)
+        .expect("the test image encodes");
+    bytes
+}
+
+/// A PNG of a few hundred bytes that declares 20000x20000 RGBA pixels (1.6 GB decoded) and
+/// holds the data of a few zero rows: a decompression bomb's header on a file that is cheap
+/// to send. Written chunk by chunk so that no encoder refuses it.
+fn bomb() -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut header = Vec::new();
+    header.extend_from_slice(&20_000u32.to_be_bytes());
+    header.extend_from_slice(&20_000u32.to_be_bytes());
+    header.extend_from_slice(&[8, 6, 0, 0, 0]); // 8 bits, RGBA, deflate, no filter, no interlace
+    push_chunk(&mut png, b"IHDR", &header);
+    // A zlib stream holding one stored block of zero bytes.
+    let zeros = 1_000u16;
+    let mut data = vec![0x78, 0x01, 0x01];
+    data.extend_from_slice(&zeros.to_le_bytes());
+    data.extend_from_slice(&(!zeros).to_le_bytes());
+    data.extend(std::iter::repeat_n(0u8, usize::from(zeros)));
+    // Adler-32 of n zero bytes: a = 1, b = n.
+    data.extend_from_slice(&((u32::from(zeros) << 16) | 1).to_be_bytes());
+    push_chunk(&mut png, b"IDAT", &data);
+    push_chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+fn push_chunk(png: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    let length = u32::try_from(data.len()).expect("test chunks are small");
+    png.extend_from_slice(&length.to_be_bytes());
+    let start = png.len();
+    png.extend_from_slice(kind);
+    png.extend_from_slice(data);
+    let crc = crc32(&png[start..]);
+    png.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// The CRC-32 of PNG chunks (ISO 3309), bit by bit: test files are small.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn post(addr: SocketAddr, target: &str, body: &[u8]) -> HttpReply {
+    http_request(addr, "POST", target, body, REQUEST_TIMEOUT)
+        .unwrap_or_else(|e| panic!("POST {target} to {addr} failed: {e}"))
+}
+
+/// The dimensions of a thumbnail reply, checking that it is a PNG.
+fn thumbnail_size(reply: &HttpReply) -> (u32, u32) {
+    assert_eq!(reply.status, 200, "reply: {}", reply.text());
+    assert_eq!(reply.content_type.as_deref(), Some("image/png"));
+    let thumbnail = image::load_from_memory_with_format(&reply.body, ImageFormat::Png)
+        .expect("the reply is a PNG");
+    (thumbnail.width(), thumbnail.height())
+}
+
+#[test]
+fn png_and_jpeg_bodies_get_png_thumbnails_of_the_width_asked_for() {
+    let server = start(&["--executor", "inline"]);
+    let png = encoded(&picture(640, 480), ImageFormat::Png);
+    let reply = post(server.addr(), "/thumbnail?width=160", &png);
+    assert_eq!(thumbnail_size(&reply), (160, 120));
+    let jpeg = encoded(&picture(300, 200), ImageFormat::Jpeg);
+    let reply = post(server.addr(), "/thumbnail?width=90", &jpeg);
+    assert_eq!(thumbnail_size(&reply), (90, 60));
+    // Larger than the original is a resize too; the height keeps the ratio, rounded.
+    let reply = post(server.addr(), "/thumbnail?quality=9&width=1000", &png);
+    assert_eq!(thumbnail_size(&reply), (1000, 750));
+}
+
+/// Every bad input with the status and a word of the reason it must get.
+fn bad_requests() -> Vec<(&'static str, &'static str, Vec<u8>, u16, &'static str)> {
+    let png = encoded(&picture(320, 240), ImageFormat::Png);
+    let truncated = png[..png.len() / 2].to_vec();
+    vec![
+        (
+            "POST",
+            "/thumbnail?width=64",
+            b"this is not an image".to_vec(),
+            415,
+            "not a PNG or JPEG",
+        ),
+        (
+            "POST",
+            "/thumbnail?width=64",
+            truncated,
+            422,
+            "does not decode",
+        ),
+        ("POST", "/thumbnail?width=64", bomb(), 422, "20000x20000"),
+        (
+            "POST",
+            "/thumbnail?width=64",
+            vec![7u8; 300_000],
+            413,
+            "limit of 200000 bytes",
+        ),
+        ("POST", "/thumbnail?width=64", Vec::new(), 400, "empty"),
+        ("POST", "/thumbnail?width=0", png.clone(), 400, "width `0`"),
+        (
+            "POST",
+            "/thumbnail?width=abc",
+            png.clone(),
+            400,
+            "width `abc`",
+        ),
+        (
+            "POST",
+            "/thumbnail?width=99999",
+            png.clone(),
+            400,
+            "from 1 to 2048",
+        ),
+        ("POST", "/thumbnail", png.clone(), 400, "no width"),
+        (
+            "POST",
+            "/thumbnails?width=64",
+            png.clone(),
+            404,
+            "no such path",
+        ),
+        (
+            "GET",
+            "/thumbnail?width=64",
+            Vec::new(),
+            405,
+            "POST an image",
+        ),
+    ]
+}
+
+/// Sends every bad request at once, each next to a good one, and checks both.
+fn bad_inputs_fail_alone(server: &ServerProcess) {
+    let good = encoded(&picture(400, 300), ImageFormat::Jpeg);
+    std::thread::scope(|scope| {
+        let mut checks = Vec::new();
+        for (method, target, body, status, reason) in bad_requests() {
+            let addr = server.addr();
+            checks.push(scope.spawn(move || {
+                let reply = http_request(addr, method, target, &body, REQUEST_TIMEOUT)
+                    .unwrap_or_else(|e| panic!("{method} {target} failed: {e}"));
+                assert_eq!(reply.status, status, "{method} {target}: {}", reply.text());
+                assert!(
+                    reply.text().contains(reason),
+                    "{method} {target}: {}",
+                    reply.text()
+                );
+                assert_eq!(
+                    reply.text().lines().count(),
+                    1,
+                    "one line: {}",
+                    reply.text()
+                );
+            }));
+            let good = &good;
+            checks.push(scope.spawn(move || {
+                assert_eq!(
+                    thumbnail_size(&post(addr, "/thumbnail?width=80", good)),
+                    (80, 60)
+                );
+            }));
+        }
+        for check in checks {
+            check.join().expect("a request got the wrong answer");
+        }
+    });
+}
+
+#[test]
+fn bad_inputs_get_their_status_and_reason_while_good_requests_are_served_in_process() {
+    let server = start(&["--executor", "rayon:2", "--max-body", "200000"]);
+    bad_inputs_fail_alone(&server);
+}
+
+#[test]
+fn bad_inputs_get_their_status_and_reason_while_good_requests_are_served_by_workers() {
+    let server = start(&[
+        "--executor",
+        "subprocess:2,timeout=2s",
+        "--max-body",
+        "200000",
+    ]);
+    bad_inputs_fail_alone(&server);
+}
+
+#[test]
+fn turning_the_decoder_limits_off_is_refused_without_a_memory_cap() {
+    for strategy in ["inline", "rayon:2", "exclusive", "subprocess:2,timeout=2s"] {
+        let mut child = Command::new(example_binary("thumbnails"))
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--decoder-limits",
+                "off",
+                "--executor",
+                strategy,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the thumbnails example starts");
+        let deadline = Instant::now() + BOUND;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting on the example works") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("the example under {strategy} did not refuse to start within {BOUND:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr is piped")
+            .read_to_string(&mut stderr)
+            .expect("stderr reads");
+        assert!(!status.success(), "{strategy}: {status}");
+        assert!(
+            stderr.contains("needs a subprocess strategy with a memory cap"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_bomb_the_decoder_limits_reject_costs_no_worker() {
+    // A bomb with the limits on costs nothing; the pool keeps its workers.
+    let server = start(&["--executor", "subprocess:2,timeout=2s"]);
+    let workers = descendants(server.pid());
+    let reply = post(server.addr(), "/thumbnail?width=64", &bomb());
+    assert_eq!(reply.status, 422, "{}", reply.text());
+    let png = encoded(&picture(64, 64), ImageFormat::Png);
+    assert_eq!(
+        thumbnail_size(&post(server.addr(), "/thumbnail?width=32", &png)),
+        (32, 32)
+    );
+    let mut after = descendants(server.pid());
+    let mut before = workers;
+    after.sort_unstable();
+    before.sort_unstable();
+    assert_eq!(before, after, "the rejected bomb cost no worker");
+}
