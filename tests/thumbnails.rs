@@ -221,9 +221,11 @@ fn bad_inputs_get_their_status_and_reason_while_good_requests_are_served_in_proc
 
 #[test]
 fn bad_inputs_get_their_status_and_reason_while_good_requests_are_served_by_workers() {
+    // A deadline far past what any of these jobs takes, even on a loaded machine: this test
+    // is about the answers, not the deadline.
     let server = start(&[
         "--executor",
-        "subprocess:2,timeout=2s",
+        "subprocess:2,timeout=30s",
         "--max-body",
         "200000",
     ]);
@@ -290,4 +292,75 @@ fn a_bomb_the_decoder_limits_reject_costs_no_worker() {
     after.sort_unstable();
     before.sort_unstable();
     assert_eq!(before, after, "the rejected bomb cost no worker");
+}
+
+/// The pool's workers: the server's children (they have no children of their own).
+fn workers_of(server: &ServerProcess) -> Vec<u32> {
+    let mut workers = descendants(server.pid());
+    workers.sort_unstable();
+    workers
+}
+
+/// Waits at most [`BOUND`] until the server has `count` workers; returns them.
+fn wait_for_workers(server: &ServerProcess, count: usize) -> Vec<u32> {
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let workers = workers_of(server);
+        if workers.len() == count {
+            return workers;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server still has workers {workers:?} after {BOUND:?}, not {count}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_bomb_past_the_workers_memory_cap_costs_one_worker_and_the_server_keeps_serving() {
+    let server = start(&[
+        "--executor",
+        "subprocess:2,timeout=2s,memory=256MiB",
+        "--decoder-limits",
+        "off",
+    ]);
+    // Two regular workers and the express one.
+    let before = wait_for_workers(&server, 3);
+    let good = encoded(&picture(400, 300), ImageFormat::Png);
+    let (bomb_reply, good_replies) = std::thread::scope(|scope| {
+        let addr = server.addr();
+        let bomb = scope.spawn(move || post(addr, "/thumbnail?width=64", &bomb()));
+        let goods: Vec<_> = (0..4)
+            .map(|_| {
+                let good = &good;
+                scope.spawn(move || post(addr, "/thumbnail?width=100", good))
+            })
+            .collect();
+        let goods: Vec<HttpReply> = goods.into_iter().map(|g| g.join().unwrap()).collect();
+        (bomb.join().unwrap(), goods)
+    });
+    assert_eq!(bomb_reply.status, 422, "{}", bomb_reply.text());
+    assert!(
+        bomb_reply
+            .text()
+            .contains("exceeded its memory limit of 256 MiB"),
+        "{}",
+        bomb_reply.text()
+    );
+    for reply in &good_replies {
+        assert_eq!(thumbnail_size(reply), (100, 75));
+    }
+    // The pool heals: still three workers, exactly one of them new.
+    let after = wait_for_workers(&server, 3);
+    let lost: Vec<u32> = before
+        .iter()
+        .copied()
+        .filter(|pid| !after.contains(pid))
+        .collect();
+    assert_eq!(lost.len(), 1, "before {before:?}, after {after:?}");
+    assert_eq!(
+        thumbnail_size(&post(server.addr(), "/thumbnail?width=40", &good)),
+        (40, 30)
+    );
 }

@@ -118,7 +118,7 @@ fn serve(args: &Args) -> Result<(), Box<dyn Error>> {
 /// process with a memory cap stops it without touching the server.
 fn check_limits_may_be_off(strategy: &ExecutorConfig) -> Result<(), String> {
     match strategy {
-        ExecutorConfig::Subprocess(_) if strategy.to_string().contains("memory=") => Ok(()),
+        ExecutorConfig::Subprocess(settings) if settings.memory.is_some() => Ok(()),
         _ => Err(format!(
             "--decoder-limits off needs a subprocess strategy with a memory cap, such as \
              subprocess:2,timeout=2s,memory=256MiB; under `{strategy}` a decompression bomb \

@@ -310,9 +310,14 @@ fn rejected_status(rejected: &Rejected) -> u16 {
     }
 }
 
-/// The status of a job that failed in the strategy rather than in the decoder: the worker
-/// died (a crash, or the memory cap), the deadline passed, or the strategy cannot take work.
+/// The status of a job that failed in the strategy rather than in the decoder: a worker that
+/// ran out of its memory cap (the input asked for more than a decode may use: 422, as for the
+/// decoder's own limits), another worker death or a panic (500), the deadline passed or the
+/// strategy cannot take work (503).
 fn failure_status(error: &ythread::Error) -> u16 {
+    if error.memory_limit().is_some() {
+        return 422;
+    }
     match error.kind() {
         ErrorKind::TimedOut | ErrorKind::Unavailable => 503,
         _ => 500,
