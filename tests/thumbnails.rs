@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use image::{ImageFormat, Rgb, RgbImage};
-use sumserver_support::{BOUND, ServerProcess, descendants, example_binary};
+use sumserver_support::{BOUND, ServerProcess, descendants, example_binary, is_alive};
 use ythread_suite::client::http::{HttpReply, http_request};
 
 /// Each request's connect, write and read is bounded by this.
@@ -362,5 +362,62 @@ fn a_bomb_past_the_workers_memory_cap_costs_one_worker_and_the_server_keeps_serv
     assert_eq!(
         thumbnail_size(&post(server.addr(), "/thumbnail?width=40", &good)),
         (40, 30)
+    );
+}
+
+/// Sends a request head declaring `declared` body bytes, three of them, and hangs up its
+/// side; returns the reply's status line and the open connection.
+fn lie_about_the_length(addr: SocketAddr, declared: u64) -> (String, std::net::TcpStream) {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();
+    let head = format!(
+        "POST /thumbnail?width=10 HTTP/1.1\r\nHost: test\r\nContent-Length: {declared}\r\n\r\nabc"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !reply.windows(2).any(|w| w == b"\r\n") {
+        let len = stream.read(&mut chunk).expect("a reply within the timeout");
+        assert!(len > 0, "the server closed without a reply: {reply:?}");
+        reply.extend_from_slice(&chunk[..len]);
+    }
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    (text.lines().next().unwrap_or_default().to_owned(), stream)
+}
+
+#[test]
+fn a_body_declared_far_longer_than_sent_gets_413_and_the_server_keeps_serving() {
+    // Without a backtrace to print, a process whose allocation fails aborts at once: so if
+    // the first request below were to abort the server, it would be gone before the next.
+    let server = ServerProcess::start_example_with_env(
+        "thumbnails",
+        &["--executor", "inline"],
+        &[("RUST_BACKTRACE", "0")],
+    );
+    // Past what the machine could reserve: tiny_http's own drain would abort the server, so
+    // the connection is abandoned (left open) instead.
+    let (status, _abandoned) = lie_about_the_length(server.addr(), 100_000_000_000);
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    // Over the limit but small enough to drain: the server drains what comes (three bytes,
+    // then end of stream) and closes.
+    let (status, mut drained) = lie_about_the_length(server.addr(), 100_000_000);
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    let mut rest = Vec::new();
+    drained
+        .read_to_end(&mut rest)
+        .expect("the server closes a drained connection within the timeout");
+    let png = encoded(&picture(64, 64), ImageFormat::Png);
+    for _ in 0..3 {
+        assert_eq!(
+            thumbnail_size(&post(server.addr(), "/thumbnail?width=16", &png)),
+            (16, 16)
+        );
+    }
+    assert!(
+        is_alive(server.pid()),
+        "the server died: {}",
+        server.stderr()
     );
 }

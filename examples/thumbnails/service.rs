@@ -12,9 +12,11 @@
 //! each connection on a thread of its own pool and hands whole requests to the accept loop,
 //! so a slow client costs one of its threads, never a handler. Requests beyond
 //! [`ServiceConfig::max_in_flight`] are refused with 503 rather than queued without bound.
-//! tiny_http 0.12 drains an unread body on a buffer as large as the declared length, so a
-//! client that declares a huge `Content-Length` and hangs up costs the server that allocation
-//! (see docs/thumbnails.md): put a proxy with a body limit in front of it in production.
+//! tiny_http 0.12 drains an unread body into a buffer as large as the declared length, so a
+//! declared `Content-Length` the machine cannot reserve would abort the server: such a
+//! request gets its 413 and its connection is abandoned ([`MAX_DRAINED`]), which leaks a
+//! socket and a tiny_http thread per such request (see docs/thumbnails.md); in production,
+//! put a proxy with a body limit in front of it.
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -45,6 +47,12 @@ pub(crate) struct ServiceConfig {
 
 /// The default body limit: 16 MiB, a large camera JPEG.
 pub(crate) const DEFAULT_MAX_BODY: u64 = 16 << 20;
+
+/// A body declared longer than this is not drained after its 413. tiny_http 0.12 drains an
+/// unread body into one buffer of the remaining declared length: reserved lazily, that costs
+/// little up to here, but a declared length past what the machine can reserve makes the
+/// allocation fail and the process abort. Such a request's connection is abandoned instead.
+pub(crate) const MAX_DRAINED: u64 = 1 << 30;
 
 /// The default bound on requests handled at once.
 pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 256;
@@ -170,6 +178,9 @@ pub(crate) struct Reply {
     content_type: &'static str,
     body: Vec<u8>,
     allow_post: bool,
+    /// Answer, then leave the connection to tiny_http's thread without draining the body
+    /// (see [`MAX_DRAINED`]).
+    abandon: bool,
 }
 
 impl Reply {
@@ -182,6 +193,7 @@ impl Reply {
             content_type: "text/plain; charset=utf-8",
             body,
             allow_post: false,
+            abandon: false,
         }
     }
 }
@@ -192,6 +204,14 @@ fn respond(request: Request, reply: Reply) {
         .with_header(header("Content-Type", reply.content_type));
     if reply.allow_post {
         response = response.with_header(header("Allow", "POST"));
+    }
+    if reply.abandon {
+        // Answering through `upgrade` hands back the connection with its unread body instead
+        // of draining it; forgetting that stream leaks the connection (a socket and a
+        // tiny_http thread, as an idle client holds) rather than letting tiny_http reserve
+        // the declared length, which would abort the whole server.
+        std::mem::forget(request.upgrade("close", response));
+        return;
     }
     // A client that went away needs no answer.
     let _ = request.respond(response);
@@ -249,6 +269,7 @@ fn answer(y: &Yielder<'_>, request: &mut Request, config: &ServiceConfig) -> Rep
             content_type: "image/png",
             body: png.into_vec(),
             allow_post: false,
+            abandon: false,
         },
         Ok(Err(rejected)) => Reply::text(rejected_status(&rejected), rejected.reason().to_owned()),
         Err(e) => Reply::text(
@@ -285,11 +306,14 @@ fn read_body(request: &mut Request, max_body: u64) -> Result<Vec<u8>, Reply> {
             ),
         )
     };
-    if request
-        .body_length()
-        .is_some_and(|length| length as u64 > max_body)
-    {
-        return Err(too_large());
+    match request.body_length() {
+        Some(length) if length as u64 > MAX_DRAINED => {
+            let mut reply = too_large();
+            reply.abandon = true;
+            return Err(reply);
+        }
+        Some(length) if length as u64 > max_body => return Err(too_large()),
+        _ => {}
     }
     let mut body = Vec::with_capacity(request.body_length().unwrap_or(0));
     request

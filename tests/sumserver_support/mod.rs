@@ -85,10 +85,20 @@ impl ServerProcess {
     /// Starts the example `name` with `--addr 127.0.0.1:0 ARGS...` and reads the port from
     /// its first line, `listening on HOST:PORT`.
     pub fn start_example(name: &str, args: &[&str]) -> ServerProcess {
+        ServerProcess::start_example_with_env(name, args, &[])
+    }
+
+    /// [`ServerProcess::start_example`] with these environment variables set as well.
+    pub fn start_example_with_env(
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = Command::new(example_binary(name))
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .env_remove("YTHREAD_EXECUTOR")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
