@@ -421,3 +421,49 @@ fn a_body_declared_far_longer_than_sent_gets_413_and_the_server_keeps_serving() 
         server.stderr()
     );
 }
+
+#[test]
+fn requests_past_max_in_flight_get_503_and_the_next_ones_are_served() {
+    use std::io::Write;
+    let server = start(&["--executor", "inline", "--max-in-flight", "1"]);
+    let png = encoded(&picture(64, 64), ImageFormat::Png);
+    // A request whose body is half sent holds the only place while its handler reads.
+    let mut slow = std::net::TcpStream::connect_timeout(&server.addr(), REQUEST_TIMEOUT).unwrap();
+    slow.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();
+    write!(
+        slow,
+        "POST /thumbnail?width=8 HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n",
+        png.len()
+    )
+    .unwrap();
+    slow.write_all(&png[..png.len() / 2]).unwrap();
+    // Until its handler has taken the place, a request may still get it: keep asking.
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let reply = post(server.addr(), "/thumbnail?width=8", &png);
+        if reply.status == 503 {
+            assert!(
+                reply.text().contains("handling 1 requests already"),
+                "{}",
+                reply.text()
+            );
+            break;
+        }
+        assert_eq!(thumbnail_size(&reply), (8, 8));
+        assert!(Instant::now() < deadline, "no 503 within {BOUND:?}");
+    }
+    slow.write_all(&png[png.len() / 2..]).unwrap();
+    let mut reply = Vec::new();
+    slow.read_to_end(&mut reply)
+        .expect("the slow request's reply");
+    assert!(
+        reply.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&reply[..40.min(reply.len())])
+    );
+    assert_eq!(
+        thumbnail_size(&post(server.addr(), "/thumbnail?width=8", &png)),
+        (8, 8)
+    );
+}

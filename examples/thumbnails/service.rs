@@ -11,7 +11,9 @@
 //! thread hand-off per request (reused threads make that a few microseconds). tiny_http reads
 //! each connection on a thread of its own pool and hands whole requests to the accept loop,
 //! so a slow client costs one of its threads, never a handler. Requests beyond
-//! [`ServiceConfig::max_in_flight`] are refused with 503 rather than queued without bound.
+//! [`ServiceConfig::max_in_flight`] reading their body or waiting for their work are refused
+//! with 503 rather than queued without bound (the refusal runs on the request's own thread:
+//! tiny_http already holds a thread per connection, so this adds no new unbounded cost).
 //! tiny_http 0.12 drains an unread body into a buffer as large as the declared length, so a
 //! declared `Content-Length` the machine cannot reserve would abort the server: such a
 //! request gets its 413 and its connection is abandoned ([`MAX_DRAINED`]), which leaks a
@@ -21,6 +23,7 @@
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_bytes::ByteBuf;
@@ -63,6 +66,8 @@ pub(crate) struct Service {
     local_addr: SocketAddr,
     executor: Executor,
     config: ServiceConfig,
+    /// Requests reading their body or waiting for their thumbnail.
+    busy: Arc<AtomicUsize>,
 }
 
 impl Service {
@@ -83,6 +88,7 @@ impl Service {
             local_addr,
             executor,
             config,
+            busy: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -111,18 +117,7 @@ impl Service {
             live.retain(|handler| !handler.is_finished());
             match self.http.recv_timeout(POLL_INTERVAL) {
                 Ok(Some(request)) => {
-                    if live.len() >= self.config.max_in_flight {
-                        respond(
-                            request,
-                            Reply::text(
-                                503,
-                                format!(
-                                    "the server is handling {} requests already; try again later",
-                                    live.len()
-                                ),
-                            ),
-                        );
-                    } else if let Some(handler) = self.start_handler(request) {
+                    if let Some(handler) = self.start_handler(request) {
                         live.push(handler);
                     }
                 }
@@ -135,26 +130,66 @@ impl Service {
         outcome.map(|()| left)
     }
 
-    /// Starts the handler of one request, or answers 503 if no thread can be started.
+    /// Starts the handler of one request. The accept loop never answers itself: answering
+    /// drops the request, and tiny_http drains an unread body on drop, which would block the
+    /// loop for as long as the client takes to send it.
     fn start_handler(&self, request: Request) -> Option<JoinHandle<()>> {
         let config = self.config;
+        let busy = Arc::clone(&self.busy);
         // One name for every handler: threads are reused only under the name they started with.
         let started =
             YieldableThread::builder()
                 .name("thumbnails-request")
                 .spawn(&self.executor, move |y| {
                     let mut request = request;
-                    let reply = answer(y, &mut request, &config);
+                    let reply = match Slot::take(&busy, config.max_in_flight) {
+                        Some(_slot) => answer(y, &mut request, &config),
+                        None => overloaded(&request, config.max_in_flight),
+                    };
                     respond(request, reply);
                 });
         match started {
             Ok(handler) => Some(handler),
             Err(e) => {
-                eprintln!("thumbnails: could not start a handler thread: {e}; refused a request");
+                // The request went with the failed closure, and tiny_http closes what it drops.
+                eprintln!("thumbnails: could not start a handler thread: {e}; dropped a request");
                 None
             }
         }
     }
+}
+
+/// One of the [`ServiceConfig::max_in_flight`] places for a request's body and work, given
+/// back on drop.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl<'a> Slot<'a> {
+    fn take(busy: &'a AtomicUsize, max: usize) -> Option<Slot<'a>> {
+        busy.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Slot(busy))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The answer when every place is taken: 503, leaving the body unread (a body declared past
+/// [`MAX_DRAINED`] is abandoned with its connection, as in [`read_body`]).
+fn overloaded(request: &Request, max: usize) -> Reply {
+    let mut reply = Reply::text(
+        503,
+        format!("the server is handling {max} requests already; try again later"),
+    );
+    reply.abandon = request
+        .body_length()
+        .is_some_and(|length| length as u64 > MAX_DRAINED);
+    reply
 }
 
 /// Waits at most `grace` for the handlers, cancels the rest; returns how many were left.
