@@ -123,6 +123,20 @@ ythread::task! {
     }
 }
 
+ythread::task! {
+    /// Allocates `mib` MiB, touches every page and returns the process id: a task whose memory
+    /// use a test chooses, for memory limits.
+    pub fn allocate_mib(mib: u64) -> u32 {
+        let bytes = usize::try_from(mib << 20).unwrap_or(usize::MAX);
+        let mut block = black_box(vec![0u8; bytes]);
+        for page in block.iter_mut().step_by(4096) {
+            *page = 1;
+        }
+        black_box(&block);
+        std::process::id()
+    }
+}
+
 /// What [`short_unless`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Misbehave {
@@ -150,6 +164,7 @@ pub fn registry() -> TaskRegistry {
         .with(spin_forever)
         .with(wait_for_pipe)
         .with(short_unless)
+        .with(allocate_mib)
 }
 
 #[cfg(test)]

@@ -128,6 +128,18 @@ fn every_valid_form_parses_to_what_it_names() {
             settings.nice = Some(WorkerPriority::Idle);
             ExecutorConfig::Subprocess(settings)
         }),
+        ("subprocess,memory=512MiB", {
+            let mut settings = SubprocessConfig::default();
+            settings.memory = Some(512 << 20);
+            ExecutorConfig::Subprocess(settings)
+        }),
+        ("subprocess:2,memory=2GiB,timeout=2s", {
+            let mut settings = SubprocessConfig::default();
+            settings.workers = Some(2);
+            settings.memory = Some(2 << 30);
+            settings.timeout = Some(Duration::from_secs(2));
+            ExecutorConfig::Subprocess(settings)
+        }),
         ("subprocess,express=1,nice=5", {
             let mut settings = SubprocessConfig::default();
             settings.express = Some(1);
@@ -215,6 +227,18 @@ fn many_configs() -> Vec<ExecutorConfig> {
         Some(Duration::from_secs(86_400)),
         Some(Duration::new(3, 7)),
     ];
+    for memory in [
+        None,
+        Some(16 << 20),
+        Some(512 << 20),
+        Some((1 << 30) + (1 << 10)),
+        Some(3 << 40),
+    ] {
+        let mut settings = SubprocessConfig::default();
+        settings.memory = memory;
+        settings.workers = Some(2);
+        all.push(ExecutorConfig::Subprocess(settings));
+    }
     for workers in [None, Some(1), Some(16)] {
         for recycle in [None, Some(1), Some(u64::from(u32::MAX) + 1)] {
             for timeout in durations {
@@ -260,6 +284,11 @@ fn display_writes_the_canonical_form() {
             "subprocess:2,inline_below=20000ns,express=0,order=fifo",
             "subprocess:2,express=0,order=fifo,inline_below=20us",
         ),
+        (
+            "subprocess,memory=1024MiB,timeout=2s",
+            "subprocess,timeout=2s,memory=1GiB",
+        ),
+        ("subprocess,memory=16384KiB", "subprocess,memory=16MiB"),
         (
             "rayon,inline_below=auto,nice=3,order=shortest",
             "rayon,nice=3,order=shortest,inline_below=auto",
@@ -328,6 +357,22 @@ const INVALID: &[(&str, &str)] = &[
     ("subprocess,nice=20", "-20 to 19"),
     ("subprocess,nice=lowest", "is not `idle` nor a whole number"),
     ("subprocess,timeout=0s", "would fail every job"),
+    (
+        "subprocess,memory=512",
+        "memory `512` is not a size like 512MiB",
+    ),
+    ("subprocess,memory=512MB", "memory `512MB` is not a size"),
+    ("subprocess,memory=-1MiB", "is not a size"),
+    ("subprocess,memory=1.5GiB", "is not a size"),
+    ("subprocess,memory=", "is not a size"),
+    ("subprocess,memory=1MiB", "below 16MiB"),
+    ("subprocess,memory=0B", "below 16MiB"),
+    ("subprocess,memory=99999999TiB", "larger than 1024TiB"),
+    ("rayon,memory=1GiB", "no option `memory`"),
+    (
+        "subprocess,memory=1GiB,memory=2GiB",
+        "option `memory` is given twice",
+    ),
     ("subprocess,timeout=0ms", "would fail every job"),
     ("rayon,nice=1,nice=2", "option `nice` is given twice"),
     ("rayon,order=lifo", "order `lifo` is not one of: shortest"),

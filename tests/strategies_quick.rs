@@ -61,6 +61,7 @@ fn quick_comparison_prints_and_writes_every_section() {
         "## 4. What the scheduler learned",
         "## 5. Crash isolation",
         "## 6. Overhead",
+        "## The thumbnails service",
         "## Reading the results",
     ] {
         assert!(markdown.contains(section), "no `{section}` in:\n{markdown}");

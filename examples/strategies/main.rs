@@ -14,7 +14,9 @@
 //! 3. mixed heavy-tailed load: slowdown of each request against its own size;
 //! 4. what the learned scheduler learned: each strategy's metrics after the mixed load;
 //! 5. crash isolation: a task that aborts the process it runs in;
-//! 6. overhead: what one yield of tiny work costs.
+//! 6. overhead: what one yield of tiny work costs;
+//!
+//! and the thumbnails HTTP service's requests/s per strategy (`thumbnails`).
 //!
 //! A strategy's "today's behaviour" form is the same strategy with the options that turn
 //! learned scheduling off (see `plan::todays_form`); it is added next to each strategy listed.
@@ -43,6 +45,7 @@ mod report;
 mod responsiveness;
 mod responsiveness_report;
 mod served;
+mod thumbnails;
 mod tokio_peer;
 
 use std::path::{Path, PathBuf};
@@ -83,7 +86,7 @@ struct Args {
 
 fn main() -> ExitCode {
     // Subprocess workers are this program started again: they never get past this line.
-    ythread_executors::init(ythread_suite::tasks::registry());
+    ythread_executors::init(thumbnails::with_task(ythread_suite::tasks::registry()));
     let args = Args::parse();
     if let Some(config) = &args.serve_child {
         return child_server::serve(config);
@@ -188,6 +191,7 @@ fn run(args: &Args) -> Result<(), String> {
         };
         results.overhead.push(row);
     }
+    results.thumbnails = Some(thumbnails::measure(&lineup, &plan, &progress));
     // Stop every pool (threads or worker processes) before the crash section starts its own.
     drop(lineup);
 
@@ -243,6 +247,7 @@ fn step_count(strategies: &[Strategy], plan: &Plan) -> u64 {
         + responsiveness_rows * plan::RESPONSIVENESS_STEPS
         + (all + tokio) // mixed
         + all // overhead
+        + thumbnails::steps(listed as usize)
         + listed // crash
 }
 

@@ -29,6 +29,7 @@ pub(crate) struct Results {
     pub(crate) learned: Vec<learned::Row>,
     pub(crate) crash: Vec<crash::Row>,
     pub(crate) overhead: Vec<overhead::Row>,
+    pub(crate) thumbnails: Option<crate::thumbnails::Section>,
 }
 
 impl Results {
@@ -51,6 +52,7 @@ impl Results {
             learned: Vec::new(),
             crash: Vec::new(),
             overhead: Vec::new(),
+            thumbnails: None,
         }
     }
 }
@@ -121,6 +123,9 @@ pub(crate) fn markdown(results: &Results) -> String {
     mixed_report::learned_section(&mut out, results);
     crash_table(&mut out, results, &mut notes);
     overhead_table(&mut out, results, &mut notes);
+    if let Some(section) = &results.thumbnails {
+        crate::thumbnails::table(&mut out, section, &mut notes);
+    }
     bars::section(&mut out, results);
     if !notes.0.is_empty() {
         out.push_str("Notes:\n\n");

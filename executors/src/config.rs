@@ -8,12 +8,13 @@
 //! exclusive[,SCHEDULING]
 //! rayon[:THREADS][,nice=N][,SCHEDULING]
 //! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N][,nice=idle|N]
-//!     [,SCHEDULING]
+//!     [,memory=SIZE][,SCHEDULING]
 //!
 //! SCHEDULING: order=shortest|fifo, inline_below=auto|off|DURATION
 //! ```
 //!
-//! Durations are a whole number with a unit: `2s`, `500ms`, `50us`, at most a year. Options
+//! Durations are a whole number with a unit: `2s`, `500ms`, `50us`, at most a year. Sizes are
+//! a whole number with a binary unit: `512MiB`, `2GiB`, `64KiB`, `4096B`. Options
 //! left out take the strategy's default (see [`Scheduling`]); `Display` writes the options
 //! that were given, in a fixed order, so the text parses back to the same value.
 
@@ -32,8 +33,8 @@ pub const ENV_VAR: &str = "YTHREAD_EXECUTOR";
 
 const VALID_FORMS: &str = "inline, exclusive[,SCHEDULING], rayon[:THREADS][,nice=N][,SCHEDULING], \
      subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N]\
-     [,nice=idle|N][,SCHEDULING], where SCHEDULING is order=shortest|fifo and inline_below=auto|off|DURATION \
-     (durations like 2s, 500ms, 50us)";
+     [,nice=idle|N][,memory=SIZE][,SCHEDULING], where SCHEDULING is order=shortest|fifo and \
+     inline_below=auto|off|DURATION (durations like 2s, 500ms, 50us; sizes like 512MiB, 2GiB)";
 
 /// The longest duration any option takes: anything longer is surely a mistake, and staying
 /// far from `Duration::MAX` keeps every deadline computable.
@@ -98,6 +99,10 @@ pub struct SubprocessConfig {
     /// CPU priority of the regular workers; `None`: idle while there are express workers (so
     /// that short work preempts heavy work on the CPU too), unchanged without them.
     pub nice: Option<WorkerPriority>,
+    /// Memory limit of each worker in bytes (its data segment: heap and private mappings);
+    /// `None`: no limit. A task that allocates past it fails its job, and the worker is
+    /// replaced.
+    pub memory: Option<u64>,
     /// Order and inlining of the work.
     pub scheduling: Scheduling,
 }
@@ -158,6 +163,7 @@ impl ExecutorConfig {
                 if let Some(spin) = settings.spin {
                     builder = builder.spin(spin);
                 }
+                builder = builder.memory(settings.memory);
                 Executor::new(builder.build()?)
             }
         })
@@ -236,6 +242,7 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
                     "spin" => settings.spin = Some(parse_duration(value)?),
                     "express" => settings.express = Some(parse_express(value)?),
                     "nice" => settings.nice = Some(WorkerPriority::parse(value)?),
+                    "memory" => settings.memory = Some(parse_memory(value)?),
                     _ if settings.scheduling.set(key, value)? => {}
                     _ => return unknown(key),
                 }
@@ -291,6 +298,55 @@ fn parse_express(text: &str) -> Result<usize, String> {
             crate::subprocess::MAX_EXPRESS
         )),
     }
+}
+
+/// A worker memory limit: a size, and at least [`MIN_MEMORY`](crate::subprocess::MIN_MEMORY).
+fn parse_memory(text: &str) -> Result<u64, String> {
+    let min = crate::subprocess::MIN_MEMORY;
+    match parse_size(text).map_err(|why| format!("memory {why}"))? {
+        bytes if bytes < min => Err(format!(
+            "memory `{text}` is below {}MiB, too little for a worker to run; give at least \
+             {}MiB, like 512MiB",
+            min >> 20,
+            min >> 20
+        )),
+        bytes => Ok(bytes),
+    }
+}
+
+/// Binary units of sizes, largest first.
+const SIZE_UNITS: [(u64, &str); 5] = [
+    (1 << 40, "TiB"),
+    (1 << 30, "GiB"),
+    (1 << 20, "MiB"),
+    (1 << 10, "KiB"),
+    (1, "B"),
+];
+
+/// Parses `512MiB`, `2GiB`, `64KiB`, `4096B`.
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("`{text}` is not a size like 512MiB, 2GiB or 64KiB");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let (scale, _) = SIZE_UNITS
+        .iter()
+        .find(|(_, name)| *name == unit)
+        .ok_or_else(bad)?;
+    n.checked_mul(*scale)
+        .filter(|&bytes| bytes <= 1 << 50)
+        .ok_or_else(|| format!("`{text}` is larger than 1024TiB; give a size like 512MiB"))
+}
+
+/// Writes a size in the largest binary unit that keeps it whole, so that it parses back.
+pub(crate) fn write_size(f: &mut fmt::Formatter<'_>, bytes: u64) -> fmt::Result {
+    let (scale, unit) = SIZE_UNITS
+        .iter()
+        .find(|(scale, _)| bytes.is_multiple_of(*scale) && bytes > 0)
+        .unwrap_or(&(1, "B"));
+    write!(f, "{}{unit}", bytes / scale)
 }
 
 /// Parses `2s`, `500ms`, `50us`, `100ns`, up to a year.
@@ -373,6 +429,10 @@ impl fmt::Display for ExecutorConfig {
                 if let Some(nice) = s.nice {
                     write!(f, ",nice={nice}")?;
                 }
+                if let Some(memory) = s.memory {
+                    f.write_str(",memory=")?;
+                    write_size(f, memory)?;
+                }
                 s.scheduling.write(f)
             }
         }
@@ -404,5 +464,19 @@ mod tests {
         }
         let config: ExecutorConfig = "subprocess,timeout=2000ms".parse().unwrap();
         assert_eq!(config.to_string(), "subprocess,timeout=2s");
+    }
+
+    #[test]
+    fn sizes_round_trip_in_their_largest_whole_unit() {
+        for (text, canonical) in [
+            ("512MiB", "512MiB"),
+            ("1024MiB", "1GiB"),
+            ("1536MiB", "1536MiB"),
+            ("16777216B", "16MiB"),
+            ("20480KiB", "20MiB"),
+        ] {
+            let config: ExecutorConfig = format!("subprocess,memory={text}").parse().unwrap();
+            assert_eq!(config.to_string(), format!("subprocess,memory={canonical}"));
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The load client of the sum server: one-off requests, kept connections, and the load
-//! generator that the `sumclient` example and the strategy comparison drive.
+//! generator that the `sumclient` example and the strategy comparison drive; and, in
+//! [`http`], the minimal HTTP client of the thumbnails service's tests and load.
 //!
 //! Trade-offs: a request is one write and a blocking read of one reply line, so a client
 //! thread has one request in flight, like the article's client; N clients means N threads.
@@ -11,6 +12,7 @@
 //! latency so that [`slowdown()`] can judge each against its own service time.
 
 mod connection;
+pub mod http;
 mod load;
 mod mix;
 mod slowdown;

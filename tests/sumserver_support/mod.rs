@@ -1,8 +1,8 @@
-//! Helpers of the sum server's end-to-end tests: the `sumserver` example as a child process,
-//! bounded waits, and the process tree read from `/proc`.
+//! Helpers of the example servers' end-to-end tests: the `sumserver` (or another) example as
+//! a child process, bounded waits, and the process tree read from `/proc`.
 //!
-//! Each `tests/sumserver*.rs` binary includes this module with `mod sumserver_support;` and
-//! uses only part of it.
+//! Each `tests/sumserver*.rs` binary (and `tests/thumbnails.rs`) includes this module with
+//! `mod sumserver_support;` and uses only part of it.
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Longest any single wait in these tests may take before the test fails as hung.
@@ -19,56 +19,54 @@ pub const BOUND: Duration = Duration::from_secs(30);
 /// How often bounded waits on another process look again.
 const POLL: Duration = Duration::from_millis(10);
 
-/// The `sumserver` example, built for this test profile. `cargo test` builds the examples,
-/// but `cargo test --test NAME` does not, and a stale binary would test old code: so build
-/// it (a no-op when it is fresh) before the first use.
+/// The `sumserver` example, built for this test profile (see [`example_binary`]).
 pub fn sumserver_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // This test binary is target/<profile>/deps/NAME-HASH; examples are in
-            // target/<profile>/examples.
-            let exe = std::env::current_exe().expect("the test binary knows its path");
-            let profile_dir = exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .expect("the test binary lives in target/<profile>/deps");
-            let mut build = Command::new(env!("CARGO"));
-            build
-                .args([
-                    "build",
-                    "--quiet",
-                    "--example",
-                    "sumserver",
-                    "--manifest-path",
-                ])
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
-            if profile_dir
-                .file_name()
-                .is_some_and(|name| name == "release")
-            {
-                build.arg("--release");
-            }
-            let status = build
-                .status()
-                .expect("cargo can be run to build the sumserver example");
-            assert!(
-                status.success(),
-                "building the sumserver example failed: {status}"
-            );
-            let binary = profile_dir.join("examples").join("sumserver");
-            assert!(
-                binary.exists(),
-                "{} is missing after the build",
-                binary.display()
-            );
-            binary
-        })
-        .clone()
+    example_binary("sumserver")
 }
 
-/// The `sumserver` example running as a child process. Dropping it kills the process, so a
-/// failing test leaves nothing behind.
+/// The example `name`, built for this test profile. `cargo test` builds the examples, but
+/// `cargo test --test NAME` does not, and a stale binary would test old code: so build it (a
+/// no-op when it is fresh) before the first use.
+pub fn example_binary(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap();
+    if let Some((_, binary)) = built.iter().find(|(built_name, _)| built_name == name) {
+        return binary.clone();
+    }
+    // This test binary is target/<profile>/deps/NAME-HASH; examples are in
+    // target/<profile>/examples.
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "--example", name, "--manifest-path"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    if profile_dir.file_name().is_some_and(|dir| dir == "release") {
+        build.arg("--release");
+    }
+    let status = build
+        .status()
+        .unwrap_or_else(|e| panic!("cargo could not be run to build the {name} example: {e}"));
+    assert!(
+        status.success(),
+        "building the {name} example failed: {status}"
+    );
+    let binary = profile_dir.join("examples").join(name);
+    assert!(
+        binary.exists(),
+        "{} is missing after the build",
+        binary.display()
+    );
+    built.push((name.to_owned(), binary.clone()));
+    binary
+}
+
+/// An example server (`sumserver` unless started with [`ServerProcess::start_example`])
+/// running as a child process. Dropping it kills the process, so a failing test leaves
+/// nothing behind.
 pub struct ServerProcess {
     child: Child,
     addr: SocketAddr,
@@ -81,7 +79,7 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `sumserver --addr 127.0.0.1:0 ARGS...` and reads the port from its first line.
     pub fn start(args: &[&str]) -> ServerProcess {
-        Self::start_command(Command::new(sumserver_binary()), args)
+        ServerProcess::start_example("sumserver", args)
     }
 
     /// As [`ServerProcess::start`], with at most `fds` open file descriptors (set by
@@ -91,20 +89,41 @@ impl ServerProcess {
         command
             .arg(format!("--nofile={fds}:{fds}"))
             .arg("--")
-            .arg(sumserver_binary());
-        Self::start_command(command, args)
+            .arg(example_binary("sumserver"));
+        ServerProcess::start_command(command, "sumserver", args, &[])
     }
 
-    fn start_command(mut command: Command, args: &[&str]) -> ServerProcess {
+    /// Starts the example `name` with `--addr 127.0.0.1:0 ARGS...` and reads the port from
+    /// its first line, `listening on HOST:PORT`.
+    pub fn start_example(name: &str, args: &[&str]) -> ServerProcess {
+        ServerProcess::start_example_with_env(name, args, &[])
+    }
+
+    /// [`ServerProcess::start_example`] with these environment variables set as well.
+    pub fn start_example_with_env(
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        ServerProcess::start_command(Command::new(example_binary(name)), name, args, env)
+    }
+
+    fn start_command(
+        mut command: Command,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = command
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .env_remove("YTHREAD_EXECUTOR")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("the sumserver example starts");
+            .unwrap_or_else(|e| panic!("the {name} example could not be started: {e}"));
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err_pipe = child.stderr.take().expect("stderr is piped");
         let collected = Arc::clone(&stderr);
@@ -132,9 +151,9 @@ impl ServerProcess {
             stderr,
             rest_of_stdout: Mutex::new(rest_of_stdout),
         };
-        let text = line.recv_timeout(BOUND).unwrap_or_else(|_| {
-            panic!("sumserver {args:?} printed no first line within {BOUND:?}")
-        });
+        let text = line
+            .recv_timeout(BOUND)
+            .unwrap_or_else(|_| panic!("{name} {args:?} printed no first line within {BOUND:?}"));
         let addr = text
             .trim()
             .strip_prefix("listening on ")
@@ -142,7 +161,7 @@ impl ServerProcess {
             .unwrap_or_else(|| {
                 let status = server.wait_for_exit(BOUND);
                 panic!(
-                    "sumserver {args:?} printed {text:?} instead of `listening on HOST:PORT` \
+                    "{name} {args:?} printed {text:?} instead of `listening on HOST:PORT` \
                      (status {status:?}, stderr: {})",
                     server.stderr()
                 )

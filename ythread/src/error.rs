@@ -81,14 +81,13 @@ enum Inner {
         message: String,
         location: Option<String>,
     },
-    #[error(
-        "worker process {pid} {termination} while running task `{task}`; the job is lost and \
-         the pool starts a replacement worker"
-    )]
+    #[error("{}", died_message(*pid, *termination, task, *memory_limit))]
     WorkerDied {
         pid: u32,
         termination: Termination,
         task: String,
+        /// The worker's memory limit, when its death is read as having exceeded it.
+        memory_limit: Option<u64>,
     },
     #[error("{what} did not finish within {}", humanize(*limit))]
     TimedOut { what: String, limit: Duration },
@@ -108,6 +107,52 @@ enum Inner {
     Codec { what: String, cause: String },
     #[error("{reason}")]
     Unavailable { reason: String },
+}
+
+fn died_message(pid: u32, termination: Termination, task: &str, limit: Option<u64>) -> String {
+    match limit {
+        None => format!(
+            "worker process {pid} {termination} while running task `{task}`; the job is lost \
+             and the pool starts a replacement worker"
+        ),
+        Some(limit) => format!(
+            "worker process {pid} exceeded its memory limit of {} while running task `{task}` \
+             (an allocation failed and it was {termination}); the job is lost and the pool \
+             starts a replacement worker; raise the pool's `memory` limit if the task needs \
+             more",
+            humanize_bytes(limit),
+            termination = PastTense(termination),
+        ),
+    }
+}
+
+/// "killed by signal 6 (SIGABRT)" reads after "it was"; the other terminations need a verb.
+struct PastTense(Termination);
+
+impl fmt::Display for PastTense {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Termination::Signal(_) => write!(f, "{}", self.0),
+            Termination::Exited(code) => write!(f, "ended with exit status {code}"),
+            Termination::Unknown => f.write_str("ended with an unknown status"),
+        }
+    }
+}
+
+/// A byte count in the largest binary unit that keeps it readable: `512 MiB`, `1.5 GiB`.
+pub(crate) fn humanize_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut unit = 0;
+    let mut scaled = bytes as f64;
+    while scaled >= 1024.0 && unit + 1 < UNITS.len() {
+        scaled /= 1024.0;
+        unit += 1;
+    }
+    if scaled.fract() == 0.0 {
+        format!("{scaled} {}", UNITS[unit])
+    } else {
+        format!("{scaled:.1} {}", UNITS[unit])
+    }
 }
 
 fn humanize(d: Duration) -> String {
@@ -144,6 +189,24 @@ impl Error {
             pid,
             termination,
             task: task.into(),
+            memory_limit: None,
+        })
+    }
+
+    /// The worker process `pid` running `task` ended with `termination` after an allocation
+    /// failed against its memory limit of `limit` bytes. Its kind is
+    /// [`ErrorKind::WorkerDied`]; [`Error::memory_limit`] gives the limit.
+    pub fn worker_out_of_memory(
+        pid: u32,
+        termination: Termination,
+        task: impl Into<String>,
+        limit: u64,
+    ) -> Self {
+        Self::new(Inner::WorkerDied {
+            pid,
+            termination,
+            task: task.into(),
+            memory_limit: Some(limit),
         })
     }
 
@@ -237,6 +300,15 @@ impl Error {
         }
     }
 
+    /// The memory limit in bytes that the worker exceeded, for an [`ErrorKind::WorkerDied`]
+    /// made by [`Error::worker_out_of_memory`].
+    pub fn memory_limit(&self) -> Option<u64> {
+        match &*self.inner {
+            Inner::WorkerDied { memory_limit, .. } => *memory_limit,
+            _ => None,
+        }
+    }
+
     /// The task involved, for [`ErrorKind::UnknownTask`] and [`ErrorKind::WorkerDied`].
     pub fn task(&self) -> Option<&str> {
         match &*self.inner {
@@ -297,6 +369,7 @@ mod tests {
         let errors = [
             Error::panicked("task `sumn`", "boom", Some("src/lib.rs:1:2".into())),
             Error::worker_died(7, Termination::Signal(libc::SIGKILL), "sumn"),
+            Error::worker_out_of_memory(7, Termination::Signal(libc::SIGABRT), "sumn", 512 << 20),
             Error::timed_out("task `sumn`", Duration::from_secs(2)),
             Error::cancelled(),
             Error::not_portable("subprocess"),
@@ -322,6 +395,22 @@ mod tests {
             text.contains("4242") && text.contains("SIGSEGV") && text.contains("`crash`"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn out_of_memory_names_the_limit() {
+        let e =
+            Error::worker_out_of_memory(9, Termination::Signal(libc::SIGABRT), "big", 512 << 20);
+        assert!(e.is_worker_died());
+        assert_eq!(e.memory_limit(), Some(512 << 20));
+        let text = e.to_string();
+        assert!(
+            text.contains("worker process 9 exceeded its memory limit of 512 MiB")
+                && text.contains("SIGABRT"),
+            "{text}"
+        );
+        assert_eq!(humanize_bytes(1536 << 20), "1.5 GiB");
+        assert_eq!(humanize_bytes(100), "100 B");
     }
 
     #[test]

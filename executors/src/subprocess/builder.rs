@@ -18,7 +18,7 @@ use super::process::JobLimits;
 use super::supervisor::{Settings, Supervisor};
 use super::{
     DEFAULT_EXPRESS, DEFAULT_REGULAR_PRIORITY, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN,
-    DEFAULT_START_TIMEOUT, MAX_EXPRESS, SubprocessPool, worker,
+    DEFAULT_START_TIMEOUT, MAX_EXPRESS, MIN_MEMORY, SubprocessPool, worker,
 };
 use crate::config::{SubprocessConfig, default_parallelism};
 use crate::schedule::{InlineBelow, Scheduler, Scheduling};
@@ -37,6 +37,7 @@ pub struct SubprocessBuilder {
     shutdown_grace: Option<Duration>,
     express: Option<usize>,
     nice: Option<WorkerPriority>,
+    memory: Option<u64>,
     scheduling: Scheduling,
 }
 
@@ -83,6 +84,15 @@ impl SubprocessBuilder {
     /// in the line; unchanged without them).
     pub fn nice(mut self, priority: WorkerPriority) -> Self {
         self.nice = Some(priority);
+        self
+    }
+
+    /// Each worker's memory limit in bytes (default `None`: no limit), set as the worker's
+    /// `RLIMIT_DATA`: its heap and private mappings, not its code, stacks or shared mappings.
+    /// A task that allocates past it fails its job with a `WorkerDied` error that names the
+    /// limit ([`ythread::Error::memory_limit`]), and the worker is replaced.
+    pub fn memory(mut self, limit: Option<u64>) -> Self {
+        self.memory = limit;
         self
     }
 
@@ -152,6 +162,13 @@ impl SubprocessBuilder {
                 "{express} express workers are more than {MAX_EXPRESS}; give 0 to {MAX_EXPRESS}"
             )));
         }
+        if let Some(memory) = self.memory.filter(|&bytes| bytes < MIN_MEMORY) {
+            return Err(Error::config(format!(
+                "a memory limit of {memory} bytes is too little for a worker to run; give at \
+                 least {} MiB",
+                MIN_MEMORY >> 20
+            )));
+        }
         if self.recycle_after == Some(0) {
             return Err(Error::config(
                 "`recycle_after` must be at least 1 task (or `None` to never recycle)",
@@ -189,6 +206,7 @@ impl SubprocessBuilder {
                 program,
                 digest: registry.digest(),
                 spin,
+                memory: self.memory,
                 start_timeout: self.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT),
             }),
         };
@@ -199,6 +217,7 @@ impl SubprocessBuilder {
             spin: self.spin,
             express: self.express,
             nice: self.nice,
+            memory: self.memory,
             scheduling: self.scheduling,
         };
         let nice = self
@@ -225,6 +244,7 @@ fn start(
     let (report, verdict) = mpsc::channel();
     let limits = JobLimits {
         timeout: settings.timeout,
+        memory: settings.launch.memory,
     };
     let supervisor = Supervisor::new(
         settings,

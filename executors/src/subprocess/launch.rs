@@ -26,7 +26,7 @@ use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 use super::deadline::{self, Watch};
 use super::frame::FrameReceiver;
 use super::process::{WorkerProcess, wait_until};
-use super::protocol::{Hello, MARKER_ENV, Marker, PROTOCOL_VERSION};
+use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION};
 use super::receive::Receiver;
 use crate::Error;
 
@@ -36,6 +36,8 @@ pub(super) struct LaunchSettings {
     pub(super) program: PathBuf,
     pub(super) digest: u64,
     pub(super) spin: Duration,
+    /// The worker's memory limit in bytes, if any.
+    pub(super) memory: Option<u64>,
     pub(super) start_timeout: Duration,
 }
 
@@ -63,6 +65,7 @@ pub(super) fn start(
     let marker = Marker {
         parent: std::process::id(),
         spin: settings.spin,
+        memory: settings.memory.unwrap_or(0),
         server: name.clone(),
     };
     let child = Command::new(&settings.program)
@@ -194,6 +197,16 @@ impl Launch {
     }
 
     fn early_exit(&self, status: &str) -> Error {
+        if let (Some(limit), true) = (
+            self.settings.memory,
+            status.contains(&EXIT_NO_LIMIT.to_string()),
+        ) {
+            return Error::start(format!(
+                "worker process {} could not set its memory limit of {limit} bytes ({status}); \
+                 give a limit below the hard `ulimit -d` of this environment",
+                self.pid()
+            ));
+        }
         Error::start(format!(
             "worker process {} (program `{}`) ended ({status}) before its handshake; make sure \
              its `main` calls `ythread_executors::init` first, with the same build of \

@@ -81,6 +81,10 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Express workers, unless configured: one, which takes only work predicted short.
 pub const DEFAULT_EXPRESS: usize = 1;
 
+/// The smallest memory limit a worker takes: below it, the worker's own start-up (the program's
+/// statics, its channels and buffers) could fail before any task runs.
+pub const MIN_MEMORY: u64 = 16 << 20;
+
 /// The most express workers a pool takes: more would be a pool of their own.
 pub const MAX_EXPRESS: usize = 64;
 

@@ -31,6 +31,8 @@ const KEPT_BUFFER: usize = 4 << 20;
 #[derive(Clone, Copy, Debug)]
 pub(super) struct JobLimits {
     pub(super) timeout: Option<Duration>,
+    /// The workers' memory limit in bytes, if any.
+    pub(super) memory: Option<u64>,
 }
 
 /// How a job's round trip over the channels went.
@@ -198,11 +200,16 @@ impl WorkerProcess {
             // It could not take the job: dead, or too broken to wait for.
             _ => self.kill_and_reap(),
         };
-        match (timed_out, limits.timeout) {
-            (true, Some(limit)) => WorkError::timed_out(
+        match (timed_out, limits.timeout, limits.memory, termination) {
+            (true, Some(limit), _, _) => WorkError::timed_out(
                 format!("task `{task}` in worker process {}", self.pid),
                 limit,
             ),
+            // Rust aborts when an allocation fails; under a data limit that is what an
+            // allocation past the limit does. (A deliberate abort is read the same way.)
+            (_, _, Some(limit), Termination::Signal(libc::SIGABRT)) => {
+                WorkError::worker_out_of_memory(self.pid, termination, task, limit)
+            }
             _ => WorkError::worker_died(self.pid, termination, task),
         }
     }

@@ -25,7 +25,10 @@ use ythread::{Error as WorkError, ErrorKind, TaskRegistry};
 use super::frame;
 
 /// Bumped whenever a frame, the marker or the hello changes shape.
-pub(super) const PROTOCOL_VERSION: u32 = 2;
+pub(super) const PROTOCOL_VERSION: u32 = 3;
+
+/// The exit status of a worker that could not set its memory limit.
+pub(super) const EXIT_NO_LIMIT: i32 = 93;
 
 /// The environment variable that makes a process a worker.
 pub(super) const MARKER_ENV: &str = "YTHREAD_SUBPROCESS_WORKER";
@@ -33,11 +36,14 @@ pub(super) const MARKER_ENV: &str = "YTHREAD_SUBPROCESS_WORKER";
 const REPLY_OK: u8 = 0;
 const REPLY_ERR: u8 = 1;
 
-/// What a worker learns from its environment: `VERSION;PARENT_PID;SPIN_NANOS;SERVER_NAME`.
+/// What a worker learns from its environment:
+/// `VERSION;PARENT_PID;SPIN_NANOS;MEMORY_BYTES;SERVER_NAME` (memory 0: no limit).
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Marker {
     pub(super) parent: u32,
     pub(super) spin: Duration,
+    /// The worker's memory limit in bytes; 0 for none.
+    pub(super) memory: u64,
     pub(super) server: String,
 }
 
@@ -45,16 +51,17 @@ impl Marker {
     /// The marker's value in the environment.
     pub(super) fn encode(&self) -> String {
         format!(
-            "{PROTOCOL_VERSION};{};{};{}",
+            "{PROTOCOL_VERSION};{};{};{};{}",
             self.parent,
             self.spin.as_nanos(),
+            self.memory,
             self.server
         )
     }
 
     /// Parses the environment value; the error says what is wrong with it.
     pub(super) fn decode(value: &str) -> Result<Self, String> {
-        let mut fields = value.splitn(4, ';');
+        let mut fields = value.splitn(5, ';');
         let mut next = |what: &str| {
             fields
                 .next()
@@ -71,6 +78,7 @@ impl Marker {
         }
         let parent = next("parent pid")?;
         let spin = next("spin budget")?;
+        let memory = next("memory limit")?;
         let server = next("server name")?;
         Ok(Marker {
             parent: parent
@@ -80,6 +88,9 @@ impl Marker {
                 spin.parse()
                     .map_err(|_| format!("{MARKER_ENV} has a bad spin budget `{spin}`"))?,
             ),
+            memory: memory
+                .parse()
+                .map_err(|_| format!("{MARKER_ENV} has a bad memory limit `{memory}`"))?,
             server: server.to_owned(),
         })
     }
@@ -260,10 +271,11 @@ mod tests {
         let marker = Marker {
             parent: 42,
             spin: Duration::from_micros(20),
+            memory: 512 << 20,
             server: "/tmp/x;y/socket".to_owned(),
         };
         assert_eq!(Marker::decode(&marker.encode()).unwrap(), marker);
-        let err = Marker::decode("999;1;0;/tmp/s").unwrap_err();
+        let err = Marker::decode("999;1;0;0;/tmp/s").unwrap_err();
         assert!(err.contains("protocol 999"), "{err}");
         let truncated = format!("{PROTOCOL_VERSION};1");
         assert!(

@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use ythread::TaskRegistry;
 
 use super::frame::{self, FrameError, FrameReceiver};
-use super::protocol::{self, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION};
+use super::protocol::{self, EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION};
 use super::receive::Receiver;
 
 /// The registry given to [`init`] in this process, the default for pools built here.
@@ -90,6 +90,17 @@ fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
     if !die_with_parent(marker.parent) {
         return complain(EXIT_ORPHANED, "the pool's process is already gone");
     }
+    if marker.memory > 0
+        && let Err(e) = limit_memory(marker.memory)
+    {
+        return complain(
+            EXIT_NO_LIMIT,
+            &format!(
+                "could not set its memory limit of {} bytes: {e}",
+                marker.memory
+            ),
+        );
+    }
     let channels = ipc::bytes_channel().and_then(|jobs| Ok((jobs, ipc::bytes_channel()?)));
     let Ok(((jobs_sender, jobs), (replies, replies_receiver))) = channels else {
         return complain(EXIT_NO_CHANNEL, "could not create its channels");
@@ -143,6 +154,28 @@ fn die_with_parent(parent: u32) -> bool {
     // SAFETY: `getppid` has no preconditions and cannot fail.
     let ppid = unsafe { libc::getppid() };
     u32::try_from(ppid) == Ok(parent)
+}
+
+/// Caps this process's data segment (`RLIMIT_DATA`: heap, and private writable mappings since
+/// Linux 4.7) at `bytes`, soft and hard limit alike, so a task cannot raise it again.
+///
+/// Why not `RLIMIT_AS`: the address space also counts code, thread stacks, address space that
+/// allocators reserve without using (glibc reserves 64 MiB per thread arena) and shared
+/// mappings such as the payload region, so a cap on it fails tasks for memory they never used,
+/// and a big payload would eat the task's budget. A data limit is what the task allocates.
+fn limit_memory(bytes: u64) -> std::io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: `setrlimit` reads the struct it is given, a valid initialised local that
+    // outlives the call, and changes a limit of the calling process only.
+    let result = unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 fn complain(code: i32, why: &str) -> i32 {

@@ -1,0 +1,76 @@
+//! `memory=`: a worker's data limit. A task that allocates past it fails its job with an error
+//! that names the limit, the worker is replaced, and work within the limit runs as before.
+
+mod subprocess_support;
+
+use subprocess_support::{is_our_child, pool, within};
+use ythread::{Executor, Termination};
+use ythread_executors::{ExecutorConfig, SubprocessConfig};
+use ythread_suite::tasks::{allocate_mib, pid};
+
+const LIMIT: u64 = 64 << 20;
+
+#[test]
+fn a_task_allocating_past_the_limit_fails_with_an_error_naming_it_and_the_pool_heals() {
+    let pool = pool(1).memory(Some(LIMIT)).build().unwrap();
+    let worker = pool.pids()[0];
+    let executor = Executor::new(pool);
+    let (error, within_limit, next) = within("a job past the memory limit", move || {
+        let error = executor.run(allocate_mib, 256).unwrap_err();
+        let within_limit = executor.run(allocate_mib, 8).unwrap();
+        (error, within_limit, executor.run(pid, ()).unwrap())
+    });
+    assert!(error.is_worker_died(), "{error}");
+    assert_eq!(error.memory_limit(), Some(LIMIT));
+    assert_eq!(error.pid(), Some(worker));
+    assert_eq!(
+        error.termination(),
+        Some(Termination::Signal(libc::SIGABRT))
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!(
+            "worker process {worker} exceeded its memory limit of 64 MiB"
+        )) && text.contains("allocate_mib"),
+        "{text}"
+    );
+    assert_ne!(
+        within_limit, worker,
+        "the worker past its limit was replaced"
+    );
+    assert_eq!(next, within_limit, "the replacement keeps serving");
+    assert!(
+        !is_our_child(worker),
+        "the worker past its limit was reaped"
+    );
+}
+
+#[test]
+fn without_a_limit_the_same_allocation_succeeds() {
+    let executor = Executor::new(pool(1).build().unwrap());
+    let ran = within("a big allocation", move || executor.run(allocate_mib, 256));
+    assert!(ran.is_ok(), "{ran:?}");
+}
+
+#[test]
+fn the_limit_is_configured_as_memory_and_described_back() {
+    let config: ExecutorConfig = "subprocess:1,express=0,memory=64MiB".parse().unwrap();
+    let ExecutorConfig::Subprocess(SubprocessConfig { memory, .. }) = &config else {
+        panic!("{config:?}")
+    };
+    assert_eq!(*memory, Some(LIMIT));
+    // The same text, from the pool itself (the config builds the test binary's own program,
+    // which cannot serve; so build through the test worker and compare the description).
+    let pool = pool(1).memory(Some(LIMIT)).build().unwrap();
+    assert_eq!(
+        Executor::new(pool).describe(),
+        "subprocess:1,express=0,memory=64MiB"
+    );
+}
+
+#[test]
+fn a_limit_too_small_to_run_a_worker_is_refused_before_anything_starts() {
+    let error = pool(1).memory(Some(1 << 20)).build().unwrap_err();
+    assert!(error.is_config(), "{error}");
+    assert!(error.to_string().contains("at least 16 MiB"), "{error}");
+}
