@@ -41,6 +41,7 @@
 
 mod builder;
 mod deadline;
+mod deaths;
 mod dispatch;
 mod frame;
 mod launch;
@@ -80,6 +81,11 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Express workers, unless configured: one, which takes only work predicted short.
 pub const DEFAULT_EXPRESS: usize = 1;
+
+/// How many workers a job is offered to when each turns out to be gone before it could take
+/// the job (it died idle). The task never ran in any of them; after this many the job fails
+/// with the last worker's death, rather than waiting for ever on a pool whose workers die.
+const MAX_DELIVERIES: u32 = 4;
 
 /// The smallest memory limit a worker takes: below it, the worker's own start-up (the program's
 /// statics, its channels and buffers) could fail before any task runs.
@@ -180,7 +186,7 @@ impl SubprocessPool {
                 self.dispatch.remove(worker.pid());
                 let _ = self.requests.send(Request::Recycle(worker));
             }
-            After::Lost => self.lose(worker),
+            After::Lost | After::Undelivered(_) => self.lose(worker),
         }
     }
 
@@ -254,16 +260,33 @@ impl Lease<'_> {
             return (After::Lost, None);
         };
         // The watch kills only while the job runs: the worker disarms it before it can be
-        // reaped or take another job, so a late cancel never reaches someone else's job.
+        // reaped or take another job, so a late cancel never reaches someone else's job. A
+        // cancel before the job starts keeps it from starting.
+        let interrupt = Arc::clone(&watch);
         let guard = cancellation.on_cancel(move || {
-            watch.interrupt();
+            interrupt.interrupt();
         });
         let ran = self.run(work, task);
         drop(guard);
-        if cancellation.is_cancelled() && ran.0 == After::Lost {
+        watch.forget_cancel();
+        if cancellation.is_cancelled() && matches!(ran.0, After::Lost | After::Undelivered(_)) {
+            tracing::info!(
+                target: supervisor::EVENTS,
+                pid = self.worker.as_ref().map(WorkerProcess::pid),
+                task,
+                "subprocess job cancelled; its worker was killed"
+            );
             work.fail(WorkError::cancelled());
+            return (After::Lost, None);
         }
         ran
+    }
+
+    /// Gives up the worker, which is gone, and asks for a replacement.
+    fn lose_worker(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            self.pool.lose(worker);
+        }
     }
 
     fn give_back(mut self, after: After) {
@@ -307,14 +330,47 @@ impl CpuApply for SubprocessPool {
             .wait_turn(work, plan, |ticket| self.dispatch.checkout(ticket))
         {
             Ok(granted) => granted,
-            Err(error) => return work.fail(error),
+            Err(error) => {
+                if error.is_cancelled() {
+                    tracing::info!(
+                        target: supervisor::EVENTS,
+                        task,
+                        "subprocess job cancelled while it waited for a worker; it never ran"
+                    );
+                }
+                return work.fail(error);
+            }
         };
         let mut lease = Lease {
             pool: self,
             worker: Some(worker),
             lane,
         };
-        let (after, ran) = lease.run_cancellable(work, task);
+        let mut deliveries = 1;
+        let (after, ran) = loop {
+            let (after, ran) = lease.run_cancellable(work, task);
+            let After::Undelivered(error) = after else {
+                break (after, ran);
+            };
+            // The worker was gone before the job reached it (it died idle and the death
+            // watch had not caught up): the task never ran, so it is safe to send again.
+            lease.lose_worker();
+            if deliveries == MAX_DELIVERIES {
+                work.fail(error);
+                break (After::Lost, None);
+            }
+            deliveries += 1;
+            match self.dispatch.checkout(plan.ticket()) {
+                Ok((worker, lane)) => {
+                    lease.worker = Some(worker);
+                    lease.lane = lane;
+                }
+                Err(error) => {
+                    work.fail(error);
+                    break (After::Lost, None);
+                }
+            }
+        };
         lease.give_back(after);
         turn.finish(ran);
     }
