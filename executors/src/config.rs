@@ -8,7 +8,7 @@
 //! exclusive[,SCHEDULING]
 //! rayon[:THREADS][,nice=N][,SCHEDULING]
 //! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N][,nice=idle|N]
-//!     [,memory=SIZE][,SCHEDULING]
+//!     [,memory=SIZE][,max_payload=SIZE][,SCHEDULING]
 //!
 //! SCHEDULING: order=shortest|fifo, inline_below=auto|off|DURATION
 //! ```
@@ -33,7 +33,7 @@ pub const ENV_VAR: &str = "YTHREAD_EXECUTOR";
 
 const VALID_FORMS: &str = "inline, exclusive[,SCHEDULING], rayon[:THREADS][,nice=N][,SCHEDULING], \
      subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N]\
-     [,nice=idle|N][,memory=SIZE][,SCHEDULING], where SCHEDULING is order=shortest|fifo and \
+     [,nice=idle|N][,memory=SIZE][,max_payload=SIZE][,SCHEDULING], where SCHEDULING is order=shortest|fifo and \
      inline_below=auto|off|DURATION (durations like 2s, 500ms, 50us; sizes like 512MiB, 2GiB)";
 
 /// The longest duration any option takes: anything longer is surely a mistake, and staying
@@ -103,6 +103,9 @@ pub struct SubprocessConfig {
     /// `None`: no limit. A task that allocates past it fails its job, and the worker is
     /// replaced.
     pub memory: Option<u64>,
+    /// The largest argument or result of a job in bytes, encoded; `None`: the pool's default
+    /// ([`DEFAULT_MAX_PAYLOAD`](crate::subprocess::DEFAULT_MAX_PAYLOAD), 1 GiB).
+    pub max_payload: Option<u64>,
     /// Order and inlining of the work.
     pub scheduling: Scheduling,
 }
@@ -164,6 +167,9 @@ impl ExecutorConfig {
                     builder = builder.spin(spin);
                 }
                 builder = builder.memory(settings.memory);
+                if let Some(max) = settings.max_payload {
+                    builder = builder.max_payload(max);
+                }
                 Executor::new(builder.build()?)
             }
         })
@@ -243,6 +249,7 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
                     "express" => settings.express = Some(parse_express(value)?),
                     "nice" => settings.nice = Some(WorkerPriority::parse(value)?),
                     "memory" => settings.memory = Some(parse_memory(value)?),
+                    "max_payload" => settings.max_payload = Some(parse_max_payload(value)?),
                     _ if settings.scheduling.set(key, value)? => {}
                     _ => return unknown(key),
                 }
@@ -312,6 +319,30 @@ fn parse_memory(text: &str) -> Result<u64, String> {
         )),
         bytes => Ok(bytes),
     }
+}
+
+/// A payload limit: a size of at least [`MIN_MAX_PAYLOAD`](crate::subprocess::MIN_MAX_PAYLOAD).
+fn parse_max_payload(text: &str) -> Result<u64, String> {
+    let min = crate::subprocess::MIN_MAX_PAYLOAD;
+    match parse_size(text).map_err(|why| format!("max_payload {why}"))? {
+        bytes if bytes < min => Err(format!(
+            "max_payload `{text}` is below {}, which would fail almost every job; give a size \
+             like 1GiB",
+            size_text(min)
+        )),
+        bytes => Ok(bytes),
+    }
+}
+
+/// A size as the configuration writes it: `512MiB`.
+pub(crate) fn size_text(bytes: u64) -> String {
+    struct Size(u64);
+    impl fmt::Display for Size {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_size(f, self.0)
+        }
+    }
+    Size(bytes).to_string()
 }
 
 /// Binary units of sizes, largest first.
@@ -432,6 +463,10 @@ impl fmt::Display for ExecutorConfig {
                 if let Some(memory) = s.memory {
                     f.write_str(",memory=")?;
                     write_size(f, memory)?;
+                }
+                if let Some(max) = s.max_payload {
+                    f.write_str(",max_payload=")?;
+                    write_size(f, max)?;
                 }
                 s.scheduling.write(f)
             }

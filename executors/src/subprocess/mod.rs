@@ -45,9 +45,11 @@ mod deaths;
 mod dispatch;
 mod frame;
 mod launch;
+mod payload;
 mod process;
 mod protocol;
 mod receive;
+mod shm;
 mod supervisor;
 mod worker;
 
@@ -86,6 +88,12 @@ pub const DEFAULT_EXPRESS: usize = 1;
 /// the job (it died idle). The task never ran in any of them; after this many the job fails
 /// with the last worker's death, rather than waiting for ever on a pool whose workers die.
 const MAX_DELIVERIES: u32 = 4;
+
+/// The largest argument or result a job may carry, unless configured: 1 GiB, encoded.
+pub const DEFAULT_MAX_PAYLOAD: u64 = 1 << 30;
+
+/// The smallest `max_payload` a pool takes: 1 KiB.
+pub const MIN_MAX_PAYLOAD: u64 = 1 << 10;
 
 /// The smallest memory limit a worker takes: below it, the worker's own start-up (the program's
 /// statics, its channels and buffers) could fail before any task runs.
@@ -184,7 +192,7 @@ impl SubprocessPool {
             After::Reusable if !recycle => self.dispatch.checkin(worker, lane),
             After::Reusable => {
                 self.dispatch.remove(worker.pid());
-                let _ = self.requests.send(Request::Recycle(worker));
+                let _ = self.requests.send(Request::Recycle(Box::new(worker)));
             }
             After::Lost | After::Undelivered(_) => self.lose(worker),
         }

@@ -19,7 +19,8 @@ use ythread::{Error as WorkError, Termination, Work};
 
 use super::deadline::{Fired, Watch};
 use super::frame::{self, FrameError, FrameReceiver};
-use super::protocol::{self, Reply};
+use super::payload::PayloadWriter;
+use super::protocol::{self, Args, Regions, Reply};
 use super::supervisor::EVENTS;
 
 /// How long a worker that closed its end may take to finish exiting before it is killed.
@@ -34,6 +35,8 @@ pub(super) struct JobLimits {
     pub(super) timeout: Option<Duration>,
     /// The workers' memory limit in bytes, if any.
     pub(super) memory: Option<u64>,
+    /// The largest argument or result in bytes.
+    pub(super) max_payload: usize,
 }
 
 /// How a job's round trip over the channels went.
@@ -78,6 +81,8 @@ pub(super) struct WorkerProcess {
     /// `None` once closed: the worker sees end-of-file and exits.
     jobs: Option<IpcBytesSender>,
     replies: FrameReceiver,
+    /// Where large arguments and results travel; dropped (unmapped, closed) with the worker.
+    regions: Regions,
     watch: Arc<Watch>,
     frame: Vec<u8>,
     tasks_run: u64,
@@ -88,6 +93,7 @@ pub(super) struct WorkerProcess {
 impl WorkerProcess {
     pub(super) fn new(
         child: Child,
+        regions: Regions,
         jobs: IpcBytesSender,
         replies: FrameReceiver,
         watch: Arc<Watch>,
@@ -97,6 +103,7 @@ impl WorkerProcess {
             child,
             jobs: Some(jobs),
             replies,
+            regions,
             watch,
             frame: Vec::new(),
             tasks_run: 0,
@@ -127,9 +134,25 @@ impl WorkerProcess {
     pub(super) fn run(&mut self, work: &mut dyn Work, task: &str, limits: JobLimits) -> After {
         self.last_ran = None;
         protocol::start_job(task, &mut self.frame);
-        if let Err(error) = work.encode_args("subprocess", &mut self.frame) {
-            work.fail(error);
-            return After::Reusable;
+        let mut args =
+            PayloadWriter::new(&mut self.frame, &mut self.regions.args, limits.max_payload);
+        let encoded = work.encode_args_to("subprocess", &mut args);
+        match (encoded, args.finish()) {
+            (_, Err(refusal)) => {
+                work.fail(WorkError::codec(
+                    format!(
+                        "send the arguments of task `{task}` to worker process {}",
+                        self.pid
+                    ),
+                    refusal,
+                ));
+                return After::Reusable;
+            }
+            (Err(error), _) => {
+                work.fail(error);
+                return After::Reusable;
+            }
+            (Ok(()), Ok(placement)) => protocol::place_args(&mut self.frame, placement),
         }
         frame::seal(&mut self.frame);
         // Armed for every job, with or without a deadline: a cancel may kill the worker too.
@@ -146,7 +169,7 @@ impl WorkerProcess {
             None => Err(frame::Unsent { partly: false }),
         };
         let received = match sent {
-            Ok(()) => self.receive_reply(work, task),
+            Ok(()) => self.receive_reply(work, task, limits.max_payload),
             Err(unsent) if unsent.partly => Received::PartlySent,
             Err(_) => Received::NotSent,
         };
@@ -158,6 +181,8 @@ impl WorkerProcess {
         if self.frame.capacity() > KEPT_BUFFER {
             self.frame = Vec::new();
         }
+        self.regions.args.trim();
+        self.regions.results.trim();
         match received {
             Received::Answered => {
                 self.tasks_run += 1;
@@ -182,7 +207,7 @@ impl WorkerProcess {
     }
 
     /// Waits for the reply and stores what it says in `work`.
-    fn receive_reply(&mut self, work: &mut dyn Work, task: &str) -> Received {
+    fn receive_reply(&mut self, work: &mut dyn Work, task: &str, max_payload: usize) -> Received {
         let pid = self.pid;
         let body = match self.replies.recv() {
             Ok(body) => body,
@@ -194,6 +219,24 @@ impl WorkerProcess {
         };
         match protocol::read_reply(body) {
             Ok(Reply::Done { result, ran }) => {
+                let result = match result {
+                    Args::Inline(result) => result,
+                    Args::Shared(len) if len > max_payload => {
+                        work.fail(garbled(
+                            pid,
+                            task,
+                            format!("a result of {len} bytes, over max_payload"),
+                        ));
+                        return Received::Garbled;
+                    }
+                    Args::Shared(len) => match self.regions.results.read(len) {
+                        Ok(result) => result,
+                        Err(e) => {
+                            work.fail(garbled(pid, task, e));
+                            return Received::Garbled;
+                        }
+                    },
+                };
                 self.last_ran = Some(ran);
                 work.learn(ran);
                 work.complete_encoded(result);

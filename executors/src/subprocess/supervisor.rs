@@ -49,7 +49,7 @@ pub(super) enum Request {
     /// A caller lost worker `pid` (already reaped): start another.
     Replace { pid: u32 },
     /// This worker ran its quota of jobs: stop it and start another.
-    Recycle(WorkerProcess),
+    Recycle(Box<WorkerProcess>),
     /// A handshake arrived: look at the launches.
     Wake,
     /// Worker `pid` exited (from the death watch); if it is idle, it died idle.
@@ -188,7 +188,7 @@ impl Supervisor {
                     self.forget(worker.pid());
                     worker.close();
                     let kill_at = deadline::after(Instant::now(), self.settings.grace);
-                    self.retiring.push((worker, kill_at));
+                    self.retiring.push((*worker, kill_at));
                 }
                 Ok(Request::Wake) | Err(RecvTimeoutError::Timeout) => {}
                 Ok(Request::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
