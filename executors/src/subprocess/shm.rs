@@ -12,9 +12,11 @@
 //!
 //! A region starts empty (no memory), grows on demand to the next power of two (at least
 //! 1 MiB), and is reused across jobs, so a steady stream of large payloads maps and faults in
-//! its pages once. After a job that used more than [`KEPT`], the parent punches the pages past
-//! it out of both regions: the file keeps its size (mappings stay valid) but the memory goes
-//! back to the system.
+//! its pages once. Pages past [`KEPT`] (64 MiB) are kept only while jobs keep needing them:
+//! after the first job that used no more than that, the parent punches them out of the region
+//! (the file keeps its size, so mappings stay valid, but the memory goes back to the system).
+//! Trade-off: a stream of 256 MiB jobs does not fault in 256 MiB of fresh pages per job, at
+//! the price of holding that memory until a smaller job comes (or the worker goes).
 //!
 //! Safety argument, shared by every `unsafe` block here: each region is sealed against
 //! shrinking (`F_SEAL_SHRINK`) before the worker exists, so no mapping can reach past the end
@@ -44,8 +46,10 @@ pub(super) struct Region {
     file: File,
     /// `None` until the first payload: a worker that never sees a large one maps nothing.
     map: Option<MmapMut>,
-    /// The most bytes any payload used since the last trim.
+    /// The most bytes a payload used in the current job.
     used: usize,
+    /// Whether pages past [`KEPT`] may be resident.
+    holding: bool,
 }
 
 impl Region {
@@ -63,6 +67,7 @@ impl Region {
             file: memfd.into_file(),
             map: None,
             used: 0,
+            holding: false,
         })
     }
 
@@ -92,6 +97,7 @@ impl Region {
             file,
             map: None,
             used: 0,
+            holding: false,
         })
     }
 
@@ -133,13 +139,16 @@ impl Region {
         Ok(&map[..len])
     }
 
-    /// Gives the pages past [`KEPT`] back to the system if the last payloads used them. The
-    /// file keeps its size, so every mapping of it stays valid (the hole reads as zeros).
+    /// Ends a job: gives the pages past [`KEPT`] back to the system if earlier jobs used them
+    /// and this one did not. The file keeps its size, so every mapping of it stays valid (the
+    /// hole reads as zeros).
     pub(super) fn trim(&mut self) {
-        if self.used <= KEPT {
+        let big = std::mem::take(&mut self.used) > KEPT;
+        if big || !self.holding {
+            self.holding |= big;
             return;
         }
-        self.used = 0;
+        self.holding = false;
         let Ok(size) = self.file_size() else {
             return;
         };
@@ -204,6 +213,7 @@ mod tests {
             file: duplicate,
             map: None,
             used: 0,
+            holding: false,
         };
         writer.reserve(10).unwrap()[..5].copy_from_slice(b"hello");
         assert_eq!(reader.read(5).unwrap(), b"hello");
@@ -211,6 +221,35 @@ mod tests {
         writer.reserve(big).unwrap()[big - 1] = 42;
         assert_eq!(reader.read(big).unwrap()[big - 1], 42);
         assert!(reader.read(64 << 20).is_err(), "past the end of the file");
+    }
+
+    #[test]
+    fn pages_past_the_kept_size_go_after_the_first_smaller_job() {
+        use std::os::unix::fs::MetadataExt;
+        let resident = |region: &Region| region.file.metadata().unwrap().blocks() * 512;
+        let mut region = Region::create("test").unwrap();
+        let big = KEPT + (8 << 20);
+        region.reserve(big).unwrap().fill(1);
+        region.trim();
+        assert!(resident(&region) >= big as u64, "kept while big jobs come");
+        region.reserve(big).unwrap()[big - 1] = 2;
+        region.trim();
+        region.reserve(10).unwrap()[0] = 3;
+        region.trim();
+        assert!(
+            resident(&region) <= KEPT as u64,
+            "given back after a small job"
+        );
+        assert_eq!(
+            region.read(big).unwrap()[big - 1],
+            0,
+            "the hole reads as zeros"
+        );
+        assert_eq!(
+            region.read(1).unwrap()[0],
+            3,
+            "the kept pages keep their bytes"
+        );
     }
 
     #[test]
