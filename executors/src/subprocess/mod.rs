@@ -29,7 +29,11 @@
 //! |---|---|
 //! | `mod.rs` | the pool: dispatching a job, giving the worker back |
 //! | `builder.rs` | [`SubprocessBuilder`]: settings, checks, start-up |
-//! | `protocol.rs` | environment marker, handshake, job and reply bodies |
+//! | `marker.rs` | the worker's start-up settings in its environment |
+//! | `protocol.rs` | handshake, job and reply bodies |
+//! | `payload.rs` | arguments and results inline or in shared memory, `max_payload` |
+//! | `shm.rs` | the workers' shared-memory regions (memfd) |
+//! | `deaths.rs` | noticing workers that die while idle (pidfds) |
 //! | `frame.rs` | length-prefixed frames in pieces of one socket packet |
 //! | `worker.rs` | [`init`] and the worker's serve loop; dying with the parent |
 //! | `launch.rs` | starting a worker and checking its handshake, with a timeout |
@@ -45,6 +49,7 @@ mod deaths;
 mod dispatch;
 mod frame;
 mod launch;
+mod marker;
 mod payload;
 mod process;
 mod protocol;

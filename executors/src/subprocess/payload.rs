@@ -46,7 +46,7 @@ impl std::fmt::Display for Refusal {
                 f,
                 "it is larger than the pool's max_payload of {}; raise `max_payload` or send \
                  less",
-                crate::config::size_text(*max as u64)
+                crate::units::size_text(*max as u64)
             ),
             Refusal::Region(e) => write!(
                 f,

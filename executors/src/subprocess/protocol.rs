@@ -1,7 +1,8 @@
 //! The wire protocol between a pool and its workers.
 //!
 //! Start-up: the parent puts a [`Marker`] in the worker's environment (protocol version, parent
-//! pid, spin budget and the name of a one-shot ipc-channel server). The worker creates its two
+//! pid, spin budget, memory and payload limits, the descriptors of its shared-memory regions
+//! and the name of a one-shot ipc-channel server; see `marker.rs`). The worker creates its two
 //! byte channels and sends the parent their far ends in a [`Hello`], with its pid, protocol
 //! version and registry digest. From then on the parent owns the only job sender and the worker
 //! the only reply sender, so each side sees end-of-file when the other dies.
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use ythread::{Error as WorkError, ErrorKind, TaskRegistry};
 
 use super::frame;
+pub(super) use super::marker::{MARKER_ENV, Marker};
 use super::payload::{PayloadWriter, Placement};
 use super::shm::Region;
 
@@ -37,97 +39,12 @@ pub(super) const PROTOCOL_VERSION: u32 = 4;
 /// The exit status of a worker that could not set its memory limit.
 pub(super) const EXIT_NO_LIMIT: i32 = 93;
 
-/// The environment variable that makes a process a worker.
-pub(super) const MARKER_ENV: &str = "YTHREAD_SUBPROCESS_WORKER";
-
 const REPLY_OK: u8 = 0;
 const REPLY_ERR: u8 = 1;
 const REPLY_OK_SHARED: u8 = 2;
 
 const ARGS_INLINE: u8 = 0;
 const ARGS_SHARED: u8 = 1;
-
-/// What a worker learns from its environment:
-/// `VERSION;PARENT_PID;SPIN_NANOS;MEMORY_BYTES;MAX_PAYLOAD;ARGS_FD;RESULTS_FD;SERVER_NAME`
-/// (memory 0: no limit).
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct Marker {
-    pub(super) parent: u32,
-    pub(super) spin: Duration,
-    /// The worker's memory limit in bytes; 0 for none.
-    pub(super) memory: u64,
-    /// The largest argument or result in bytes.
-    pub(super) max_payload: u64,
-    /// The descriptor numbers of the inherited args and results regions.
-    pub(super) regions: (i32, i32),
-    pub(super) server: String,
-}
-
-impl Marker {
-    /// The marker's value in the environment.
-    pub(super) fn encode(&self) -> String {
-        format!(
-            "{PROTOCOL_VERSION};{};{};{};{};{};{};{}",
-            self.parent,
-            self.spin.as_nanos(),
-            self.memory,
-            self.max_payload,
-            self.regions.0,
-            self.regions.1,
-            self.server
-        )
-    }
-
-    /// Parses the environment value; the error says what is wrong with it.
-    pub(super) fn decode(value: &str) -> Result<Self, String> {
-        let mut fields = value.splitn(8, ';');
-        let mut next = |what: &str| {
-            fields
-                .next()
-                .filter(|f| !f.is_empty())
-                .ok_or_else(|| format!("{MARKER_ENV} has no {what}"))
-        };
-        let version = next("protocol version")?;
-        if version != PROTOCOL_VERSION.to_string() {
-            return Err(format!(
-                "the pool speaks subprocess protocol {version} and this worker speaks \
-                 {PROTOCOL_VERSION}; build the parent and the worker program from the same \
-                 version of ythread-executors"
-            ));
-        }
-        let parent = next("parent pid")?;
-        let spin = next("spin budget")?;
-        let memory = next("memory limit")?;
-        let max_payload = next("payload limit")?;
-        let args_fd = next("args region")?;
-        let results_fd = next("results region")?;
-        let server = next("server name")?;
-        Ok(Marker {
-            parent: parent
-                .parse()
-                .map_err(|_| format!("{MARKER_ENV} has a bad parent pid `{parent}`"))?,
-            spin: Duration::from_nanos(
-                spin.parse()
-                    .map_err(|_| format!("{MARKER_ENV} has a bad spin budget `{spin}`"))?,
-            ),
-            memory: memory
-                .parse()
-                .map_err(|_| format!("{MARKER_ENV} has a bad memory limit `{memory}`"))?,
-            max_payload: max_payload
-                .parse()
-                .map_err(|_| format!("{MARKER_ENV} has a bad payload limit `{max_payload}`"))?,
-            regions: (
-                args_fd
-                    .parse()
-                    .map_err(|_| format!("{MARKER_ENV} has a bad region `{args_fd}`"))?,
-                results_fd
-                    .parse()
-                    .map_err(|_| format!("{MARKER_ENV} has a bad region `{results_fd}`"))?,
-            ),
-            server: server.to_owned(),
-        })
-    }
-}
 
 /// The worker's first and only message on the one-shot server.
 #[derive(Serialize, Deserialize)]
@@ -390,27 +307,6 @@ mod tests {
         }
     );
 
-    #[test]
-    fn marker_round_trips_and_rejects_other_versions() {
-        let marker = Marker {
-            parent: 42,
-            spin: Duration::from_micros(20),
-            memory: 512 << 20,
-            max_payload: 1 << 30,
-            regions: (5, 6),
-            server: "/tmp/x;y/socket".to_owned(),
-        };
-        assert_eq!(Marker::decode(&marker.encode()).unwrap(), marker);
-        let err = Marker::decode("999;1;0;0;1;5;6;/tmp/s").unwrap_err();
-        assert!(err.contains("protocol 999"), "{err}");
-        let truncated = format!("{PROTOCOL_VERSION};1");
-        assert!(
-            Marker::decode(&truncated)
-                .unwrap_err()
-                .contains("spin budget")
-        );
-    }
-
     /// The body of a sealed frame.
     fn body(frame: &[u8]) -> &[u8] {
         let mut joined = Vec::new();
@@ -470,6 +366,43 @@ mod tests {
         assert_eq!(error.message(), Some("boom 7"));
         assert!(error.location().unwrap().contains("protocol.rs"), "{error}");
         assert!(error.to_string().contains("worker process 9"), "{error}");
+    }
+
+    ythread::task!(
+        fn zeros(len: u64) -> serde_bytes::ByteBuf {
+            serde_bytes::ByteBuf::from(vec![0; len as usize])
+        }
+    );
+
+    #[test]
+    fn a_large_result_goes_through_the_results_region() {
+        let registry = TaskRegistry::new().with(zeros);
+        let regions = &mut regions();
+        let mut job = Vec::new();
+        start_job(<zeros as ythread::Task>::NAME, &mut job);
+        job.extend(postcard::to_stdvec(&(1u64 << 20)).unwrap());
+        frame::seal(&mut job);
+        let mut out = Vec::new();
+        answer(&registry, body(&job), &mut out, regions, usize::MAX);
+        assert!(out.len() < 64, "the reply frame only names the region");
+        let Ok(Reply::Done {
+            result: Args::Shared(len),
+            ..
+        }) = read_reply(body(&out))
+        else {
+            panic!("expected a shared result")
+        };
+        let encoded = regions.results.read(len).unwrap();
+        let back: serde_bytes::ByteBuf = postcard::from_bytes(encoded).unwrap();
+        assert_eq!(back.len(), 1 << 20);
+
+        // Over the payload limit: a codec error naming it, from the worker.
+        answer(&registry, body(&job), &mut out, regions, 1000);
+        let Ok(Reply::Failed(wire)) = read_reply(body(&out)) else {
+            panic!("expected a failure")
+        };
+        let error = wire.into_error("zeros", 3);
+        assert!(error.to_string().contains("max_payload"), "{error}");
     }
 
     #[test]
