@@ -277,11 +277,11 @@ impl<W: Send + 'static> Line<W> {
 
     /// Takes the first idle resource, of either lane, that `matches`: for a resource found
     /// broken while nobody held it.
-    pub(crate) fn take_idle(&self, mut matches: impl FnMut(&W) -> bool) -> Option<W> {
+    pub(crate) fn take_idle(&self, mut matches: impl FnMut(&mut W) -> bool) -> Option<W> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
         for idle in [&mut state.regular, &mut state.express] {
-            if let Some(index) = idle.iter().position(&mut matches) {
+            if let Some(index) = idle.iter_mut().position(&mut matches) {
                 return Some(idle.remove(index));
             }
         }

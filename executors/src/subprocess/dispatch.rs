@@ -61,7 +61,7 @@ impl<W: Send + 'static> Dispatch<W> {
 
     /// Takes out an idle worker that `matches` (one found dead while idle); it stays a
     /// member until [`remove`](Self::remove)d.
-    pub(super) fn take_idle(&self, matches: impl FnMut(&W) -> bool) -> Option<W> {
+    pub(super) fn take_idle(&self, matches: impl FnMut(&mut W) -> bool) -> Option<W> {
         self.line.take_idle(matches)
     }
 

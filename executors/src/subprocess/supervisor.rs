@@ -272,7 +272,10 @@ impl Supervisor {
     /// start another. If it is busy, its caller reports the death and asks for the
     /// replacement; if it is retiring, `progress_retiring` reaps it.
     fn bury_if_idle(&mut self, pid: u32) {
-        let Some(worker) = self.dispatch.take_idle(|worker| worker.pid() == pid) else {
+        // Only one that has really exited: the report may come late, after a replacement
+        // reused the pid (`try_reap` reaps the dead one, so `bury` below just reads its status).
+        let dead = |worker: &mut WorkerProcess| worker.pid() == pid && worker.try_reap();
+        let Some(worker) = self.dispatch.take_idle(dead) else {
             return;
         };
         let cause = worker.bury();

@@ -173,7 +173,7 @@ fn die_with_parent(parent: u32) -> bool {
 /// Caps this process's data segment (`RLIMIT_DATA`: heap, and private writable mappings since
 /// Linux 4.7) at `bytes`, soft and hard limit alike, so a task cannot raise it again.
 ///
-/// Why not `RLIMIT_AS`: the address space also counts code, thread stacks, address space that
+/// Why not `RLIMIT_AS`: the address space also counts code, mapped files, address space that
 /// allocators reserve without using (glibc reserves 64 MiB per thread arena) and shared
 /// mappings such as the payload region, so a cap on it fails tasks for memory they never used,
 /// and a big payload would eat the task's budget. A data limit is what the task allocates.
