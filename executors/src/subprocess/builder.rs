@@ -90,7 +90,8 @@ impl SubprocessBuilder {
     }
 
     /// Each worker's memory limit in bytes (default `None`: no limit), set as the worker's
-    /// `RLIMIT_DATA`: its heap and private mappings, not its code, its main stack or shared mappings (thread stacks count).
+    /// `RLIMIT_DATA`: its heap and private writable mappings (thread stacks included), not its
+    /// code, its main stack or shared mappings.
     /// A task that allocates past it fails its job with a `WorkerDied` error that names the
     /// limit ([`ythread::Error::memory_limit`]), and the worker is replaced.
     pub fn memory(mut self, limit: Option<u64>) -> Self {
