@@ -7,8 +7,19 @@
 //! | group | cases |
 //! |---|---|
 //! | `tiny_round_trip` | raw Unix-socket ping-pong between two processes (the floor); the pool with spin 0, 20 µs, 50 µs; procspawn's `Pool` |
-//! | `payload_1MiB` | a 1 MiB `echo_bytes` round trip through the pool; the same bytes over the raw socket |
+//! | `payload` | 64 KiB, 1 MiB and 16 MiB `echo_bytes` round trips through the pool; the same bytes over the raw socket |
 //! | `tiny_4_callers_2_workers` | time per job with four callers sharing two workers, spin 0, 20 µs, 50 µs |
+//!
+//! After criterion's groups, `paired_ratio` alternates the pool and the floor in short rounds
+//! for the tiny round trip and for 64 KiB, 1 MiB, 16 MiB and 256 MiB payloads (argument and
+//! result of that size) and prints each median ratio to the floor: the figures behind the
+//! payload bars of `docs/subprocess.md`. To run only those (about a minute):
+//!
+//! ```text
+//! cargo bench --bench subprocess -- paired
+//! ```
+//!
+//! (no criterion case is named `paired`, so the filter skips them all).
 //!
 //! This binary is its own worker program: `main` hands over to `ythread_executors::init` and
 //! `procspawn::init` first, and to the echo loop of the floor when started as its peer.
@@ -66,35 +77,58 @@ fn paired_ratio() {
     paired(
         "tiny round trip",
         2_000,
+        21,
         || {},
         || black_box(floor.round_trip(black_box(&message))),
         |i| black_box(executor.run(tiny, i).unwrap()) as usize,
     );
-    // The caller owns its payload and moves it into the job: copies are made between rounds.
-    let bytes: Vec<u8> = (0..1usize << 20).map(|i| (i % 251) as u8).collect();
-    let payloads = std::cell::RefCell::new(Vec::new());
-    let mut floor = Floor::start();
-    paired(
-        "1 MiB round trip",
-        20,
-        || *payloads.borrow_mut() = vec![ByteBuf::from(bytes.clone()); 20],
-        || floor.round_trip(&bytes),
-        |_| {
-            let payload = payloads.borrow_mut().pop().expect("one payload per job");
-            executor.run(echo_bytes, payload).unwrap().len()
-        },
+    // The payload jobs run on a regular worker; with an express lane that one runs in the
+    // idle scheduling class, which on a machine that others keep busy measures their load,
+    // not the transfer. The floor's peer runs at normal priority: so does this worker.
+    let executor = Executor::new(
+        SubprocessPool::builder()
+            .workers(1)
+            .express(0)
+            .build()
+            .expect("the bench binary is its own worker program"),
     );
+    // The caller owns its payload and moves it into the job: copies are made between rounds.
+    for (what, len, ops, rounds) in PAYLOADS {
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let payloads = std::cell::RefCell::new(Vec::new());
+        let mut floor = Floor::start();
+        paired(
+            &format!("{what} round trip"),
+            ops,
+            rounds,
+            || *payloads.borrow_mut() = vec![ByteBuf::from(bytes.clone()); ops as usize],
+            || floor.round_trip(&bytes),
+            |_| {
+                let payload = payloads.borrow_mut().pop().expect("one payload per job");
+                executor.run(echo_bytes, payload).unwrap().len()
+            },
+        );
+    }
 }
+
+/// The paired payload sizes: name, bytes, jobs per round, rounds.
+const PAYLOADS: [(&str, usize, u64, usize); 4] = [
+    ("64 KiB", 64 << 10, 200, 21),
+    ("1 MiB", 1 << 20, 20, 21),
+    ("16 MiB", 16 << 20, 4, 11),
+    ("256 MiB", 256 << 20, 1, 5),
+];
 
 fn paired(
     what: &str,
     ops: u64,
+    rounds: usize,
     mut before_round: impl FnMut(),
     mut floor: impl FnMut() -> usize,
     mut ours: impl FnMut(u64) -> usize,
 ) {
-    const ROUNDS: usize = 21;
-    let mut rounds: Vec<(f64, f64)> = (0..ROUNDS)
+    let count = rounds;
+    let mut rounds: Vec<(f64, f64)> = (0..count)
         .map(|_| {
             before_round();
             let started = Instant::now();
@@ -110,9 +144,9 @@ fn paired(
         })
         .collect();
     rounds.sort_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
-    let (floor_us, ours_us) = rounds[ROUNDS / 2];
+    let (floor_us, ours_us) = rounds[count / 2];
     println!(
-        "paired {what} ({ROUNDS} alternating rounds of {ops}): median ratio {:.2} to the floor \
+        "paired {what} ({count} alternating rounds of {ops}): median ratio {:.2} to the floor \
          (that round: floor {floor_us:.1} µs, ythread {ours_us:.1} µs)",
         ours_us / floor_us
     );
@@ -158,23 +192,28 @@ fn tiny_round_trip(criterion: &mut Criterion) {
 }
 
 fn payload(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("payload_1MiB");
-    let bytes: Vec<u8> = (0..1usize << 20).map(|i| (i % 251) as u8).collect();
-
+    let mut group = criterion.benchmark_group("payload");
     let executor = pool(1, DEFAULT_SPIN);
-    let buf = ByteBuf::from(bytes.clone());
-    // The caller owns its payload and moves it into the job: the clone is set-up, not timed.
-    group.bench_function("ythread_echo_bytes", |b| {
-        b.iter_batched(
-            || buf.clone(),
-            |payload| executor.run(echo_bytes, payload).unwrap(),
-            BatchSize::LargeInput,
-        )
-    });
-    drop(executor);
-
     let mut floor = Floor::start();
-    group.bench_function("uds_floor", |b| b.iter(|| floor.round_trip(&bytes)));
+    for (what, len) in [
+        ("64KiB", 64usize << 10),
+        ("1MiB", 1 << 20),
+        ("16MiB", 16 << 20),
+    ] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let buf = ByteBuf::from(bytes.clone());
+        // The caller owns its payload and moves it into the job: the clone is set-up.
+        group.bench_function(format!("ythread_echo_bytes_{what}"), |b| {
+            b.iter_batched(
+                || buf.clone(),
+                |payload| executor.run(echo_bytes, payload).unwrap(),
+                BatchSize::LargeInput,
+            )
+        });
+        group.bench_function(format!("uds_floor_{what}"), |b| {
+            b.iter(|| floor.round_trip(&bytes))
+        });
+    }
     group.finish();
 }
 

@@ -137,6 +137,60 @@ ythread::task! {
     }
 }
 
+ythread::task! {
+    /// Returns its text: a `String` payload.
+    pub fn echo_text(text: String) -> String {
+        text
+    }
+}
+
+ythread::task! {
+    /// Returns its blob with the bytes reversed: a struct holding payloads.
+    pub fn reverse_blob(blob: Blob) -> Blob {
+        let mut blob = blob;
+        blob.data.reverse();
+        blob.plain.reverse();
+        blob
+    }
+}
+
+ythread::task! {
+    /// Makes `len` bytes (`i % 251`): a small argument with a large result.
+    pub fn make_bytes(len: u64) -> ByteBuf where cost_grows_with(len) {
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        ByteBuf::from((0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
+    }
+}
+
+ythread::task! {
+    /// The length and byte sum of `data`: a large argument with a small result.
+    pub fn sum_bytes(data: ByteBuf) -> (u64, u64) {
+        (data.len() as u64, data.iter().map(|&b| u64::from(b)).sum())
+    }
+}
+
+ythread::task! {
+    /// Creates the file `PATH.held` once it has `data`, then holds it until someone writes to
+    /// the named pipe at `path`, and returns it: a worker busy with a large payload for as
+    /// long as a test wants, and a sign that the payload arrived.
+    pub fn hold_bytes(path: String, data: ByteBuf) -> ByteBuf {
+        let _ = std::fs::write(format!("{path}.held"), data.len().to_string());
+        let _ = std::fs::read(&path);
+        data
+    }
+}
+
+/// A struct holding payloads of every kind, for [`reverse_blob`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Blob {
+    /// A name.
+    pub name: String,
+    /// Bytes encoded as one byte string.
+    pub data: ByteBuf,
+    /// Bytes encoded as a sequence.
+    pub plain: Vec<u8>,
+}
+
 /// What [`short_unless`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Misbehave {
@@ -165,6 +219,11 @@ pub fn registry() -> TaskRegistry {
         .with(wait_for_pipe)
         .with(short_unless)
         .with(allocate_mib)
+        .with(echo_text)
+        .with(reverse_blob)
+        .with(make_bytes)
+        .with(sum_bytes)
+        .with(hold_bytes)
 }
 
 #[cfg(test)]

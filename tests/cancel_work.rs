@@ -144,3 +144,21 @@ fn cancelled_work_running_in_a_worker_kills_it_and_the_pool_heals() {
     assert_ne!(next, worker);
     assert_eq!(executor.metrics().in_flight, 0);
 }
+
+#[test]
+fn a_cancel_under_a_deadline_ends_cancelled_not_timed_out() {
+    let pool = pool(1)
+        .timeout(Some(std::time::Duration::from_secs(3600)))
+        .build()
+        .unwrap();
+    let status = pool.status();
+    let worker = status.pids()[0];
+    let executor = Executor::new(pool);
+    let runaway = YieldableThread::spawn(&executor, |y| y.apply(spin_forever, ()));
+    eventually("the job to reach the worker", || status.idle_workers() == 0);
+    runaway.cancel();
+    let error = join(runaway).unwrap_err();
+    assert!(error.is_cancelled(), "{error}");
+    let next = executor.run(pid, ()).unwrap();
+    assert_ne!(next, worker, "the cancelled job's worker was replaced");
+}

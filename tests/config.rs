@@ -140,6 +140,11 @@ fn every_valid_form_parses_to_what_it_names() {
             settings.timeout = Some(Duration::from_secs(2));
             ExecutorConfig::Subprocess(settings)
         }),
+        ("subprocess,max_payload=64MiB", {
+            let mut settings = SubprocessConfig::default();
+            settings.max_payload = Some(64 << 20);
+            ExecutorConfig::Subprocess(settings)
+        }),
         ("subprocess,express=1,nice=5", {
             let mut settings = SubprocessConfig::default();
             settings.express = Some(1);
@@ -236,6 +241,7 @@ fn many_configs() -> Vec<ExecutorConfig> {
     ] {
         let mut settings = SubprocessConfig::default();
         settings.memory = memory;
+        settings.max_payload = memory.map(|bytes| bytes * 2);
         settings.workers = Some(2);
         all.push(ExecutorConfig::Subprocess(settings));
     }
@@ -289,6 +295,10 @@ fn display_writes_the_canonical_form() {
             "subprocess,timeout=2s,memory=1GiB",
         ),
         ("subprocess,memory=16384KiB", "subprocess,memory=16MiB"),
+        (
+            "subprocess,max_payload=1024MiB,memory=1GiB",
+            "subprocess,memory=1GiB,max_payload=1GiB",
+        ),
         (
             "rayon,inline_below=auto,nice=3,order=shortest",
             "rayon,nice=3,order=shortest,inline_below=auto",
@@ -369,6 +379,13 @@ const INVALID: &[(&str, &str)] = &[
     ("subprocess,memory=0B", "below 16MiB"),
     ("subprocess,memory=99999999TiB", "larger than 1024TiB"),
     ("rayon,memory=1GiB", "no option `memory`"),
+    (
+        "subprocess,max_payload=1GB",
+        "max_payload `1GB` is not a size",
+    ),
+    ("subprocess,max_payload=0B", "below 1KiB"),
+    ("subprocess,max_payload=", "is not a size"),
+    ("exclusive,max_payload=1GiB", "no option `max_payload`"),
     (
         "subprocess,memory=1GiB,memory=2GiB",
         "option `memory` is given twice",

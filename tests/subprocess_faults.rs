@@ -6,7 +6,6 @@ mod subprocess_support;
 
 use std::time::Duration;
 
-use serde_bytes::ByteBuf;
 use subprocess_support::{eventually, is_our_child, pool, within};
 use ythread::{Error, ErrorKind, Executor, Task, Termination};
 use ythread_suite::tasks::{
@@ -115,16 +114,15 @@ fn a_sigkill_from_outside_fails_the_running_job() {
 #[test]
 fn running_out_of_memory_fails_the_job_and_the_pool_heals() {
     let (executor, worker) = single(pool(1));
-    // Cap the worker's address space a little above what it uses now, then send it more than
-    // that: receiving the job needs the memory, the allocation fails and Rust aborts, as a
-    // worker does when a task outgrows its memory limit.
+    // Cap the worker's address space a little above what it uses now (from outside, unknown
+    // to the pool), then have it allocate more than that: the allocation fails and Rust
+    // aborts. (`memory=` pools name their limit in the error: `subprocess_memory.rs`.)
     let mapped = vm_size(worker);
     set_address_space_limit(worker, mapped + (32 << 20));
-    let payload = ByteBuf::from(vec![7u8; 96 << 20]);
     let error = assert_worker_dies(executor, worker, move |e| {
-        e.run(ythread_suite::tasks::echo_bytes, payload.clone())
-            .unwrap_err()
+        e.run(ythread_suite::tasks::allocate_mib, 96).unwrap_err()
     });
+    assert_eq!(error.memory_limit(), None, "the pool set no limit");
     assert_eq!(
         error.termination(),
         Some(Termination::Signal(libc::SIGABRT))

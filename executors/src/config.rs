@@ -8,7 +8,7 @@
 //! exclusive[,SCHEDULING]
 //! rayon[:THREADS][,nice=N][,SCHEDULING]
 //! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N][,nice=idle|N]
-//!     [,memory=SIZE][,SCHEDULING]
+//!     [,memory=SIZE][,max_payload=SIZE][,SCHEDULING]
 //!
 //! SCHEDULING: order=shortest|fifo, inline_below=auto|off|DURATION
 //! ```
@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use ythread::Executor;
 
 use crate::schedule::Scheduling;
+pub(crate) use crate::units::{parse_duration, write_duration};
+use crate::units::{parse_size, size_text, write_size};
 use crate::{Error, Exclusive, RayonPool, SubprocessPool, WorkerPriority};
 
 /// The environment variable [`ExecutorConfig::from_env`] reads.
@@ -33,12 +35,8 @@ pub const ENV_VAR: &str = "YTHREAD_EXECUTOR";
 
 const VALID_FORMS: &str = "inline, exclusive[,SCHEDULING], rayon[:THREADS][,nice=N][,SCHEDULING], \
      subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N]\
-     [,nice=idle|N][,memory=SIZE][,SCHEDULING], where SCHEDULING is order=shortest|fifo and \
+     [,nice=idle|N][,memory=SIZE][,max_payload=SIZE][,SCHEDULING], where SCHEDULING is order=shortest|fifo and \
      inline_below=auto|off|DURATION (durations like 2s, 500ms, 50us; sizes like 512MiB, 2GiB)";
-
-/// The longest duration any option takes: anything longer is surely a mistake, and staying
-/// far from `Duration::MAX` keeps every deadline computable.
-const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Which strategy runs yielded work, and its settings.
 ///
@@ -103,6 +101,9 @@ pub struct SubprocessConfig {
     /// `None`: no limit. A task that allocates past it fails its job, and the worker is
     /// replaced.
     pub memory: Option<u64>,
+    /// The largest argument or result of a job in bytes, encoded; `None`: the pool's default
+    /// ([`DEFAULT_MAX_PAYLOAD`](crate::subprocess::DEFAULT_MAX_PAYLOAD), 1 GiB).
+    pub max_payload: Option<u64>,
     /// Order and inlining of the work.
     pub scheduling: Scheduling,
 }
@@ -164,6 +165,9 @@ impl ExecutorConfig {
                     builder = builder.spin(spin);
                 }
                 builder = builder.memory(settings.memory);
+                if let Some(max) = settings.max_payload {
+                    builder = builder.max_payload(max);
+                }
                 Executor::new(builder.build()?)
             }
         })
@@ -243,6 +247,7 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
                     "express" => settings.express = Some(parse_express(value)?),
                     "nice" => settings.nice = Some(WorkerPriority::parse(value)?),
                     "memory" => settings.memory = Some(parse_memory(value)?),
+                    "max_payload" => settings.max_payload = Some(parse_max_payload(value)?),
                     _ if settings.scheduling.set(key, value)? => {}
                     _ => return unknown(key),
                 }
@@ -314,74 +319,16 @@ fn parse_memory(text: &str) -> Result<u64, String> {
     }
 }
 
-/// Binary units of sizes, largest first.
-const SIZE_UNITS: [(u64, &str); 5] = [
-    (1 << 40, "TiB"),
-    (1 << 30, "GiB"),
-    (1 << 20, "MiB"),
-    (1 << 10, "KiB"),
-    (1, "B"),
-];
-
-/// Parses `512MiB`, `2GiB`, `64KiB`, `4096B`.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let bad = || format!("`{text}` is not a size like 512MiB, 2GiB or 64KiB");
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let (scale, _) = SIZE_UNITS
-        .iter()
-        .find(|(_, name)| *name == unit)
-        .ok_or_else(bad)?;
-    n.checked_mul(*scale)
-        .filter(|&bytes| bytes <= 1 << 50)
-        .ok_or_else(|| format!("`{text}` is larger than 1024TiB; give a size like 512MiB"))
-}
-
-/// Writes a size in the largest binary unit that keeps it whole, so that it parses back.
-pub(crate) fn write_size(f: &mut fmt::Formatter<'_>, bytes: u64) -> fmt::Result {
-    let (scale, unit) = SIZE_UNITS
-        .iter()
-        .find(|(scale, _)| bytes.is_multiple_of(*scale) && bytes > 0)
-        .unwrap_or(&(1, "B"));
-    write!(f, "{}{unit}", bytes / scale)
-}
-
-/// Parses `2s`, `500ms`, `50us`, `100ns`, up to a year.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let bad = || format!("`{text}` is not a duration like 2s, 500ms or 50us");
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let duration = match unit {
-        "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "us" => Duration::from_micros(n),
-        "ns" => Duration::from_nanos(n),
-        _ => return Err(bad()),
-    };
-    if duration > MAX_DURATION {
-        return Err(format!(
-            "`{text}` is longer than a year; give a duration of at most 365 days, like 2s"
-        ));
-    }
-    Ok(duration)
-}
-
-/// Writes a duration in the largest unit that keeps it whole, so that it parses back exactly.
-pub(crate) fn write_duration(f: &mut fmt::Formatter<'_>, d: Duration) -> fmt::Result {
-    let nanos = d.as_nanos();
-    let units = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us")];
-    match units
-        .iter()
-        .find(|(scale, _)| nanos.is_multiple_of(*scale) && nanos > 0)
-    {
-        Some((scale, unit)) => write!(f, "{}{unit}", nanos / scale),
-        None => write!(f, "{nanos}ns"),
+/// A payload limit: a size of at least [`MIN_MAX_PAYLOAD`](crate::subprocess::MIN_MAX_PAYLOAD).
+fn parse_max_payload(text: &str) -> Result<u64, String> {
+    let min = crate::subprocess::MIN_MAX_PAYLOAD;
+    match parse_size(text).map_err(|why| format!("max_payload {why}"))? {
+        bytes if bytes < min => Err(format!(
+            "max_payload `{text}` is below {}, which would fail almost every job; give a size \
+             like 1GiB",
+            size_text(min)
+        )),
+        bytes => Ok(bytes),
     }
 }
 
@@ -432,6 +379,10 @@ impl fmt::Display for ExecutorConfig {
                 if let Some(memory) = s.memory {
                     f.write_str(",memory=")?;
                     write_size(f, memory)?;
+                }
+                if let Some(max) = s.max_payload {
+                    f.write_str(",max_payload=")?;
+                    write_size(f, max)?;
                 }
                 s.scheduling.write(f)
             }

@@ -35,6 +35,7 @@ mod priority;
 pub mod rayon_pool;
 pub mod schedule;
 pub mod subprocess;
+mod units;
 
 pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
 pub use error::{Error, ErrorKind};

@@ -140,3 +140,21 @@ impl Drop for Pipe {
         }
     }
 }
+
+/// How many of the pool's shared-memory regions process `pid` holds: open descriptors, and
+/// mappings (from `/proc/PID/fd` and `/proc/PID/maps`).
+pub fn regions_held(pid: u32) -> (usize, usize) {
+    const NAME: &str = "memfd:ythread-";
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| {
+            entries
+                .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+                .filter(|target| target.to_string_lossy().contains(NAME))
+                .count()
+        })
+        .unwrap_or(0);
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map(|maps| maps.lines().filter(|line| line.contains(NAME)).count())
+        .unwrap_or(0);
+    (fds, maps)
+}

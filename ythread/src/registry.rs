@@ -10,10 +10,11 @@ use std::any::type_name;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::sink::{ByteSink, encode_to};
 use crate::unwind::catch_work;
 use crate::{Error, Task};
 
-type RunEncoded = fn(&[u8], &mut Vec<u8>) -> Result<(), Error>;
+type RunEncoded = fn(&[u8], &mut dyn ByteSink) -> Result<(), Error>;
 
 #[derive(Clone)]
 struct Entry {
@@ -109,6 +110,21 @@ impl TaskRegistry {
     /// does not encode, and [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when the task
     /// panics (the panic is caught here).
     pub fn run_encoded(&self, name: &str, args: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        self.run_encoded_to(name, args, out)
+    }
+
+    /// [`run_encoded`](Self::run_encoded), writing the encoded result into any [`ByteSink`]
+    /// (a shared-memory region, say) instead of a `Vec`.
+    ///
+    /// # Errors
+    /// As [`run_encoded`](Self::run_encoded); a sink that refuses the result makes it a
+    /// [`ErrorKind::Codec`](crate::ErrorKind::Codec) error, whose cause the sink knows.
+    pub fn run_encoded_to(
+        &self,
+        name: &str,
+        args: &[u8],
+        out: &mut dyn ByteSink,
+    ) -> Result<(), Error> {
         let entry = self.tasks.get(name).ok_or_else(|| {
             Error::unknown_task(name, format!("in process {}", std::process::id()))
         })?;
@@ -125,11 +141,11 @@ impl fmt::Debug for TaskRegistry {
     }
 }
 
-fn run_encoded<T: Task>(args: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+fn run_encoded<T: Task>(args: &[u8], out: &mut dyn ByteSink) -> Result<(), Error> {
     let args: T::Args = postcard::from_bytes(args)
         .map_err(|e| Error::codec(format!("decode the arguments of task `{}`", T::NAME), e))?;
     let output = catch_work(|| format!("task `{}`", T::NAME), || T::run(args))?;
-    encode_into(&output, out)
+    encode_to(&output, out)
         .map_err(|e| Error::codec(format!("encode the result of task `{}`", T::NAME), e))
 }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::registry::encode_into;
+use crate::sink::{ByteSink, encode_to};
 use crate::unwind::catch_work;
 use crate::{CostModel, Error, Executor, Task};
 
@@ -36,6 +37,14 @@ pub trait Work: Send + sealed::Sealed {
     /// [`ErrorKind::NotPortable`](crate::ErrorKind::NotPortable) for closure work (the error
     /// names `strategy`), [`ErrorKind::Codec`](crate::ErrorKind::Codec) if encoding fails.
     fn encode_args(&self, strategy: &str, out: &mut Vec<u8>) -> Result<(), Error>;
+
+    /// [`encode_args`](Self::encode_args) into any [`ByteSink`], for a strategy that writes
+    /// the arguments straight where they travel.
+    ///
+    /// # Errors
+    /// As [`encode_args`](Self::encode_args); a sink that refuses the bytes makes it a
+    /// [`ErrorKind::Codec`](crate::ErrorKind::Codec) error, whose cause the sink knows.
+    fn encode_args_to(&self, strategy: &str, out: &mut dyn ByteSink) -> Result<(), Error>;
 
     /// Decodes `bytes` as the postcard-encoded result and stores it (or a codec error).
     fn complete_encoded(&mut self, bytes: &[u8]);
@@ -121,6 +130,12 @@ impl<T: Task> Work for TaskWork<T> {
             .map_err(|e| Error::codec(format!("encode the arguments of task `{}`", T::NAME), e))
     }
 
+    fn encode_args_to(&self, _strategy: &str, out: &mut dyn ByteSink) -> Result<(), Error> {
+        let args = self.args.as_ref().ok_or_else(|| ran_twice(T::NAME))?;
+        encode_to(args, out)
+            .map_err(|e| Error::codec(format!("encode the arguments of task `{}`", T::NAME), e))
+    }
+
     fn complete_encoded(&mut self, bytes: &[u8]) {
         self.args = None;
         let decoded = postcard::from_bytes(bytes)
@@ -183,6 +198,10 @@ impl<F: FnOnce() -> R + Send, R: Send> Work for ClosureWork<F, R> {
     }
 
     fn encode_args(&self, strategy: &str, _out: &mut Vec<u8>) -> Result<(), Error> {
+        Err(Error::not_portable(strategy))
+    }
+
+    fn encode_args_to(&self, strategy: &str, _out: &mut dyn ByteSink) -> Result<(), Error> {
         Err(Error::not_portable(strategy))
     }
 

@@ -275,6 +275,19 @@ impl<W: Send + 'static> Line<W> {
         idle
     }
 
+    /// Takes the first idle resource, of either lane, that `matches`: for a resource found
+    /// broken while nobody held it.
+    pub(crate) fn take_idle(&self, mut matches: impl FnMut(&mut W) -> bool) -> Option<W> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        for idle in [&mut state.regular, &mut state.express] {
+            if let Some(index) = idle.iter_mut().position(&mut matches) {
+                return Some(idle.remove(index));
+            }
+        }
+        None
+    }
+
     /// How many callers wait right now.
     pub(crate) fn waiting(&self) -> usize {
         self.state.lock().waiting.len()

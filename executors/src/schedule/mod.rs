@@ -63,6 +63,13 @@ pub(crate) struct Plan {
     ticket: Ticket,
 }
 
+impl Plan {
+    /// The ticket the plan waits in line with, for a second checkout in the same turn.
+    pub(crate) fn ticket(&self) -> Ticket {
+        self.ticket
+    }
+}
+
 impl Scheduler {
     /// A scheduler with `order` and `inline_below`; `express` if the strategy has express
     /// resources, so that short work is marked as allowed to use them.

@@ -17,8 +17,9 @@ use super::launch::LaunchSettings;
 use super::process::JobLimits;
 use super::supervisor::{Settings, Supervisor};
 use super::{
-    DEFAULT_EXPRESS, DEFAULT_REGULAR_PRIORITY, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN,
-    DEFAULT_START_TIMEOUT, MAX_EXPRESS, MIN_MEMORY, SubprocessPool, worker,
+    DEFAULT_EXPRESS, DEFAULT_MAX_PAYLOAD, DEFAULT_REGULAR_PRIORITY, DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_SPIN, DEFAULT_START_TIMEOUT, MAX_EXPRESS, MIN_MAX_PAYLOAD, MIN_MEMORY, SubprocessPool,
+    worker,
 };
 use crate::config::{SubprocessConfig, default_parallelism};
 use crate::schedule::{InlineBelow, Scheduler, Scheduling};
@@ -38,6 +39,7 @@ pub struct SubprocessBuilder {
     express: Option<usize>,
     nice: Option<WorkerPriority>,
     memory: Option<u64>,
+    max_payload: Option<u64>,
     scheduling: Scheduling,
 }
 
@@ -88,11 +90,21 @@ impl SubprocessBuilder {
     }
 
     /// Each worker's memory limit in bytes (default `None`: no limit), set as the worker's
-    /// `RLIMIT_DATA`: its heap and private mappings, not its code, stacks or shared mappings.
+    /// `RLIMIT_DATA`: its heap and private writable mappings (thread stacks included), not its
+    /// code, its main stack or shared mappings.
     /// A task that allocates past it fails its job with a `WorkerDied` error that names the
     /// limit ([`ythread::Error::memory_limit`]), and the worker is replaced.
     pub fn memory(mut self, limit: Option<u64>) -> Self {
         self.memory = limit;
+        self
+    }
+
+    /// The largest argument or result a job may carry, encoded, in bytes (default
+    /// [`DEFAULT_MAX_PAYLOAD`], 1 GiB). A job whose arguments pass it fails with a `Codec`
+    /// error before anything is sent; a result that passes it fails its job the same way, in
+    /// the worker, which keeps serving.
+    pub fn max_payload(mut self, bytes: u64) -> Self {
+        self.max_payload = Some(bytes);
         self
     }
 
@@ -169,6 +181,11 @@ impl SubprocessBuilder {
                 MIN_MEMORY >> 20
             )));
         }
+        if let Some(max) = self.max_payload.filter(|&bytes| bytes < MIN_MAX_PAYLOAD) {
+            return Err(Error::config(format!(
+                "a max_payload of {max} bytes would fail almost every job; give at least 1 KiB"
+            )));
+        }
         if self.recycle_after == Some(0) {
             return Err(Error::config(
                 "`recycle_after` must be at least 1 task (or `None` to never recycle)",
@@ -207,6 +224,7 @@ impl SubprocessBuilder {
                 digest: registry.digest(),
                 spin,
                 memory: self.memory,
+                max_payload: self.max_payload.unwrap_or(DEFAULT_MAX_PAYLOAD),
                 start_timeout: self.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT),
             }),
         };
@@ -218,6 +236,7 @@ impl SubprocessBuilder {
             express: self.express,
             nice: self.nice,
             memory: self.memory,
+            max_payload: self.max_payload,
             scheduling: self.scheduling,
         };
         let nice = self
@@ -245,6 +264,7 @@ fn start(
     let limits = JobLimits {
         timeout: settings.timeout,
         memory: settings.launch.memory,
+        max_payload: usize::try_from(settings.launch.max_payload).unwrap_or(usize::MAX),
     };
     let supervisor = Supervisor::new(
         settings,

@@ -43,12 +43,24 @@ pub(super) struct Watch {
 /// | `false` | `None` | `false` | idle |
 /// | `true` | `None` | `false` | running without a limit |
 /// | `true` | `Some(t)` | `false` | running, to be killed at `t` |
-/// | `true` | any | `true` | killed (deadline or cancel); the caller has not noticed yet |
+/// | `true` | any | `Some(_)` | killed (deadline or cancel); the caller has not noticed yet |
 #[derive(Default)]
 struct Armed {
     running: bool,
     deadline: Option<Instant>,
-    fired: bool,
+    fired: Option<Fired>,
+    /// A cancel came while no job ran (between the caller's check and its job's start): the
+    /// job must not start.
+    cancel_pending: bool,
+}
+
+/// Why a watch killed its worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fired {
+    /// The job passed its deadline.
+    Deadline,
+    /// The job's handler was cancelled.
+    Cancel,
 }
 
 impl Watch {
@@ -64,28 +76,44 @@ impl Watch {
         self.pid
     }
 
-    /// Caller: the job starts now and must end by `deadline` (`None`: no limit).
-    pub(super) fn arm(&self, deadline: Option<Instant>) {
-        *self.state.lock() = Armed {
+    /// Caller: the job starts now and must end by `deadline` (`None`: no limit). Returns
+    /// false, arming nothing, if the job's handler was cancelled before it could start.
+    pub(super) fn arm(&self, deadline: Option<Instant>) -> bool {
+        let mut state = self.state.lock();
+        if state.cancel_pending {
+            return false;
+        }
+        *state = Armed {
             running: true,
             deadline,
-            fired: false,
+            fired: None,
+            cancel_pending: false,
         };
+        true
     }
 
-    /// Caller: the job is over. Returns whether the supervisor killed the worker for it.
-    pub(super) fn disarm(&self) -> bool {
+    /// Caller: its handler can no longer be cancelled for this worker's job (its cancel
+    /// registration is gone), so a cancel that came late must not stop the next caller's job.
+    pub(super) fn forget_cancel(&self) {
+        self.state.lock().cancel_pending = false;
+    }
+
+    /// Caller: the job is over. Returns why the worker was killed for it, if it was.
+    pub(super) fn disarm(&self) -> Option<Fired> {
         std::mem::take(&mut *self.state.lock()).fired
     }
 
-    /// Anyone: kills the worker if it is running a job (its handler was cancelled). Returns
-    /// whether it did.
+    /// Anyone: kills the worker if it is running a job (its handler was cancelled); if the
+    /// job has not started yet, it will not start. Returns whether it killed.
     pub(super) fn interrupt(&self) -> bool {
         let mut state = self.state.lock();
-        if state.running && !state.fired {
+        if state.running && state.fired.is_none() {
             kill(self.pid);
-            state.fired = true;
+            state.fired = Some(Fired::Cancel);
             return true;
+        }
+        if !state.running {
+            state.cancel_pending = true;
         }
         false
     }
@@ -95,12 +123,12 @@ impl Watch {
     pub(super) fn enforce(&self, now: Instant) -> Option<Instant> {
         let mut state = self.state.lock();
         match state.deadline {
-            Some(deadline) if !state.fired && deadline <= now => {
+            Some(deadline) if state.fired.is_none() && deadline <= now => {
                 kill(self.pid);
-                state.fired = true;
+                state.fired = Some(Fired::Deadline);
                 None
             }
-            Some(deadline) if !state.fired => Some(deadline),
+            Some(deadline) if state.fired.is_none() => Some(deadline),
             _ => None,
         }
     }

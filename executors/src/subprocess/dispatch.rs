@@ -59,6 +59,12 @@ impl<W: Send + 'static> Dispatch<W> {
         self.line.checkin(worker, lane);
     }
 
+    /// Takes out an idle worker that `matches` (one found dead while idle); it stays a
+    /// member until [`remove`](Self::remove)d.
+    pub(super) fn take_idle(&self, matches: impl FnMut(&mut W) -> bool) -> Option<W> {
+        self.line.take_idle(matches)
+    }
+
     /// Adds a newly started worker, process `pid`, to the lane short of its count.
     pub(super) fn admit(&self, pid: u32, worker: W) {
         let mut members = self.members.lock();

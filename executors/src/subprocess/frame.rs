@@ -13,7 +13,6 @@
 //! piece (every small job and reply) is read in place, without a copy.
 
 use std::fmt;
-use std::io;
 
 use ipc_channel::IpcError;
 use ipc_channel::ipc::IpcBytesSender;
@@ -40,12 +39,19 @@ pub(super) fn seal(frame: &mut [u8]) {
 }
 
 /// Sends a sealed frame in pieces of one packet each.
-pub(super) fn send(to: &IpcBytesSender, frame: &[u8]) -> io::Result<()> {
+pub(super) fn send(to: &IpcBytesSender, frame: &[u8]) -> Result<(), Unsent> {
     let piece = OsIpcSender::get_max_fragment_size().max(LENGTH_PREFIX + 1);
-    for chunk in frame.chunks(piece) {
-        to.send(chunk)?;
+    for (index, chunk) in frame.chunks(piece).enumerate() {
+        to.send(chunk).map_err(|_| Unsent { partly: index > 0 })?;
     }
     Ok(())
+}
+
+/// A frame that could not be sent.
+#[derive(Debug)]
+pub(super) struct Unsent {
+    /// Whether some pieces went out before the failure (the peer died while receiving).
+    pub(super) partly: bool,
 }
 
 /// The body of the frame whose first piece is `first`: read in place if that is all of it,

@@ -26,8 +26,9 @@ use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 use super::deadline::{self, Watch};
 use super::frame::FrameReceiver;
 use super::process::{WorkerProcess, wait_until};
-use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION};
+use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION, Regions};
 use super::receive::Receiver;
+use super::shm::{self, Region};
 use crate::Error;
 
 /// How workers are started and what they must answer.
@@ -38,6 +39,8 @@ pub(super) struct LaunchSettings {
     pub(super) spin: Duration,
     /// The worker's memory limit in bytes, if any.
     pub(super) memory: Option<u64>,
+    /// The largest argument or result in bytes.
+    pub(super) max_payload: u64,
     pub(super) start_timeout: Duration,
 }
 
@@ -47,6 +50,8 @@ pub(super) struct Launch {
     child: Option<Child>,
     server: String,
     hello: Inbox<Result<Hello, IpcError>>,
+    /// The worker's shared-memory regions; handed to its [`WorkerProcess`].
+    regions: Option<Regions>,
     /// `None`: the start timeout is too long to ever pass.
     deadline: Option<Instant>,
     settings: Arc<LaunchSettings>,
@@ -62,13 +67,25 @@ pub(super) fn start(
         Error::start("could not create the socket that subprocess workers connect to")
             .with_source(e)
     })?;
+    let regions = Region::create("ythread-args")
+        .and_then(|args| Ok((args, Region::create("ythread-results")?)))
+        .map(|(args, results)| Regions { args, results })
+        .map_err(|e| {
+            Error::start("could not create the shared-memory regions of a subprocess worker")
+                .with_source(e)
+        })?;
     let marker = Marker {
         parent: std::process::id(),
         spin: settings.spin,
         memory: settings.memory.unwrap_or(0),
+        max_payload: settings.max_payload,
+        regions: (regions.args.fd(), regions.results.fd()),
         server: name.clone(),
     };
-    let child = Command::new(&settings.program)
+    let mut command = Command::new(&settings.program);
+    shm::inherit(&mut command, &regions.args);
+    shm::inherit(&mut command, &regions.results);
+    let child = command
         .env(MARKER_ENV, marker.encode())
         .stdin(Stdio::null())
         .stdout(Stdio::from(io::stderr()))
@@ -85,6 +102,7 @@ pub(super) fn start(
         child: Some(child),
         server: name,
         hello: mpsc::channel().1,
+        regions: Some(regions),
         deadline: deadline::after(Instant::now(), settings.start_timeout),
         settings: Arc::clone(settings),
     };
@@ -171,8 +189,10 @@ impl Launch {
             )));
         }
         let child = self.child.take().expect("a launch is admitted once");
+        let regions = self.regions.take().expect("a launch is admitted once");
         Ok(WorkerProcess::new(
             child,
+            regions,
             hello.jobs,
             FrameReceiver::new(Receiver::new(hello.replies, self.settings.spin)),
             Arc::new(Watch::new(pid)),

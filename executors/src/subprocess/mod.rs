@@ -4,9 +4,11 @@
 //! out of memory), leaks, calls a library that is not thread-safe, or runs away stays in its
 //! worker: only that job fails, with `WorkerDied` or `TimedOut`, and the pool replaces the
 //! worker. A round trip costs about what a raw Unix-socket ping-pong between two processes
-//! costs (several microseconds: two hand-offs between processes), plus about a millisecond
-//! per MiB of arguments and result (see `docs/subprocess.md`), so it pays for work of a
-//! millisecond or more, or for work that must not take the server down.
+//! costs (several microseconds: two hand-offs between processes), plus about 0.3 ms per MiB of
+//! arguments and result, which travel through per-worker shared memory above 64 KiB (see
+//! `docs/subprocess.md`), so it pays for work of a millisecond or more, or for work that must
+//! not take the server down. Optional limits: `memory=` caps each worker's heap, and
+//! `max_payload=` (1 GiB by default) bounds arguments and results.
 //!
 //! Scheduling: callers wait in the shared [waiting line](crate::schedule), shortest predicted
 //! work first, with aging. The pool keeps `express` extra workers (default 1) that take only
@@ -29,7 +31,11 @@
 //! |---|---|
 //! | `mod.rs` | the pool: dispatching a job, giving the worker back |
 //! | `builder.rs` | [`SubprocessBuilder`]: settings, checks, start-up |
-//! | `protocol.rs` | environment marker, handshake, job and reply bodies |
+//! | `marker.rs` | the worker's start-up settings in its environment |
+//! | `protocol.rs` | handshake, job and reply bodies |
+//! | `payload.rs` | arguments and results inline or in shared memory, `max_payload` |
+//! | `shm.rs` | the workers' shared-memory regions (memfd) |
+//! | `deaths.rs` | noticing workers that die while idle (pidfds) |
 //! | `frame.rs` | length-prefixed frames in pieces of one socket packet |
 //! | `worker.rs` | [`init`] and the worker's serve loop; dying with the parent |
 //! | `launch.rs` | starting a worker and checking its handshake, with a timeout |
@@ -41,12 +47,16 @@
 
 mod builder;
 mod deadline;
+mod deaths;
 mod dispatch;
 mod frame;
 mod launch;
+mod marker;
+mod payload;
 mod process;
 mod protocol;
 mod receive;
+mod shm;
 mod supervisor;
 mod worker;
 
@@ -80,6 +90,17 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Express workers, unless configured: one, which takes only work predicted short.
 pub const DEFAULT_EXPRESS: usize = 1;
+
+/// How many workers a job is offered to when each turns out to be gone before it could take
+/// the job (it died idle). The task never ran in any of them; after this many the job fails
+/// with the last worker's death, rather than waiting for ever on a pool whose workers die.
+const MAX_DELIVERIES: u32 = 4;
+
+/// The largest argument or result a job may carry, unless configured: 1 GiB, encoded.
+pub const DEFAULT_MAX_PAYLOAD: u64 = 1 << 30;
+
+/// The smallest `max_payload` a pool takes: 1 KiB.
+pub const MIN_MAX_PAYLOAD: u64 = 1 << 10;
 
 /// The smallest memory limit a worker takes: below it, the worker's own start-up (the program's
 /// statics, its channels and buffers) could fail before any task runs.
@@ -178,9 +199,9 @@ impl SubprocessPool {
             After::Reusable if !recycle => self.dispatch.checkin(worker, lane),
             After::Reusable => {
                 self.dispatch.remove(worker.pid());
-                let _ = self.requests.send(Request::Recycle(worker));
+                let _ = self.requests.send(Request::Recycle(Box::new(worker)));
             }
-            After::Lost => self.lose(worker),
+            After::Lost | After::Undelivered(_) => self.lose(worker),
         }
     }
 
@@ -254,16 +275,33 @@ impl Lease<'_> {
             return (After::Lost, None);
         };
         // The watch kills only while the job runs: the worker disarms it before it can be
-        // reaped or take another job, so a late cancel never reaches someone else's job.
+        // reaped or take another job, so a late cancel never reaches someone else's job. A
+        // cancel before the job starts keeps it from starting.
+        let interrupt = Arc::clone(&watch);
         let guard = cancellation.on_cancel(move || {
-            watch.interrupt();
+            interrupt.interrupt();
         });
         let ran = self.run(work, task);
         drop(guard);
-        if cancellation.is_cancelled() && ran.0 == After::Lost {
+        watch.forget_cancel();
+        if cancellation.is_cancelled() && matches!(ran.0, After::Lost | After::Undelivered(_)) {
+            tracing::info!(
+                target: supervisor::EVENTS,
+                pid = self.worker.as_ref().map(WorkerProcess::pid),
+                task,
+                "subprocess job cancelled; its worker was killed"
+            );
             work.fail(WorkError::cancelled());
+            return (After::Lost, None);
         }
         ran
+    }
+
+    /// Gives up the worker, which is gone, and asks for a replacement.
+    fn lose_worker(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            self.pool.lose(worker);
+        }
     }
 
     fn give_back(mut self, after: After) {
@@ -307,14 +345,47 @@ impl CpuApply for SubprocessPool {
             .wait_turn(work, plan, |ticket| self.dispatch.checkout(ticket))
         {
             Ok(granted) => granted,
-            Err(error) => return work.fail(error),
+            Err(error) => {
+                if error.is_cancelled() {
+                    tracing::info!(
+                        target: supervisor::EVENTS,
+                        task,
+                        "subprocess job cancelled while it waited for a worker; it never ran"
+                    );
+                }
+                return work.fail(error);
+            }
         };
         let mut lease = Lease {
             pool: self,
             worker: Some(worker),
             lane,
         };
-        let (after, ran) = lease.run_cancellable(work, task);
+        let mut deliveries = 1;
+        let (after, ran) = loop {
+            let (after, ran) = lease.run_cancellable(work, task);
+            let After::Undelivered(error) = after else {
+                break (after, ran);
+            };
+            // The worker was gone before the job reached it (it died idle and the death
+            // watch had not caught up): the task never ran, so it is safe to send again.
+            lease.lose_worker();
+            if deliveries == MAX_DELIVERIES {
+                work.fail(error);
+                break (After::Lost, None);
+            }
+            deliveries += 1;
+            match self.dispatch.checkout(plan.ticket()) {
+                Ok((worker, lane)) => {
+                    lease.worker = Some(worker);
+                    lease.lane = lane;
+                }
+                Err(error) => {
+                    work.fail(error);
+                    break (After::Lost, None);
+                }
+            }
+        };
         lease.give_back(after);
         turn.finish(ran);
     }

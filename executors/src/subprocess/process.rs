@@ -17,9 +17,11 @@ use std::time::{Duration, Instant};
 use ipc_channel::ipc::IpcBytesSender;
 use ythread::{Error as WorkError, Termination, Work};
 
-use super::deadline::Watch;
+use super::deadline::{Fired, Watch};
 use super::frame::{self, FrameError, FrameReceiver};
-use super::protocol::{self, Reply};
+use super::payload::PayloadWriter;
+use super::protocol::{self, Args, Regions, Reply};
+use super::supervisor::EVENTS;
 
 /// How long a worker that closed its end may take to finish exiting before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -33,6 +35,8 @@ pub(super) struct JobLimits {
     pub(super) timeout: Option<Duration>,
     /// The workers' memory limit in bytes, if any.
     pub(super) memory: Option<u64>,
+    /// The largest argument or result in bytes.
+    pub(super) max_payload: usize,
 }
 
 /// How a job's round trip over the channels went.
@@ -42,8 +46,10 @@ enum Received {
     Answered,
     /// The worker sent something that is not a reply; a codec error is stored in the work.
     Garbled,
-    /// The job could not be sent.
+    /// The job could not be sent: the worker took none of it.
     NotSent,
+    /// The worker died while it received the job.
+    PartlySent,
     /// The worker closed its reply channel: it is gone or going.
     Hangup,
 }
@@ -56,12 +62,16 @@ fn garbled(pid: u32, task: &str, what: impl std::fmt::Display) -> WorkError {
 }
 
 /// Whether the worker can take another job after [`WorkerProcess::run`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum After {
     /// It answered and is waiting for the next job.
     Reusable,
     /// It is gone (and reaped); the pool needs a replacement.
     Lost,
+    /// It was gone before it could take the job, so the task never ran: the work holds no
+    /// outcome and can be sent to another worker; this error says what happened, for when
+    /// there is none. The worker is reaped; the pool needs a replacement.
+    Undelivered(WorkError),
 }
 
 /// A running worker process and the parent's ends of its channels.
@@ -71,6 +81,8 @@ pub(super) struct WorkerProcess {
     /// `None` once closed: the worker sees end-of-file and exits.
     jobs: Option<IpcBytesSender>,
     replies: FrameReceiver,
+    /// Where large arguments and results travel; dropped (unmapped, closed) with the worker.
+    regions: Regions,
     watch: Arc<Watch>,
     frame: Vec<u8>,
     tasks_run: u64,
@@ -81,6 +93,7 @@ pub(super) struct WorkerProcess {
 impl WorkerProcess {
     pub(super) fn new(
         child: Child,
+        regions: Regions,
         jobs: IpcBytesSender,
         replies: FrameReceiver,
         watch: Arc<Watch>,
@@ -90,6 +103,7 @@ impl WorkerProcess {
             child,
             jobs: Some(jobs),
             replies,
+            regions,
             watch,
             frame: Vec::new(),
             tasks_run: 0,
@@ -120,33 +134,55 @@ impl WorkerProcess {
     pub(super) fn run(&mut self, work: &mut dyn Work, task: &str, limits: JobLimits) -> After {
         self.last_ran = None;
         protocol::start_job(task, &mut self.frame);
-        if let Err(error) = work.encode_args("subprocess", &mut self.frame) {
-            work.fail(error);
-            return After::Reusable;
+        let mut args =
+            PayloadWriter::new(&mut self.frame, &mut self.regions.args, limits.max_payload);
+        let encoded = work.encode_args_to("subprocess", &mut args);
+        match (encoded, args.finish()) {
+            (_, Err(refusal)) => {
+                work.fail(WorkError::codec(
+                    format!(
+                        "send the arguments of task `{task}` to worker process {}",
+                        self.pid
+                    ),
+                    refusal,
+                ));
+                return After::Reusable;
+            }
+            (Err(error), _) => {
+                work.fail(error);
+                return After::Reusable;
+            }
+            (Ok(()), Ok(placement)) => protocol::place_args(&mut self.frame, placement),
         }
         frame::seal(&mut self.frame);
         // Armed for every job, with or without a deadline: a cancel may kill the worker too.
-        self.watch.arm(
-            limits
-                .timeout
-                .and_then(|limit| Instant::now().checked_add(limit)),
-        );
-        let sent = self
-            .jobs
-            .as_ref()
-            .is_some_and(|jobs| frame::send(jobs, &self.frame).is_ok());
-        let received = if sent {
-            self.receive_reply(work, task)
-        } else {
-            Received::NotSent
+        let deadline = limits
+            .timeout
+            .and_then(|limit| Instant::now().checked_add(limit));
+        if !self.watch.arm(deadline) {
+            // Cancelled between the caller's check and now: the job is not sent.
+            work.fail(WorkError::cancelled());
+            return After::Reusable;
+        }
+        let sent = match &self.jobs {
+            Some(jobs) => frame::send(jobs, &self.frame),
+            None => Err(frame::Unsent { partly: false }),
+        };
+        let received = match sent {
+            Ok(()) => self.receive_reply(work, task, limits.max_payload),
+            Err(unsent) if unsent.partly => Received::PartlySent,
+            Err(_) => Received::NotSent,
         };
         // Disarmed before anything can reap the worker or give it another job, so a kill
         // from the watch (deadline or cancel) can only ever reach this job's process.
-        let killed = self.watch.disarm();
-        let timed_out = killed && limits.timeout.is_some();
+        let fired = self.watch.disarm();
+        let killed = fired.is_some();
+        let timed_out = fired == Some(Fired::Deadline);
         if self.frame.capacity() > KEPT_BUFFER {
             self.frame = Vec::new();
         }
+        self.regions.args.trim();
+        self.regions.results.trim();
         match received {
             Received::Answered => {
                 self.tasks_run += 1;
@@ -159,7 +195,11 @@ impl WorkerProcess {
             }
             // A worker that breaks the protocol cannot be trusted with the next job.
             Received::Garbled => drop(self.kill_and_reap()),
-            Received::NotSent | Received::Hangup => {
+            // Nothing reached the worker, and nobody killed it for this job: it died idle.
+            Received::NotSent if !killed => {
+                return After::Undelivered(self.lost(received, task, false, limits));
+            }
+            Received::NotSent | Received::PartlySent | Received::Hangup => {
                 work.fail(self.lost(received, task, timed_out, limits));
             }
         }
@@ -167,7 +207,7 @@ impl WorkerProcess {
     }
 
     /// Waits for the reply and stores what it says in `work`.
-    fn receive_reply(&mut self, work: &mut dyn Work, task: &str) -> Received {
+    fn receive_reply(&mut self, work: &mut dyn Work, task: &str, max_payload: usize) -> Received {
         let pid = self.pid;
         let body = match self.replies.recv() {
             Ok(body) => body,
@@ -179,6 +219,24 @@ impl WorkerProcess {
         };
         match protocol::read_reply(body) {
             Ok(Reply::Done { result, ran }) => {
+                let result = match result {
+                    Args::Inline(result) => result,
+                    Args::Shared(len) if len > max_payload => {
+                        work.fail(garbled(
+                            pid,
+                            task,
+                            format!("a result of {len} bytes, over max_payload"),
+                        ));
+                        return Received::Garbled;
+                    }
+                    Args::Shared(len) => match self.regions.results.read(len) {
+                        Ok(result) => result,
+                        Err(e) => {
+                            work.fail(garbled(pid, task, e));
+                            return Received::Garbled;
+                        }
+                    },
+                };
                 self.last_ran = Some(ran);
                 work.learn(ran);
                 work.complete_encoded(result);
@@ -200,17 +258,26 @@ impl WorkerProcess {
             // It could not take the job: dead, or too broken to wait for.
             _ => self.kill_and_reap(),
         };
+        let pid = self.pid;
         match (timed_out, limits.timeout, limits.memory, termination) {
-            (true, Some(limit), _, _) => WorkError::timed_out(
-                format!("task `{task}` in worker process {}", self.pid),
-                limit,
-            ),
+            (true, Some(limit), _, _) => {
+                tracing::warn!(target: EVENTS, pid, task, ?limit, "subprocess job timed out; its worker was killed");
+                WorkError::timed_out(format!("task `{task}` in worker process {pid}"), limit)
+            }
+            _ if how == Received::NotSent => {
+                tracing::warn!(target: EVENTS, pid, task, cause = %termination, "subprocess worker died before it could take a job");
+                WorkError::worker_died(pid, termination, task)
+            }
             // Rust aborts when an allocation fails; under a data limit that is what an
             // allocation past the limit does. (A deliberate abort is read the same way.)
             (_, _, Some(limit), Termination::Signal(libc::SIGABRT)) => {
-                WorkError::worker_out_of_memory(self.pid, termination, task, limit)
+                tracing::warn!(target: EVENTS, pid, task, cause = %termination, limit, "subprocess worker exceeded its memory limit");
+                WorkError::worker_out_of_memory(pid, termination, task, limit)
             }
-            _ => WorkError::worker_died(self.pid, termination, task),
+            _ => {
+                tracing::warn!(target: EVENTS, pid, task, cause = %termination, "subprocess worker died while running a job");
+                WorkError::worker_died(pid, termination, task)
+            }
         }
     }
 
@@ -239,6 +306,12 @@ impl WorkerProcess {
         self.close();
         let _ = self.child.kill();
         self.child.wait().map_or(Termination::Unknown, termination)
+    }
+
+    /// Reaps a worker found dead (killing it first if it is not) and says how it ended.
+    pub(super) fn bury(mut self) -> Termination {
+        self.watch.disarm();
+        self.kill_and_reap()
     }
 
     /// Reaps the process if it has exited; returns whether it is reaped.

@@ -1,7 +1,8 @@
 //! The wire protocol between a pool and its workers.
 //!
 //! Start-up: the parent puts a [`Marker`] in the worker's environment (protocol version, parent
-//! pid, spin budget and the name of a one-shot ipc-channel server). The worker creates its two
+//! pid, spin budget, memory and payload limits, the descriptors of its shared-memory regions
+//! and the name of a one-shot ipc-channel server; see `marker.rs`). The worker creates its two
 //! byte channels and sends the parent their far ends in a [`Hello`], with its pid, protocol
 //! version and registry digest. From then on the parent owns the only job sender and the worker
 //! the only reply sender, so each side sees end-of-file when the other dies.
@@ -10,10 +11,15 @@
 //! element by element through serde. Their bodies:
 //!
 //! ```text
-//! job:    postcard(task name: &str) ++ postcard(args)   (args appended, not re-encoded)
-//! reply:  0x00 ++ postcard(result)                      the task returned
-//!         0x01 ++ postcard(WireError)                   the task failed in the worker
+//! job:    postcard(task name: &str) ++ 0x00 ++ postcard(args)     args in the frame
+//!         postcard(task name: &str) ++ 0x01 ++ u64 LE length      args in the args region
+//! reply:  0x00 ++ u64 LE ran nanos ++ postcard(result)            the task returned
+//!         0x02 ++ u64 LE ran nanos ++ u64 LE length               ... result in the results region
+//!         0x01 ++ postcard(WireError)                             the task failed in the worker
 //! ```
+//!
+//! Arguments and results above `payload::SHM_THRESHOLD` travel through the worker's
+//! shared-memory regions (see `shm.rs`), written there directly by the encoder.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -23,78 +29,22 @@ use serde::{Deserialize, Serialize};
 use ythread::{Error as WorkError, ErrorKind, TaskRegistry};
 
 use super::frame;
+pub(super) use super::marker::{MARKER_ENV, Marker};
+use super::payload::{PayloadWriter, Placement};
+use super::shm::Region;
 
 /// Bumped whenever a frame, the marker or the hello changes shape.
-pub(super) const PROTOCOL_VERSION: u32 = 3;
+pub(super) const PROTOCOL_VERSION: u32 = 4;
 
 /// The exit status of a worker that could not set its memory limit.
 pub(super) const EXIT_NO_LIMIT: i32 = 93;
 
-/// The environment variable that makes a process a worker.
-pub(super) const MARKER_ENV: &str = "YTHREAD_SUBPROCESS_WORKER";
-
 const REPLY_OK: u8 = 0;
 const REPLY_ERR: u8 = 1;
+const REPLY_OK_SHARED: u8 = 2;
 
-/// What a worker learns from its environment:
-/// `VERSION;PARENT_PID;SPIN_NANOS;MEMORY_BYTES;SERVER_NAME` (memory 0: no limit).
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct Marker {
-    pub(super) parent: u32,
-    pub(super) spin: Duration,
-    /// The worker's memory limit in bytes; 0 for none.
-    pub(super) memory: u64,
-    pub(super) server: String,
-}
-
-impl Marker {
-    /// The marker's value in the environment.
-    pub(super) fn encode(&self) -> String {
-        format!(
-            "{PROTOCOL_VERSION};{};{};{};{}",
-            self.parent,
-            self.spin.as_nanos(),
-            self.memory,
-            self.server
-        )
-    }
-
-    /// Parses the environment value; the error says what is wrong with it.
-    pub(super) fn decode(value: &str) -> Result<Self, String> {
-        let mut fields = value.splitn(5, ';');
-        let mut next = |what: &str| {
-            fields
-                .next()
-                .filter(|f| !f.is_empty())
-                .ok_or_else(|| format!("{MARKER_ENV} has no {what}"))
-        };
-        let version = next("protocol version")?;
-        if version != PROTOCOL_VERSION.to_string() {
-            return Err(format!(
-                "the pool speaks subprocess protocol {version} and this worker speaks \
-                 {PROTOCOL_VERSION}; build the parent and the worker program from the same \
-                 version of ythread-executors"
-            ));
-        }
-        let parent = next("parent pid")?;
-        let spin = next("spin budget")?;
-        let memory = next("memory limit")?;
-        let server = next("server name")?;
-        Ok(Marker {
-            parent: parent
-                .parse()
-                .map_err(|_| format!("{MARKER_ENV} has a bad parent pid `{parent}`"))?,
-            spin: Duration::from_nanos(
-                spin.parse()
-                    .map_err(|_| format!("{MARKER_ENV} has a bad spin budget `{spin}`"))?,
-            ),
-            memory: memory
-                .parse()
-                .map_err(|_| format!("{MARKER_ENV} has a bad memory limit `{memory}`"))?,
-            server: server.to_owned(),
-        })
-    }
-}
+const ARGS_INLINE: u8 = 0;
+const ARGS_SHARED: u8 = 1;
 
 /// The worker's first and only message on the one-shot server.
 #[derive(Serialize, Deserialize)]
@@ -125,11 +75,41 @@ pub(super) fn start_job(task: &str, out: &mut Vec<u8>) {
         out.push(byte | 0x80);
     }
     out.extend_from_slice(task.as_bytes());
+    out.push(ARGS_INLINE);
 }
 
-/// Splits a job body into the task name and its encoded arguments.
-pub(super) fn split_job(body: &[u8]) -> Result<(&str, &[u8]), postcard::Error> {
-    postcard::take_from_bytes::<&str>(body)
+/// Finishes a job frame's arguments: in place if inline, or the region's length if shared.
+pub(super) fn place_args(out: &mut Vec<u8>, placement: Placement) {
+    if let Placement::Shared { len } = placement {
+        let tag = out.len() - 1;
+        out[tag] = ARGS_SHARED;
+        out.extend_from_slice(&(len as u64).to_le_bytes());
+    }
+}
+
+/// Where a job's encoded arguments are.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Args<'a> {
+    /// In the frame.
+    Inline(&'a [u8]),
+    /// The first `len` bytes of the args region.
+    Shared(usize),
+}
+
+/// Splits a job body into the task name and where its encoded arguments are.
+pub(super) fn split_job(body: &[u8]) -> Result<(&str, Args<'_>), postcard::Error> {
+    let (task, rest) = postcard::take_from_bytes::<&str>(body)?;
+    match rest.split_first() {
+        Some((&ARGS_INLINE, args)) => Ok((task, Args::Inline(args))),
+        Some((&ARGS_SHARED, len)) => {
+            let len =
+                <[u8; 8]>::try_from(len).map_err(|_| postcard::Error::DeserializeBadEncoding)?;
+            let len = usize::try_from(u64::from_le_bytes(len))
+                .map_err(|_| postcard::Error::DeserializeBadEncoding)?;
+            Ok((task, Args::Shared(len)))
+        }
+        _ => Err(postcard::Error::DeserializeBadEncoding),
+    }
 }
 
 /// A failure inside the worker, in a form that crosses the process boundary.
@@ -182,15 +162,54 @@ impl WireError {
 }
 
 /// Worker side: runs the job `body` and writes the sealed reply frame into `out`.
-pub(super) fn answer(registry: &TaskRegistry, body: &[u8], out: &mut Vec<u8>) {
+pub(super) fn answer(
+    registry: &TaskRegistry,
+    body: &[u8],
+    out: &mut Vec<u8>,
+    regions: &mut Regions,
+    max_payload: usize,
+) {
     frame::start(out);
     let start = out.len();
     out.push(REPLY_OK);
     out.extend_from_slice(&[0; RAN_BYTES]);
     let began = Instant::now();
-    let outcome = match split_job(body) {
-        Ok((task, args)) => registry.run_encoded(task, args, out),
-        Err(e) => Err(WorkError::codec("decode a job frame from the pool", e)),
+    let mut result = PayloadWriter::new(out, &mut regions.results, max_payload);
+    let (task, outcome) = match split_job(body) {
+        Ok((task, Args::Inline(args))) => (task, registry.run_encoded_to(task, args, &mut result)),
+        Ok((task, Args::Shared(len))) if len > max_payload => (
+            task,
+            Err(WorkError::codec(
+                format!("take the arguments of task `{task}`"),
+                format!("{len} bytes are more than the pool's max_payload"),
+            )),
+        ),
+        Ok((task, Args::Shared(len))) => match regions.args.read(len) {
+            Ok(args) => (task, registry.run_encoded_to(task, args, &mut result)),
+            Err(e) => (
+                task,
+                Err(WorkError::codec(
+                    format!("take the arguments of task `{task}`"),
+                    e,
+                )),
+            ),
+        },
+        Err(e) => (
+            "",
+            Err(WorkError::codec("decode a job frame from the pool", e)),
+        ),
+    };
+    let outcome = match (outcome, result.finish()) {
+        (_, Err(refusal)) => Err(WorkError::codec(
+            format!("send the result of task `{task}` to the pool"),
+            refusal,
+        )),
+        (Ok(()), Ok(Placement::Shared { len })) => {
+            out[start] = REPLY_OK_SHARED;
+            out.extend_from_slice(&(len as u64).to_le_bytes());
+            Ok(())
+        }
+        (outcome, Ok(_)) => outcome,
     };
     let ran = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
     out[start + 1..start + 1 + RAN_BYTES].copy_from_slice(&ran.to_le_bytes());
@@ -212,11 +231,19 @@ pub(super) fn answer(registry: &TaskRegistry, body: &[u8], out: &mut Vec<u8>) {
 /// The bytes of a successful reply that say how long the task ran in the worker.
 const RAN_BYTES: usize = 8;
 
+/// A worker's two shared-memory regions (see `shm.rs`).
+pub(super) struct Regions {
+    /// Written by the parent, read by the worker.
+    pub(super) args: Region,
+    /// Written by the worker, read by the parent.
+    pub(super) results: Region,
+}
+
 /// A decoded reply frame.
 pub(super) enum Reply<'a> {
-    /// The task's encoded result, and how long the task ran (decoding and encoding included),
-    /// which the pool's cost model learns from.
-    Done { result: &'a [u8], ran: Duration },
+    /// Where the task's encoded result is, and how long the task ran (decoding and encoding
+    /// included), which the pool's cost model learns from.
+    Done { result: Args<'a>, ran: Duration },
     /// The task failed in the worker.
     Failed(WireError),
 }
@@ -224,15 +251,29 @@ pub(super) enum Reply<'a> {
 /// Parent side: decodes a reply frame.
 pub(super) fn read_reply(frame: &[u8]) -> Result<Reply<'_>, BadReply> {
     match frame.split_first() {
-        Some((&REPLY_OK, rest)) if rest.len() >= RAN_BYTES => {
+        Some((&tag @ (REPLY_OK | REPLY_OK_SHARED), rest)) if rest.len() >= RAN_BYTES => {
             let (ran, result) = rest.split_at(RAN_BYTES);
-            let ran = u64::from_le_bytes(ran.try_into().expect("split at RAN_BYTES"));
+            let ran = Duration::from_nanos(u64::from_le_bytes(
+                ran.try_into().expect("split at RAN_BYTES"),
+            ));
+            if tag == REPLY_OK {
+                return Ok(Reply::Done {
+                    result: Args::Inline(result),
+                    ran,
+                });
+            }
+            let len = <[u8; 8]>::try_from(result)
+                .ok()
+                .and_then(|len| usize::try_from(u64::from_le_bytes(len)).ok())
+                .ok_or_else(|| BadReply("a shared result without its length".to_owned()))?;
             Ok(Reply::Done {
-                result,
-                ran: Duration::from_nanos(ran),
+                result: Args::Shared(len),
+                ran,
             })
         }
-        Some((&REPLY_OK, _)) => Err(BadReply("a result reply without its run time".to_owned())),
+        Some((&(REPLY_OK | REPLY_OK_SHARED), _)) => {
+            Err(BadReply("a result reply without its run time".to_owned()))
+        }
         Some((&REPLY_ERR, body)) => postcard::from_bytes(body)
             .map(Reply::Failed)
             .map_err(|e| BadReply(e.to_string())),
@@ -266,25 +307,6 @@ mod tests {
         }
     );
 
-    #[test]
-    fn marker_round_trips_and_rejects_other_versions() {
-        let marker = Marker {
-            parent: 42,
-            spin: Duration::from_micros(20),
-            memory: 512 << 20,
-            server: "/tmp/x;y/socket".to_owned(),
-        };
-        assert_eq!(Marker::decode(&marker.encode()).unwrap(), marker);
-        let err = Marker::decode("999;1;0;0;/tmp/s").unwrap_err();
-        assert!(err.contains("protocol 999"), "{err}");
-        let truncated = format!("{PROTOCOL_VERSION};1");
-        assert!(
-            Marker::decode(&truncated)
-                .unwrap_err()
-                .contains("spin budget")
-        );
-    }
-
     /// The body of a sealed frame.
     fn body(frame: &[u8]) -> &[u8] {
         let mut joined = Vec::new();
@@ -302,20 +324,32 @@ mod tests {
             job.extend_from_slice(b"ARGS");
             frame::seal(&mut job);
             let (task, args) = split_job(body(&job)).unwrap();
-            assert_eq!((task, args), (name, &b"ARGS"[..]));
+            assert_eq!((task, args), (name, Args::Inline(&b"ARGS"[..])));
+        }
+    }
+
+    fn regions() -> Regions {
+        Regions {
+            args: Region::create("test").unwrap(),
+            results: Region::create("test").unwrap(),
         }
     }
 
     #[test]
     fn answers_round_trip_results_and_panics() {
+        let regions = &mut regions();
         let registry = TaskRegistry::new().with(add).with(boom);
         let mut job = Vec::new();
         start_job(<add as ythread::Task>::NAME, &mut job);
         job.extend(postcard::to_stdvec(&(2u32, 3u32)).unwrap());
         frame::seal(&mut job);
         let mut out = Vec::new();
-        answer(&registry, body(&job), &mut out);
-        let Ok(Reply::Done { result, ran }) = read_reply(body(&out)) else {
+        answer(&registry, body(&job), &mut out, regions, usize::MAX);
+        let Ok(Reply::Done {
+            result: Args::Inline(result),
+            ran,
+        }) = read_reply(body(&out))
+        else {
             panic!("expected a result")
         };
         assert_eq!(postcard::from_bytes::<u32>(result).unwrap(), 5);
@@ -324,7 +358,7 @@ mod tests {
         start_job(<boom as ythread::Task>::NAME, &mut job);
         job.extend(postcard::to_stdvec(&7u8).unwrap());
         frame::seal(&mut job);
-        answer(&registry, body(&job), &mut out);
+        answer(&registry, body(&job), &mut out, regions, usize::MAX);
         let Ok(Reply::Failed(wire)) = read_reply(body(&out)) else {
             panic!("expected a failure")
         };
@@ -334,14 +368,52 @@ mod tests {
         assert!(error.to_string().contains("worker process 9"), "{error}");
     }
 
+    ythread::task!(
+        fn zeros(len: u64) -> serde_bytes::ByteBuf {
+            serde_bytes::ByteBuf::from(vec![0; len as usize])
+        }
+    );
+
+    #[test]
+    fn a_large_result_goes_through_the_results_region() {
+        let registry = TaskRegistry::new().with(zeros);
+        let regions = &mut regions();
+        let mut job = Vec::new();
+        start_job(<zeros as ythread::Task>::NAME, &mut job);
+        job.extend(postcard::to_stdvec(&(1u64 << 20)).unwrap());
+        frame::seal(&mut job);
+        let mut out = Vec::new();
+        answer(&registry, body(&job), &mut out, regions, usize::MAX);
+        assert!(out.len() < 64, "the reply frame only names the region");
+        let Ok(Reply::Done {
+            result: Args::Shared(len),
+            ..
+        }) = read_reply(body(&out))
+        else {
+            panic!("expected a shared result")
+        };
+        let encoded = regions.results.read(len).unwrap();
+        let back: serde_bytes::ByteBuf = postcard::from_bytes(encoded).unwrap();
+        assert_eq!(back.len(), 1 << 20);
+
+        // Over the payload limit: a codec error naming it, from the worker.
+        answer(&registry, body(&job), &mut out, regions, 1000);
+        let Ok(Reply::Failed(wire)) = read_reply(body(&out)) else {
+            panic!("expected a failure")
+        };
+        let error = wire.into_error("zeros", 3);
+        assert!(error.to_string().contains("max_payload"), "{error}");
+    }
+
     #[test]
     fn unknown_tasks_and_garbage_are_errors_not_panics() {
+        let regions = &mut regions();
         let registry = TaskRegistry::new();
         let mut job = Vec::new();
         start_job("nope", &mut job);
         frame::seal(&mut job);
         let mut out = Vec::new();
-        answer(&registry, body(&job), &mut out);
+        answer(&registry, body(&job), &mut out, regions, usize::MAX);
         let Ok(Reply::Failed(wire)) = read_reply(body(&out)) else {
             panic!("expected a failure")
         };
@@ -349,7 +421,7 @@ mod tests {
         assert_eq!(error.kind(), ErrorKind::UnknownTask);
         assert!(error.to_string().contains("`nope`"), "{error}");
 
-        answer(&registry, &[0xff], &mut out);
+        answer(&registry, &[0xff], &mut out, regions, usize::MAX);
         assert!(matches!(
             read_reply(body(&out)),
             Ok(Reply::Failed(WireError::Codec(_)))

@@ -11,7 +11,10 @@
 //! | deadlines | SIGKILL workers whose job is overdue (see `deadline.rs`) |
 //! | launches | start missing workers; admit those whose handshake passed; retry failures with backoff |
 //! | retiring | reap recycled workers that have exited; kill those past the grace period |
-//! | requests | `Replace` (a caller lost its worker), `Recycle`, `Wake`, `Shutdown` |
+//! | requests | `Replace` (a caller lost its worker), `Died` (a watched worker exited), `Recycle`, `Wake`, `Shutdown` |
+//!
+//! A worker that dies while idle is reported by the pool's death watch (`deaths.rs`): the
+//! supervisor takes it out of the idle set, reaps it and starts a replacement at once.
 //!
 //! During start-up a failed launch fails the pool's `build`; later it is retried with backoff
 //! (50 ms doubling to 5 s) while callers keep using the remaining workers.
@@ -27,10 +30,14 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use super::deadline::{self, NO_LIMIT, Watch};
+use super::deaths::DeathWatch;
 use super::dispatch::Dispatch;
 use super::launch::{self, Launch, LaunchSettings};
 use super::process::{self, WorkerProcess};
 use crate::Error;
+
+/// The `tracing` target of the pool's lifecycle events.
+pub(super) const EVENTS: &str = "ythread::subprocess";
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -42,9 +49,11 @@ pub(super) enum Request {
     /// A caller lost worker `pid` (already reaped): start another.
     Replace { pid: u32 },
     /// This worker ran its quota of jobs: stop it and start another.
-    Recycle(WorkerProcess),
+    Recycle(Box<WorkerProcess>),
     /// A handshake arrived: look at the launches.
     Wake,
+    /// Worker `pid` exited (from the death watch); if it is idle, it died idle.
+    Died { pid: u32 },
     /// Stop every worker and exit.
     Shutdown,
 }
@@ -73,6 +82,8 @@ pub(super) struct Supervisor {
     retiring: Vec<(WorkerProcess, Option<Instant>)>,
     retry_at: Instant,
     backoff: Duration,
+    /// `None` if the watch could not start: idle deaths are then found by the next job.
+    deaths: Option<DeathWatch>,
 }
 
 impl Supervisor {
@@ -95,12 +106,26 @@ impl Supervisor {
             retiring: Vec::new(),
             retry_at: Instant::now(),
             backoff: FIRST_BACKOFF,
+            deaths: None,
         }
     }
 
     /// The supervisor thread's body; returns after `Shutdown` with every worker reaped, or
     /// after a panic with the pool closed.
     pub(super) fn run(mut self) {
+        let died = self.wake.clone();
+        self.deaths = DeathWatch::start(move |pid| {
+            let _ = died.send(Request::Died { pid });
+        })
+        .inspect_err(|e| {
+            tracing::warn!(
+                target: EVENTS,
+                error = %e,
+                "could not start the thread that watches for subprocess workers dying while \
+                 idle; such deaths are found by the next job"
+            );
+        })
+        .ok();
         let dispatch = Arc::clone(&self.dispatch);
         let Some(reason) = close_on_panic(&dispatch, || {
             self.supervise();
@@ -148,12 +173,22 @@ impl Supervisor {
                     .map_err(|_| RecvTimeoutError::Disconnected),
             };
             match request {
-                Ok(Request::Replace { pid }) => self.forget(pid),
+                Ok(Request::Replace { pid }) => {
+                    tracing::info!(target: EVENTS, pid, "subprocess worker replaced: starting another");
+                    self.forget(pid);
+                }
+                Ok(Request::Died { pid }) => self.bury_if_idle(pid),
                 Ok(Request::Recycle(mut worker)) => {
+                    tracing::info!(
+                        target: EVENTS,
+                        pid = worker.pid(),
+                        tasks_run = worker.tasks_run(),
+                        "subprocess worker recycled after its quota of tasks"
+                    );
                     self.forget(worker.pid());
                     worker.close();
                     let kill_at = deadline::after(Instant::now(), self.settings.grace);
-                    self.retiring.push((worker, kill_at));
+                    self.retiring.push((*worker, kill_at));
                 }
                 Ok(Request::Wake) | Err(RecvTimeoutError::Timeout) => {}
                 Ok(Request::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
@@ -209,6 +244,10 @@ impl Supervisor {
     }
 
     fn admit(&mut self, worker: WorkerProcess) {
+        tracing::info!(target: EVENTS, pid = worker.pid(), "subprocess worker started");
+        if let Some(deaths) = &self.deaths {
+            deaths.watch(worker.pid());
+        }
         self.backoff = FIRST_BACKOFF;
         self.watches.push(worker.watch());
         self.dispatch.admit(worker.pid(), worker);
@@ -229,6 +268,23 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Worker `pid` exited. If it is idle, nobody else will notice: take it out, reap it and
+    /// start another. If it is busy, its caller reports the death and asks for the
+    /// replacement; if it is retiring, `progress_retiring` reaps it.
+    fn bury_if_idle(&mut self, pid: u32) {
+        // Only one that has really exited: the report may come late, after a replacement
+        // reused the pid (`try_reap` reaps the dead one, so `bury` below just reads its status).
+        let dead = |worker: &mut WorkerProcess| worker.pid() == pid && worker.try_reap();
+        let Some(worker) = self.dispatch.take_idle(dead) else {
+            return;
+        };
+        let cause = worker.bury();
+        tracing::warn!(target: EVENTS, pid, %cause, "subprocess worker died while idle");
+        self.dispatch.remove(pid);
+        tracing::info!(target: EVENTS, pid, "subprocess worker replaced: starting another");
+        self.forget(pid);
+    }
+
     /// A worker left the pool; one more is missing.
     fn forget(&mut self, pid: u32) {
         self.watches.retain(|watch| watch.pid() != pid);
@@ -247,6 +303,7 @@ impl Supervisor {
             .close("the subprocess pool is shut down; build a new executor to run more work");
         workers.extend(self.retiring.drain(..).map(|(worker, _)| worker));
         self.launching.clear();
+        self.deaths = None;
         // A grace too long to add to the clock waits for as long as it takes.
         process::stop_all(workers, self.settings.grace.min(NO_LIMIT));
     }

@@ -20,8 +20,9 @@ use parking_lot::Mutex;
 use ythread::TaskRegistry;
 
 use super::frame::{self, FrameError, FrameReceiver};
-use super::protocol::{self, EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION};
+use super::protocol::{self, EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION, Regions};
 use super::receive::Receiver;
+use super::shm::Region;
 
 /// The registry given to [`init`] in this process, the default for pools built here.
 static REGISTRY: Mutex<Option<TaskRegistry>> = Mutex::new(None);
@@ -90,6 +91,18 @@ fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
     if !die_with_parent(marker.parent) {
         return complain(EXIT_ORPHANED, "the pool's process is already gone");
     }
+    let regions = Region::adopt(marker.regions.0)
+        .and_then(|args| Ok((args, Region::adopt(marker.regions.1)?)))
+        .map(|(args, results)| Regions { args, results });
+    let mut regions = match regions {
+        Ok(regions) => regions,
+        Err(e) => {
+            return complain(
+                EXIT_NO_CHANNEL,
+                &format!("could not take its shared-memory regions: {e}"),
+            );
+        }
+    };
     if marker.memory > 0
         && let Err(e) = limit_memory(marker.memory)
     {
@@ -121,9 +134,10 @@ fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
 
     let mut jobs = FrameReceiver::new(Receiver::new(jobs, marker.spin));
     let mut reply = Vec::new();
+    let max_payload = usize::try_from(marker.max_payload).unwrap_or(usize::MAX);
     loop {
         match jobs.recv() {
-            Ok(job) => protocol::answer(registry, job, &mut reply),
+            Ok(job) => protocol::answer(registry, job, &mut reply, &mut regions, max_payload),
             // The pool closed the channel (shutdown, recycling) or its process is gone.
             Err(FrameError::Channel(IpcError::Disconnected)) => return 0,
             Err(e) => return complain(EXIT_NO_CHANNEL, &format!("could not read a job: {e}")),
@@ -159,7 +173,7 @@ fn die_with_parent(parent: u32) -> bool {
 /// Caps this process's data segment (`RLIMIT_DATA`: heap, and private writable mappings since
 /// Linux 4.7) at `bytes`, soft and hard limit alike, so a task cannot raise it again.
 ///
-/// Why not `RLIMIT_AS`: the address space also counts code, thread stacks, address space that
+/// Why not `RLIMIT_AS`: the address space also counts code, mapped files, address space that
 /// allocators reserve without using (glibc reserves 64 MiB per thread arena) and shared
 /// mappings such as the payload region, so a cap on it fails tasks for memory they never used,
 /// and a big payload would eat the task's budget. A data limit is what the task allocates.

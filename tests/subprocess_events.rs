@@ -1,0 +1,161 @@
+//! Lifecycle events through `tracing`: a subscriber sees workers start, die (with the cause),
+//! get replaced and recycled, and jobs time out and get cancelled. One test, because the
+//! subscriber is process-wide (events come from the pool's own threads too).
+
+mod subprocess_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use subprocess_support::{Pipe, eventually, pool, within};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+use ythread::{Executor, YieldableThread};
+use ythread_suite::tasks::{abort_process, pid, spin_forever, wait_for_pipe};
+
+/// One event as text: `message key=value ...`.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// A subscriber that keeps every event of the pool's target as a line of text.
+struct Capture {
+    seen: Seen,
+    spans: AtomicU64,
+}
+
+struct Line(String);
+
+impl Visit for Line {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0.insert_str(0, &format!("{value:?}"));
+        } else {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+}
+
+impl Subscriber for Capture {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.target().starts_with("ythread")
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(self.spans.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut line = Line(String::new());
+        event.record(&mut line);
+        self.seen.lock().push(line.0);
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+fn saw(seen: &Seen, what: &str, with: &[&str]) -> bool {
+    seen.lock()
+        .iter()
+        .any(|line| line.contains(what) && with.iter().all(|w| line.contains(w)))
+}
+
+#[test]
+fn the_pool_reports_its_lifecycle_to_a_subscriber() {
+    let seen = Seen::default();
+    tracing::subscriber::set_global_default(Capture {
+        seen: Arc::clone(&seen),
+        spans: AtomicU64::new(0),
+    })
+    .unwrap();
+
+    let pool = pool(1)
+        .timeout(Some(Duration::from_secs(1)))
+        .recycle_after(Some(2))
+        .build()
+        .unwrap();
+    let first = pool.pids()[0];
+    let status = pool.status();
+    let executor = Executor::new(pool);
+    assert!(saw(
+        &seen,
+        "subprocess worker started",
+        &[&format!("pid={first}")]
+    ));
+
+    let runner = executor.clone();
+    let crashed = within("a crash", move || {
+        runner.run(abort_process, ()).unwrap_err()
+    });
+    assert!(crashed.is_worker_died(), "{crashed}");
+    assert!(
+        saw(
+            &seen,
+            "subprocess worker died while running a job",
+            &[&format!("pid={first}"), "SIGABRT", "abort_process"]
+        ),
+        "{:?}",
+        seen.lock()
+    );
+    eventually("the replacement event", || {
+        saw(
+            &seen,
+            "subprocess worker replaced",
+            &[&format!("pid={first}")],
+        )
+    });
+
+    let runner = executor.clone();
+    let late = within("a runaway job", move || {
+        runner.run(spin_forever, ()).unwrap_err()
+    });
+    assert!(late.is_timeout(), "{late}");
+    assert!(saw(&seen, "subprocess job timed out", &["spin_forever"]));
+
+    let runner = executor.clone();
+    let second = within("two jobs", move || {
+        runner.run(pid, ()).unwrap();
+        runner.run(pid, ()).unwrap()
+    });
+    eventually("the recycling event", || {
+        saw(
+            &seen,
+            "subprocess worker recycled",
+            &[&format!("pid={second}")],
+        )
+    });
+
+    // A cancelled handler whose job is running: the worker is killed.
+    let pipe = Pipe::new("events-cancel");
+    let path = pipe.name();
+    eventually("an idle worker", || status.idle_workers() == 1);
+    let handler = YieldableThread::spawn(&executor, move |y| y.apply(wait_for_pipe, path));
+    eventually("the job reaches the worker", || status.idle_workers() == 0);
+    handler.cancel();
+    let outcome = within("the cancelled handler", move || handler.join());
+    assert!(
+        matches!(&outcome, Err(e) if e.is_cancelled())
+            || matches!(&outcome, Ok(Err(e)) if e.is_cancelled()),
+        "{outcome:?}"
+    );
+    assert!(saw(
+        &seen,
+        "subprocess job cancelled; its worker was killed",
+        &["wait_for_pipe"]
+    ));
+    drop(pipe);
+
+    // An idle death.
+    eventually("a worker back in the pool", || status.idle_workers() == 1);
+    let idle = status.pids()[0];
+    // SAFETY: `kill` touches no memory; `idle` is a live, unreaped worker of this pool.
+    assert_eq!(unsafe { libc::kill(idle as libc::pid_t, libc::SIGKILL) }, 0);
+    eventually("the idle death event", || {
+        saw(
+            &seen,
+            "subprocess worker died while idle",
+            &[&format!("pid={idle}"), "SIGKILL"],
+        )
+    });
+}

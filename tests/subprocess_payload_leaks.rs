@@ -1,0 +1,91 @@
+//! A worker that dies with a large payload in flight fails only its job and leaves no
+//! shared-memory region behind: after a thousand large jobs and twenty kills, this process
+//! holds exactly the descriptors and mappings it started with, and each worker only its own.
+//! One test in its own binary, so that no other pool's regions are counted.
+
+mod subprocess_support;
+
+use serde_bytes::ByteBuf;
+use subprocess_support::{Pipe, eventually, is_our_child, pool, regions_held, within};
+use ythread::{Executor, YieldableThread};
+use ythread_suite::tasks::{echo_bytes, hold_bytes};
+
+const KIB: usize = 1 << 10;
+const MIB: usize = 1 << 20;
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Starts a job holding a large payload in `pool`'s only worker, kills that worker while it
+/// holds it, and checks that only that job failed.
+fn kill_holding_worker(executor: &Executor, status: &ythread_executors::PoolStatus, round: usize) {
+    let pipe = Pipe::new(&format!("payload-kill-{round}"));
+    let path = pipe.name();
+    eventually("an idle worker", || status.idle_workers() == 1);
+    let victim = status.pids()[0];
+    let data = ByteBuf::from(pattern(3 * MIB, round as u8));
+    let job = YieldableThread::spawn(executor, move |y| y.apply(hold_bytes, (path, data)));
+    let held = format!("{}.held", pipe.name());
+    eventually("the worker to hold the payload", || {
+        std::fs::metadata(&held).is_ok()
+    });
+    // SAFETY: `kill` touches no memory; `victim` is the pool's busy worker, an unreaped child.
+    let killed = unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) };
+    assert_eq!(killed, 0);
+    let error = within("the killed job", move || job.join().unwrap().unwrap_err());
+    assert!(error.is_worker_died(), "round {round}: {error}");
+    eventually("the killed worker reaped", || !is_our_child(victim));
+}
+
+#[test]
+fn a_thousand_large_jobs_and_twenty_kills_leave_no_region_behind() {
+    let me = std::process::id();
+    let pool = pool(1).build().unwrap();
+    let status = pool.status();
+    let executor = Executor::new(pool);
+    let warm = ByteBuf::from(pattern(256 * KIB, 9));
+    assert_eq!(executor.run(echo_bytes, warm.clone()).unwrap(), warm);
+    // One worker: its two regions, open and mapped here and in the worker.
+    let start = regions_held(me);
+    assert_eq!(start, (2, 2), "the parent's descriptors and mappings");
+    assert_eq!(
+        regions_held(status.pids()[0]).0,
+        2,
+        "the worker's descriptors"
+    );
+
+    for round in 0..20 {
+        let runner = executor.clone();
+        let warm = warm.clone();
+        within("fifty large jobs", move || {
+            for _ in 0..50 {
+                assert_eq!(runner.run(echo_bytes, warm.clone()).unwrap(), warm);
+            }
+        });
+        kill_holding_worker(&executor, &status, round);
+    }
+    assert_eq!(executor.run(echo_bytes, warm.clone()).unwrap(), warm);
+    eventually("the pool to settle on one worker", || {
+        status.pids().len() == 1 && status.idle_workers() == 1
+    });
+    assert_eq!(
+        regions_held(me),
+        start,
+        "descriptors and mappings back to the start"
+    );
+    let worker = status.pids()[0];
+    assert_eq!(
+        regions_held(worker).0,
+        2,
+        "the new worker holds its own two regions only"
+    );
+    drop(executor);
+    assert_eq!(
+        regions_held(me),
+        (0, 0),
+        "a pool that is gone holds no region"
+    );
+}
