@@ -62,6 +62,7 @@ fn quick_comparison_prints_and_writes_every_section() {
         "## 5. Crash isolation",
         "## 6. Overhead",
         "## The thumbnails service",
+        "## Payloads: big arguments and results",
         "## Reading the results",
     ] {
         assert!(markdown.contains(section), "no `{section}` in:\n{markdown}");

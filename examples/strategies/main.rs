@@ -16,7 +16,8 @@
 //! 5. crash isolation: a task that aborts the process it runs in;
 //! 6. overhead: what one yield of tiny work costs;
 //!
-//! and the thumbnails HTTP service's requests/s per strategy (`thumbnails`).
+//! and the thumbnails HTTP service's requests/s per strategy (`thumbnails`), and 1 MiB and
+//! 16 MiB round trips per strategy against a raw-socket floor (`payloads`).
 //!
 //! A strategy's "today's behaviour" form is the same strategy with the options that turn
 //! learned scheduling off (see `plan::todays_form`); it is added next to each strategy listed.
@@ -38,6 +39,7 @@ mod mixed;
 mod mixed_report;
 mod overhead;
 mod p99_chart;
+mod payloads;
 mod plan;
 mod progress;
 mod reading;
@@ -87,6 +89,10 @@ struct Args {
 fn main() -> ExitCode {
     // Subprocess workers are this program started again: they never get past this line.
     ythread_executors::init(thumbnails::with_task(ythread_suite::tasks::registry()));
+    if std::env::var_os(payloads::ECHO_PEER).is_some() {
+        payloads::echo_peer();
+        return ExitCode::SUCCESS;
+    }
     let args = Args::parse();
     if let Some(config) = &args.serve_child {
         return child_server::serve(config);
@@ -192,6 +198,7 @@ fn run(args: &Args) -> Result<(), String> {
         results.overhead.push(row);
     }
     results.thumbnails = Some(thumbnails::measure(&lineup, &plan, &progress));
+    results.payloads = Some(payloads::measure(&lineup, &plan, &progress));
     // Stop every pool (threads or worker processes) before the crash section starts its own.
     drop(lineup);
 
@@ -248,6 +255,7 @@ fn step_count(strategies: &[Strategy], plan: &Plan) -> u64 {
         + (all + tokio) // mixed
         + all // overhead
         + thumbnails::steps(listed as usize)
+        + payloads::steps(listed as usize)
         + listed // crash
 }
 

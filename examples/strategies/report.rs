@@ -30,6 +30,7 @@ pub(crate) struct Results {
     pub(crate) crash: Vec<crash::Row>,
     pub(crate) overhead: Vec<overhead::Row>,
     pub(crate) thumbnails: Option<crate::thumbnails::Section>,
+    pub(crate) payloads: Option<crate::payloads::Section>,
 }
 
 impl Results {
@@ -53,6 +54,7 @@ impl Results {
             crash: Vec::new(),
             overhead: Vec::new(),
             thumbnails: None,
+            payloads: None,
         }
     }
 }
@@ -125,6 +127,9 @@ pub(crate) fn markdown(results: &Results) -> String {
     overhead_table(&mut out, results, &mut notes);
     if let Some(section) = &results.thumbnails {
         crate::thumbnails::table(&mut out, section, &mut notes);
+    }
+    if let Some(section) = &results.payloads {
+        crate::payloads::table(&mut out, section, &mut notes);
     }
     bars::section(&mut out, results);
     if !notes.0.is_empty() {

@@ -1,0 +1,235 @@
+//! The payloads section: a round trip of 1 MiB and 16 MiB (the same bytes as argument and as
+//! result, the `echo_bytes` task) through each listed strategy, against the floor: the same
+//! message echoed by a second process over a Unix socket pair, in the same run.
+//!
+//! Each figure is the median of a few round trips, strategy and floor alternating, so both see
+//! the same machine. In-process strategies move no bytes (the argument is moved, not copied),
+//! so they sit far under the floor; the subprocess pool is the row to read: its payloads
+//! above 64 KiB travel through shared memory. It runs as configured, so with the default
+//! express lane its regular workers, which take work of unknown cost such as this, are in the
+//! idle scheduling class: on a machine busy with other processes they wait for it (see
+//! `docs/subprocess.md`; `benches/subprocess.rs` measures the transfer alone).
+
+use std::fmt::Write as _;
+use std::io::{BufReader, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_bytes::ByteBuf;
+use ythread::Executor;
+use ythread_suite::tasks::echo_bytes;
+
+use crate::Lineup;
+use crate::plan::{Plan, Row};
+use crate::progress::Progress;
+use crate::report::{Notes, code};
+
+/// Set in the environment of the floor's echo peer (this program started again).
+pub(crate) const ECHO_PEER: &str = "YTHREAD_COMPARISON_ECHO_PEER";
+
+/// The payload sizes measured.
+pub(crate) const SIZES: [(usize, &str); 2] = [(1 << 20, "1 MiB"), (16 << 20, "16 MiB")];
+
+/// One strategy's median round trips, one per size, with the floor's of the same rounds.
+#[derive(Clone, Debug)]
+pub(crate) struct Trips {
+    pub(crate) ours: Vec<Duration>,
+    pub(crate) floor: Vec<Duration>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Section {
+    pub(crate) rounds: usize,
+    pub(crate) rows: Vec<Row<Trips>>,
+}
+
+/// Measures every listed strategy of `lineup` (the today's forms are skipped: the same bytes
+/// either way).
+pub(crate) fn measure(lineup: &Lineup, plan: &Plan, progress: &Progress) -> Section {
+    let rounds = if plan.quick { 3 } else { 9 };
+    let rows = lineup
+        .iter()
+        .filter(|(strategy, _)| strategy.today_of.is_none())
+        .map(|(strategy, executor)| {
+            progress.step(&format!("payloads: {}", strategy.label));
+            let result = match executor {
+                Ok(executor) => trips(executor, rounds),
+                Err(reason) => Err(reason.clone()),
+            };
+            progress.done();
+            Row::new(strategy, result)
+        })
+        .collect();
+    Section { rounds, rows }
+}
+
+/// Progress steps of the section.
+pub(crate) fn steps(lineup_listed: usize) -> u64 {
+    lineup_listed as u64
+}
+
+fn trips(executor: &Executor, rounds: usize) -> Result<Trips, String> {
+    let mut floor = Floor::start()?;
+    let mut trips = Trips {
+        ours: Vec::new(),
+        floor: Vec::new(),
+    };
+    for (size, _) in SIZES {
+        let message: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        // One of each first: starts what is lazy, sizes what grows on demand.
+        one_trip(executor, &message)?;
+        floor.round_trip(&message)?;
+        let (mut ours, mut floors) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            ours.push(one_trip(executor, &message)?);
+            floors.push(floor.round_trip(&message)?);
+        }
+        trips.ours.push(median(&mut ours));
+        trips.floor.push(median(&mut floors));
+    }
+    Ok(trips)
+}
+
+/// One round trip of `message` through the strategy, timed from the argument in hand to the
+/// result in hand.
+fn one_trip(executor: &Executor, message: &[u8]) -> Result<Duration, String> {
+    let argument = ByteBuf::from(message.to_vec());
+    let started = Instant::now();
+    let echoed = executor
+        .run(echo_bytes, argument)
+        .map_err(|e| e.to_string())?;
+    let took = started.elapsed();
+    if echoed.len() != message.len() {
+        return Err(format!(
+            "the echo came back with {} bytes, not {}",
+            echoed.len(),
+            message.len()
+        ));
+    }
+    Ok(took)
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+pub(crate) fn table(out: &mut String, section: &Section, notes: &mut Notes) {
+    let _ = writeln!(
+        out,
+        "## Payloads: big arguments and results\n\nA round trip of the same bytes as argument \
+         and as result (`echo_bytes`), against the floor: a second process echoing them over a \
+         Unix socket pair. Medians of {} alternating rounds; a ratio under 1 is faster than \
+         the floor. In-process strategies move the argument without copying it; the subprocess \
+         pool sends payloads over 64 KiB through shared memory.\n",
+        section.rounds
+    );
+    let mut header = String::from("| strategy |");
+    let mut rule = String::from("|---|");
+    for (_, name) in SIZES {
+        let _ = write!(header, " {name} | floor | ratio |");
+        rule.push_str("--:|--:|--:|");
+    }
+    let _ = writeln!(out, "{header}\n{rule}");
+    for row in &section.rows {
+        match &row.result {
+            Ok(trips) => {
+                let mut line = format!("| {} |", code(&row.strategy));
+                for (ours, floor) in trips.ours.iter().zip(&trips.floor) {
+                    let _ = write!(
+                        line,
+                        " {} | {} | {:.2}x |",
+                        millis(*ours),
+                        millis(*floor),
+                        ours.as_secs_f64() / floor.as_secs_f64().max(1e-12)
+                    );
+                }
+                let _ = writeln!(out, "{line}");
+            }
+            Err(reason) => {
+                let cell = notes.cell(reason);
+                let _ = writeln!(out, "| {} | {cell} |{}", code(&row.strategy), " |".repeat(5));
+            }
+        }
+    }
+    out.push('\n');
+}
+
+fn millis(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
+}
+
+/// The floor: this program started again as an echo peer on a Unix socket pair, exchanging
+/// length-prefixed messages.
+struct Floor {
+    peer: Child,
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+    reply: Vec<u8>,
+}
+
+impl Floor {
+    fn start() -> Result<Floor, String> {
+        let (ours, theirs) = UnixStream::pair().map_err(|e| format!("no socket pair: {e}"))?;
+        let peer = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+            .env(ECHO_PEER, "1")
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+            .spawn()
+            .map_err(|e| format!("could not start the echo peer: {e}"))?;
+        let reader = ours.try_clone().map_err(|e| e.to_string())?;
+        Ok(Floor {
+            peer,
+            reader: BufReader::with_capacity(64 << 10, reader),
+            writer: ours,
+            reply: Vec::new(),
+        })
+    }
+
+    fn round_trip(&mut self, message: &[u8]) -> Result<Duration, String> {
+        let started = Instant::now();
+        write_message(&mut self.writer, message).map_err(|e| format!("floor: {e}"))?;
+        read_message(&mut self.reader, &mut self.reply)
+            .ok_or_else(|| "floor: the echo peer hung up".to_owned())?;
+        Ok(started.elapsed())
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = self.writer.shutdown(std::net::Shutdown::Both);
+        let _ = self.peer.wait();
+    }
+}
+
+/// The echo peer: its stdin is the socket; it echoes messages until end-of-file.
+pub(crate) fn echo_peer() {
+    let Ok(socket) = std::io::stdin().as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let socket = UnixStream::from(socket);
+    let Ok(reader) = socket.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::with_capacity(64 << 10, reader);
+    let mut writer = socket;
+    let mut message = Vec::new();
+    while read_message(&mut reader, &mut message).is_some() {
+        if write_message(&mut writer, &message).is_err() {
+            break;
+        }
+    }
+}
+
+fn write_message(to: &mut UnixStream, message: &[u8]) -> std::io::Result<()> {
+    to.write_all(&(message.len() as u32).to_le_bytes())?;
+    to.write_all(message)
+}
+
+fn read_message(from: &mut impl Read, into: &mut Vec<u8>) -> Option<()> {
+    let mut len = [0u8; 4];
+    from.read_exact(&mut len).ok()?;
+    into.resize(u32::from_le_bytes(len) as usize, 0);
+    from.read_exact(into).ok()
+}
