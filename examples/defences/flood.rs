@@ -62,6 +62,7 @@ pub(crate) fn run(scale: Scale) -> Vec<Bar> {
     });
     let rss_peak = rss_peak.load(Ordering::Relaxed);
     let probe_p50 = percentile(&mut probes, 50.0);
+    let probe_p99 = percentile(&mut probes, 99.0);
     let probe_max = percentile(&mut probes, 100.0);
     println!(
         "## Connection flood ({} attempts over {:?} against --max-connections {}, {ATTACKERS} \
@@ -82,10 +83,11 @@ pub(crate) fn run(scale: Scale) -> Vec<Bar> {
         took.as_secs_f64()
     );
     println!(
-        "Fresh requests during the flood: {} answered (p50 {}, max {}), {probe_refused} refused. \
-         Server RSS {} MiB before, {} MiB at peak.\n",
+        "Fresh requests during the flood: {} answered (p50 {}, p99 {}, max {}), {probe_refused} \
+         refused. Server RSS {} MiB before, {} MiB at peak.\n",
         probes.len(),
         ms(probe_p50),
+        ms(probe_p99),
         ms(probe_max),
         rss_before / 1024,
         rss_peak / 1024
@@ -103,14 +105,15 @@ pub(crate) fn run(scale: Scale) -> Vec<Bar> {
             met: total.late_or_failed == 0,
         },
         Bar {
-            what: "a fresh request during the flood is answered in < 10 ms",
+            what: "a fresh request during the flood is answered in < 10 ms (p99)",
             measured: format!(
-                "{} answered, p50 {}, max {}, {probe_refused} refused",
+                "{} answered, p50 {}, p99 {}, max {}, {probe_refused} refused",
                 probes.len(),
                 ms(probe_p50),
+                ms(probe_p99),
                 ms(probe_max)
             ),
-            met: !probes.is_empty() && probe_refused == 0 && probe_max < Duration::from_millis(10),
+            met: !probes.is_empty() && probe_refused == 0 && probe_p99 < Duration::from_millis(10),
         },
         Bar {
             what: "RSS stays bounded under the flood",

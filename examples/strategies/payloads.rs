@@ -150,7 +150,12 @@ pub(crate) fn table(out: &mut String, section: &Section, notes: &mut Notes) {
             }
             Err(reason) => {
                 let cell = notes.cell(reason);
-                let _ = writeln!(out, "| {} | {cell} |{}", code(&row.strategy), " |".repeat(5));
+                let _ = writeln!(
+                    out,
+                    "| {} | {cell} |{}",
+                    code(&row.strategy),
+                    " |".repeat(5)
+                );
             }
         }
     }
