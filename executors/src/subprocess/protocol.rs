@@ -102,6 +102,12 @@ pub(super) struct Hello {
 /// seals the frame.
 pub(super) fn start_job(task: &str, out: &mut Vec<u8>) {
     frame::start(out);
+    write_job_head(task, out);
+}
+
+/// Appends the head of a job body, the task name, to `out`; the encoded arguments follow it.
+/// The `nats` strategy sends exactly this body as a message.
+pub(crate) fn write_job_head(task: &str, out: &mut Vec<u8>) {
     // A `&str` is a varint length and the bytes; writing it by hand cannot fail.
     let mut len = task.len();
     loop {
@@ -117,13 +123,13 @@ pub(super) fn start_job(task: &str, out: &mut Vec<u8>) {
 }
 
 /// Splits a job body into the task name and its encoded arguments.
-pub(super) fn split_job(body: &[u8]) -> Result<(&str, &[u8]), postcard::Error> {
+pub(crate) fn split_job(body: &[u8]) -> Result<(&str, &[u8]), postcard::Error> {
     postcard::take_from_bytes::<&str>(body)
 }
 
 /// A failure inside the worker, in a form that crosses the process boundary.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) enum WireError {
+pub(crate) enum WireError {
     /// The task panicked; the worker caught it.
     Panicked {
         message: String,
@@ -138,7 +144,7 @@ pub(super) enum WireError {
 }
 
 impl WireError {
-    fn from_error(error: &WorkError) -> Self {
+    pub(crate) fn from_error(error: &WorkError) -> Self {
         match error.kind() {
             ErrorKind::Panicked => WireError::Panicked {
                 message: error.message().unwrap_or_default().to_owned(),
@@ -152,20 +158,24 @@ impl WireError {
 
     /// The error the caller sees for `task`, run by worker `pid`.
     pub(super) fn into_error(self, task: &str, pid: u32) -> WorkError {
+        self.into_error_at(task, &format!("worker process {pid}"))
+    }
+
+    /// The error the caller sees for `task`, run at `place` (`worker process 42`, `node
+    /// host:42`).
+    pub(crate) fn into_error_at(self, task: &str, place: &str) -> WorkError {
         match self {
-            WireError::Panicked { message, location } => WorkError::panicked(
-                format!("task `{task}` in worker process {pid}"),
-                message,
-                location,
-            ),
+            WireError::Panicked { message, location } => {
+                WorkError::panicked(format!("task `{task}` in {place}"), message, location)
+            }
             WireError::UnknownTask => WorkError::unknown_task(
                 task,
-                format!("in worker process {pid}, which runs a different build of the program"),
+                format!("in {place}, which runs a different build of the program"),
             ),
             WireError::Codec(text) => WorkError::codec(format!("run task `{task}`"), text),
-            WireError::Other(text) => WorkError::unavailable(format!(
-                "worker process {pid} could not run task `{task}`: {text}"
-            )),
+            WireError::Other(text) => {
+                WorkError::unavailable(format!("{place} could not run task `{task}`: {text}"))
+            }
         }
     }
 }
@@ -173,36 +183,54 @@ impl WireError {
 /// Worker side: runs the job `body` and writes the sealed reply frame into `out`.
 pub(super) fn answer(registry: &TaskRegistry, body: &[u8], out: &mut Vec<u8>) {
     frame::start(out);
+    write_reply(body, out, |task, args, out| {
+        registry.run_encoded(task, args, out)
+    });
+    frame::seal(out);
+}
+
+/// Runs the job `body` with `run` and appends the reply body to `out`: the task's result with
+/// its run time, or its error. The subprocess worker runs the task itself; a `nats` worker
+/// node runs it through its own local strategy.
+pub(crate) fn write_reply(
+    body: &[u8],
+    out: &mut Vec<u8>,
+    run: impl FnOnce(&str, &[u8], &mut Vec<u8>) -> Result<(), WorkError>,
+) {
     let start = out.len();
     out.push(REPLY_OK);
     out.extend_from_slice(&[0; RAN_BYTES]);
     let began = Instant::now();
     let outcome = match split_job(body) {
-        Ok((task, args)) => registry.run_encoded(task, args, out),
-        Err(e) => Err(WorkError::codec("decode a job frame from the pool", e)),
+        Ok((task, args)) => run(task, args, out),
+        Err(e) => Err(WorkError::codec("decode a job body", e)),
     };
     let ran = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
     out[start + 1..start + 1 + RAN_BYTES].copy_from_slice(&ran.to_le_bytes());
     if let Err(error) = outcome {
         out.truncate(start);
-        out.push(REPLY_ERR);
-        let wire = WireError::from_error(&error);
-        // Encoding a tree of strings into a Vec cannot fail; if it ever did, an empty error
-        // body still reads on the other side as a reply that does not decode.
-        if let Ok(encoded) = postcard::to_extend(&wire, std::mem::take(out)) {
-            *out = encoded;
-        } else {
-            out.truncate(start + 1);
-        }
+        write_error(&WireError::from_error(&error), out);
     }
-    frame::seal(out);
+}
+
+/// Appends the reply body of a failure to `out`.
+pub(crate) fn write_error(wire: &WireError, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.push(REPLY_ERR);
+    // Encoding a tree of strings into a Vec cannot fail; if it ever did, an empty error
+    // body still reads on the other side as a reply that does not decode.
+    if let Ok(encoded) = postcard::to_extend(wire, std::mem::take(out)) {
+        *out = encoded;
+    } else {
+        out.truncate(start + 1);
+    }
 }
 
 /// The bytes of a successful reply that say how long the task ran in the worker.
 const RAN_BYTES: usize = 8;
 
 /// A decoded reply frame.
-pub(super) enum Reply<'a> {
+pub(crate) enum Reply<'a> {
     /// The task's encoded result, and how long the task ran (decoding and encoding included),
     /// which the pool's cost model learns from.
     Done { result: &'a [u8], ran: Duration },
@@ -211,7 +239,7 @@ pub(super) enum Reply<'a> {
 }
 
 /// Parent side: decodes a reply frame.
-pub(super) fn read_reply(frame: &[u8]) -> Result<Reply<'_>, BadReply> {
+pub(crate) fn read_reply(frame: &[u8]) -> Result<Reply<'_>, BadReply> {
     match frame.split_first() {
         Some((&REPLY_OK, rest)) if rest.len() >= RAN_BYTES => {
             let (ran, result) = rest.split_at(RAN_BYTES);
@@ -232,7 +260,7 @@ pub(super) fn read_reply(frame: &[u8]) -> Result<Reply<'_>, BadReply> {
 
 /// A reply frame that does not follow the protocol.
 #[derive(Debug)]
-pub(super) struct BadReply(String);
+pub(crate) struct BadReply(String);
 
 impl fmt::Display for BadReply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
