@@ -14,7 +14,10 @@ use ythread_suite::tasks;
 #[test]
 fn a_node_killed_under_load_fails_only_its_own_jobs() {
     let broker = Broker::start();
-    let (mut doomed, survivor) = (Node::start(&broker, "rayon:1"), Node::start(&broker, "rayon:1"));
+    let (mut doomed, survivor) = (
+        Node::start(&broker, "rayon:1"),
+        Node::start(&broker, "rayon:1"),
+    );
     let executor = caller(&broker, "2s");
     let (results, outcomes) = mpsc::channel();
     let callers = 4;
@@ -30,8 +33,15 @@ fn a_node_killed_under_load_fails_only_its_own_jobs() {
         .collect();
     drop(results);
     let mut seen = Vec::new();
-    while !seen.iter().any(|r: &Result<u32, _>| r.as_ref().ok() == Some(&doomed.pid)) {
-        seen.push(outcomes.recv_timeout(BOUND).expect("the doomed node ran a job"));
+    while !seen
+        .iter()
+        .any(|r: &Result<u32, _>| r.as_ref().ok() == Some(&doomed.pid))
+    {
+        seen.push(
+            outcomes
+                .recv_timeout(BOUND)
+                .expect("the doomed node ran a job"),
+        );
     }
     doomed.signal(libc::SIGKILL);
     let _ = doomed.wait();
@@ -43,7 +53,11 @@ fn a_node_killed_under_load_fails_only_its_own_jobs() {
     let failed: Vec<_> = seen.iter().filter_map(|r| r.as_ref().err()).collect();
     // Each caller has one job out at a time, so at most one job per caller was on the node
     // (or on its way to it) when it died.
-    assert!(failed.len() <= callers, "{} failed: {failed:?}", failed.len());
+    assert!(
+        failed.len() <= callers,
+        "{} failed: {failed:?}",
+        failed.len()
+    );
     for error in &failed {
         assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");
         assert!(
@@ -111,7 +125,10 @@ fn sigterm_drains_a_node_then_it_exits_zero() {
 
     draining.signal(libc::SIGTERM);
     assert!(
-        draining.stderr.wait_for(|l| l.contains("draining")).is_some(),
+        draining
+            .stderr
+            .wait_for(|l| l.contains("draining"))
+            .is_some(),
         "{}",
         draining.stderr.text()
     );
@@ -123,7 +140,11 @@ fn sigterm_drains_a_node_then_it_exits_zero() {
             .map(|_| caller.run(tasks::pid, ()).unwrap())
             .collect::<Vec<_>>()
     });
-    assert_eq!(new_jobs, vec![fresh_pid; 5], "a draining node takes no new job");
+    assert_eq!(
+        new_jobs,
+        vec![fresh_pid; 5],
+        "a draining node takes no new job"
+    );
     assert!(draining.is_running(), "it finishes its job in flight first");
 
     pipe.open();

@@ -16,7 +16,10 @@ use ythread_suite::tasks;
 #[test]
 fn two_nodes_share_a_load_and_both_pids_are_seen() {
     let broker = Broker::start();
-    let (a, b) = (Node::start(&broker, "rayon:1"), Node::start(&broker, "rayon:1"));
+    let (a, b) = (
+        Node::start(&broker, "rayon:1"),
+        Node::start(&broker, "rayon:1"),
+    );
     let executor = caller(&broker, "30s");
     let pids = within("the load", move || {
         let handlers: Vec<_> = (0..4)
@@ -116,7 +119,10 @@ fn a_payload_over_max_payload_fails_at_once_naming_the_limit() {
         (big, small)
     });
     assert_eq!(big.kind(), ErrorKind::Codec, "{big}");
-    assert!(big.to_string().contains("max_payload of 1048576 bytes"), "{big}");
+    assert!(
+        big.to_string().contains("max_payload of 1048576 bytes"),
+        "{big}"
+    );
     assert_eq!(small.len(), 1000);
 }
 
@@ -131,14 +137,21 @@ fn closures_are_not_portable_and_metrics_count_runs() {
         let executor = executor.clone();
         move || {
             thread::scope(|s| {
-                s.spawn(|| (0..5).map(|i| executor.run(tasks::tiny, i).unwrap()).sum::<u64>())
-                    .join()
-                    .unwrap()
+                s.spawn(|| {
+                    (0..5)
+                        .map(|i| executor.run(tasks::tiny, i).unwrap())
+                        .sum::<u64>()
+                })
+                .join()
+                .unwrap()
             })
         }
     });
     assert_eq!(ran, 15);
     let metrics = executor.metrics();
-    assert!(metrics.strategy.starts_with("nats://127.0.0.1:"), "{metrics}");
+    assert!(
+        metrics.strategy.starts_with("nats://127.0.0.1:"),
+        "{metrics}"
+    );
     assert_eq!(metrics.task("::tiny").unwrap().offloaded, 5, "{metrics}");
 }

@@ -218,7 +218,9 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
         #[cfg(feature = "nats")]
         return crate::NatsConfig::parse(rest).map(ExecutorConfig::Nats);
         #[cfg(not(feature = "nats"))]
-        return Err(format!("`nats://{rest}` needs the nats feature: {NATS_DISABLED}"));
+        return Err(format!(
+            "`nats://{rest}` needs the nats feature: {NATS_DISABLED}"
+        ));
     }
     let mut parts = text.split(',');
     let head = parts.next().unwrap_or_default().trim();

@@ -42,8 +42,8 @@ pub mod subprocess;
 pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
 pub use error::{Error, ErrorKind};
 pub use exclusive::Exclusive;
+#[cfg(feature = "nats")]
+pub use nats::{NatsConfig, NatsExecutor};
 pub use priority::WorkerPriority;
 pub use rayon_pool::RayonPool;
 pub use subprocess::{PoolStatus, SubprocessBuilder, SubprocessPool, WORKER_ENV, init};
-#[cfg(feature = "nats")]
-pub use nats::{NatsConfig, NatsExecutor};

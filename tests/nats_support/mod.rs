@@ -158,7 +158,10 @@ impl Node {
             .unwrap();
         let pid = child.id();
         let stderr = lines_of(child.stderr.take().unwrap());
-        if stderr.wait_for(|line| line.contains(": serving ")).is_none() {
+        if stderr
+            .wait_for(|line| line.contains(": serving "))
+            .is_none()
+        {
             let _ = child.kill();
             panic!("node {pid} did not start serving: {}", stderr.text());
         }

@@ -54,8 +54,11 @@ pub(crate) async fn connect(options: ConnectOptions, config: &NatsConfig) -> Res
             config.host, config.port
         ))
     };
-    match tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_secs(1), options.connect(&url))
-        .await
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT + Duration::from_secs(1),
+        options.connect(&url),
+    )
+    .await
     {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(e)) => Err(refused(e.to_string())),

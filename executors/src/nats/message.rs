@@ -69,7 +69,10 @@ mod tests {
         assert!(matches!(read(&busy("h:2")), Ok(FromNode::Busy("h:2"))));
         let mut reply = Vec::new();
         protocol::write_reply(&[0xff], &mut reply, |_, _, _| Ok(()));
-        assert!(matches!(read(&reply), Ok(FromNode::Reply(Reply::Failed(_)))));
+        assert!(matches!(
+            read(&reply),
+            Ok(FromNode::Reply(Reply::Failed(_)))
+        ));
         assert!(read(&[9]).is_err());
     }
 }

@@ -57,9 +57,9 @@ pub use self::config::{DEFAULT_SUBJECT, DEFAULT_TIMEOUT, NatsConfig};
 pub use self::node::AT_ONCE_BELOW;
 use self::routes::Routes;
 use self::subjects::Subjects;
+use crate::Error;
 use crate::config::ExecutorConfig;
 use crate::schedule::Stats;
-use crate::Error;
 
 /// The `nats` strategy. See the [module docs](self).
 ///
@@ -109,7 +109,9 @@ impl NatsExecutor {
             Ok::<_, async_nats::Error>((replies, rooms))
         });
         let (mut replies, mut rooms) = subscribed.map_err(|e| {
-            Error::start(format!("could not subscribe on the nats server at {url}: {e}"))
+            Error::start(format!(
+                "could not subscribe on the nats server at {url}: {e}"
+            ))
         })?;
         let routing = Arc::clone(&routes);
         let router = runtime.spawn(async move {

@@ -54,7 +54,10 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
     let config = match value.trim().strip_prefix("nats://").map(NatsConfig::parse) {
         Some(Ok(config)) => config,
         Some(Err(why)) => {
-            return complain(EXIT_BAD_CONFIG, &format!("{} is invalid: {why}", crate::WORKER_ENV));
+            return complain(
+                EXIT_BAD_CONFIG,
+                &format!("{} is invalid: {why}", crate::WORKER_ENV),
+            );
         }
         None => {
             return complain(
@@ -190,26 +193,31 @@ impl Node {
         if self.runs_at_once(&job.payload) {
             let out = self.run_job(client, &job.payload);
             if is_failure(&out) {
-                let _ = client.publish(reply.clone(), message::taken(&self.id).into()).await;
+                let _ = client
+                    .publish(reply.clone(), message::taken(&self.id).into())
+                    .await;
             }
             let _ = client.publish(reply, out.into()).await;
             self.finished(client).await;
             return;
         }
-        let _ = client.publish(reply.clone(), message::taken(&self.id).into()).await;
+        let _ = client
+            .publish(reply.clone(), message::taken(&self.id).into())
+            .await;
         let client = client.clone();
         tokio::spawn(async move {
             let payload = job.payload;
             let worker = Arc::clone(&self);
             let blocking_client = client.clone();
-            let out = tokio::task::spawn_blocking(move || worker.run_job(&blocking_client, &payload))
-                .await
-                .unwrap_or_else(|_| {
-                    let mut out = Vec::new();
-                    let why = WireError::Other("the node's job thread panicked".to_owned());
-                    protocol::write_error(&why, &mut out);
-                    out
-                });
+            let out =
+                tokio::task::spawn_blocking(move || worker.run_job(&blocking_client, &payload))
+                    .await
+                    .unwrap_or_else(|_| {
+                        let mut out = Vec::new();
+                        let why = WireError::Other("the node's job thread panicked".to_owned());
+                        protocol::write_error(&why, &mut out);
+                        out
+                    });
             let _ = client.publish(reply, out.into()).await;
             self.finished(&client).await;
         });
@@ -266,7 +274,9 @@ impl Node {
     async fn finished(&self, client: &Client) {
         let left = self.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
         if self.owes_room.swap(false, Ordering::AcqRel) {
-            let _ = client.publish(self.subjects.room(), Default::default()).await;
+            let _ = client
+                .publish(self.subjects.room(), Default::default())
+                .await;
         }
         if left == 0 {
             self.idle.notify_waiters();
@@ -296,7 +306,9 @@ impl Node {
             idle.await;
         }
         // Callers turned away during the drain send again at once, to the other nodes.
-        let _ = client.publish(self.subjects.room(), Default::default()).await;
+        let _ = client
+            .publish(self.subjects.room(), Default::default())
+            .await;
         let _ = client.flush().await;
         eprintln!(
             "ythread node {}: drained after {} jobs ({} turned away while full); exiting\n{}",

@@ -58,7 +58,7 @@ struct Trip<'a> {
     arrivals: &'a Receiver<(u64, Incoming)>,
     /// The node that took the job, once one has.
     node: Option<String>,
-    /// The last node that answered busy.
+    /// The node that answered the latest send "busy", if it did.
     turned_away: Option<String>,
     /// Whether the wait for a node was recorded in the metrics.
     waited: bool,
@@ -81,7 +81,10 @@ impl Trip<'_> {
         let sent = Instant::now();
         let deadline = sent + executor.config.job_timeout();
         let cancellation = Cancellation::current();
-        if cancellation.as_ref().is_some_and(Cancellation::is_cancelled) {
+        if cancellation
+            .as_ref()
+            .is_some_and(Cancellation::is_cancelled)
+        {
             return Err(WorkError::cancelled());
         }
         let line = self.line.clone();
@@ -95,6 +98,7 @@ impl Trip<'_> {
             if !executor.routes.connected() {
                 return Err(self.unreachable());
             }
+            self.turned_away = None;
             let (id, rooms) = executor.routes.register(self.line);
             let _registered = Registered(&executor.routes, id);
             executor
@@ -129,7 +133,11 @@ impl Trip<'_> {
                     }
                     Err(bad) => {
                         return Err(WorkError::codec(
-                            format!("read the reply to task `{}` from {}", self.task, self.place()),
+                            format!(
+                                "read the reply to task `{}` from {}",
+                                self.task,
+                                self.place()
+                            ),
                             bad,
                         ));
                     }
@@ -220,13 +228,14 @@ impl Trip<'_> {
                 self.task
             ),
             None if self.turned_away.is_some() => format!(
-                "task `{}` (every node that answered had no room, the last {}; start more nodes \
-                 or give a longer timeout)",
+                "task `{}` (the nodes had no room, the last to answer {}; start more nodes or \
+                 give a longer timeout)",
                 self.task,
                 self.turned_away.as_deref().unwrap_or_default()
             ),
             None => format!(
-                "task `{}` (sent to the nats server at {url}, but no node took it)",
+                "task `{}` (sent to the nats server at {url}, but no node took it: the node it \
+                 went to may have died with it; other jobs go on to the live nodes)",
                 self.task
             ),
         };

@@ -60,9 +60,9 @@ pub use self::builder::SubprocessBuilder;
 use self::dispatch::Dispatch;
 use self::process::{After, JobLimits, WorkerProcess};
 use self::supervisor::Request;
-pub use self::worker::{WORKER_ENV, init};
 #[cfg(feature = "nats")]
 pub(crate) use self::worker::registry;
+pub use self::worker::{WORKER_ENV, init};
 use crate::WorkerPriority;
 use crate::config::{ExecutorConfig, SubprocessConfig};
 use crate::schedule::{Lane, Scheduler};
