@@ -18,74 +18,28 @@ use ythread_suite::tasks;
 
 pub use crate::subprocess_support::{BOUND, Pipe, eventually, within};
 
-/// The broker program: on PATH, or where Debian's package puts it.
-fn nats_server() -> String {
-    let on_path = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join("nats-server").is_file())
-    });
-    if on_path {
-        "nats-server".to_owned()
-    } else {
-        "/usr/sbin/nats-server".to_owned()
-    }
-}
-
-/// A `nats-server` of this test, killed on drop.
-pub struct Broker {
-    child: Child,
-    pub port: u16,
-}
+/// This test's broker.
+pub struct Broker(ythread_suite::nats_broker::Broker);
 
 impl Broker {
     /// Starts a broker on a port the OS picks, and waits until it accepts clients.
     pub fn start() -> Broker {
-        Broker::on_port(None)
-    }
-
-    fn on_port(port: Option<u16>) -> Broker {
-        let port_arg = port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
-        let mut child = Command::new(nats_server())
-            .args(["-a", "127.0.0.1", "-p", &port_arg])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nats-server must be installed: apt-get install -y nats-server");
-        let lines = lines_of(child.stderr.take().unwrap());
-        let marker = "Listening for client connections on ";
-        let line = lines
-            .wait_for(|line| line.contains(marker) || line.contains("[FTL]"))
-            .unwrap_or_else(|| panic!("nats-server did not start within {BOUND:?}"));
-        let port = line
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("nats-server did not listen: {line}"));
-        Broker { child, port }
+        Broker(ythread_suite::nats_broker::Broker::start().unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// `nats://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        self.0.url()
     }
 
     /// Kills the broker and waits for it to be gone.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.kill();
     }
 
     /// Starts it again on the same port.
     pub fn restart(&mut self) {
-        self.kill();
-        let again = Broker::on_port(Some(self.port));
-        *self = again;
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.kill();
+        self.0.restart().unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
