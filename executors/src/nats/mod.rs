@@ -122,7 +122,7 @@ impl NatsExecutor {
                         None => return,
                     },
                     room = rooms.next() => match room {
-                        Some(_) => routing.room(),
+                        Some(room) => routing.room(room.payload),
                         None => return,
                     },
                 }

@@ -94,6 +94,7 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
     let node = Node {
         capacity: local.parallelism(),
         at_once: matches!(local, ExecutorConfig::Inline),
+        token: super::subjects::token(&who.replace(':', "_")),
         id: who.clone(),
         registry: registry.clone(),
         executor,
@@ -112,6 +113,8 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
 
 struct Node {
     id: String,
+    /// `id` as a subject token, for jobs sent to this node only.
+    token: String,
     registry: TaskRegistry,
     executor: Executor,
     subjects: Subjects,
@@ -151,6 +154,10 @@ impl Node {
             .queue_subscribe(self.subjects.all_tasks(), self.subjects.queue_group())
             .await
             .map_err(|e| format!("could not subscribe: {e}"))?;
+        let mut jobs_here = client
+            .subscribe(self.subjects.all_at_node(&self.token))
+            .await
+            .map_err(|e| format!("could not subscribe: {e}"))?;
         client
             .flush()
             .await
@@ -173,11 +180,15 @@ impl Node {
                     Some(job) => Arc::clone(&node).take(&client, job).await,
                     None => break,
                 },
+                job = jobs_here.next() => match job {
+                    Some(job) => Arc::clone(&node).take(&client, job).await,
+                    None => break,
+                },
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
             }
         }
-        node.drain(&client, &mut jobs).await;
+        node.drain(&client, [&mut jobs, &mut jobs_here]).await;
         Ok(())
     }
 
@@ -284,18 +295,20 @@ impl Node {
     }
 
     /// Stops taking jobs, turns away the ones already routed here, finishes those in flight.
-    async fn drain(&self, client: &Client, jobs: &mut async_nats::Subscriber) {
+    async fn drain(&self, client: &Client, subscriptions: [&mut async_nats::Subscriber; 2]) {
         eprintln!(
             "ythread node {}: draining: no new jobs, finishing {} in flight",
             self.id,
             self.in_flight.load(Ordering::Acquire)
         );
-        let _ = jobs.unsubscribe().await;
-        let _ = client.flush().await;
-        let late = tokio::time::Instant::now() + LATE_JOBS;
-        while let Ok(Some(job)) = tokio::time::timeout_at(late, jobs.next()).await {
-            if let Some(reply) = job.reply {
-                self.turn_away(client, reply).await;
+        for jobs in subscriptions {
+            let _ = jobs.unsubscribe().await;
+            let _ = client.flush().await;
+            let late = tokio::time::Instant::now() + LATE_JOBS;
+            while let Ok(Some(job)) = tokio::time::timeout_at(late, jobs.next()).await {
+                if let Some(reply) = job.reply {
+                    self.turn_away(client, reply).await;
+                }
             }
         }
         loop {

@@ -3,8 +3,10 @@
 //! A node that has no room answers "busy" at once instead of queueing the job, so that a node
 //! never holds more jobs than it runs, and a node that dies loses only those. The caller then
 //! sends the job again: twice at once (the queue group picks a node at random, so another one
-//! may have room), then whenever a node says it has room again, or after [`ROOM_PAUSE`] in case
-//! that message was lost. Every wait ends at the job's one deadline.
+//! may have room), then it waits in line. When a node says it has room, the job that has
+//! waited longest in this process is sent to that node directly; a job that waits past a
+//! pause ([`ROOM_PAUSE`], doubling) tries the queue group again, in case a "room" message was
+//! lost. Every wait ends at the job's one deadline.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -20,8 +22,12 @@ use crate::subprocess::protocol::{self, Reply};
 /// Sends at once after a "busy" before waiting for room.
 const QUICK_RETRIES: u32 = 2;
 
-/// The longest a turned-away job waits for "room again" before it tries anyway.
+/// How long a turned-away job first waits for "room again" before it tries anyway; the pause
+/// doubles on every try, up to [`ROOM_PAUSE_CEILING`].
 const ROOM_PAUSE: Duration = Duration::from_millis(5);
+
+/// The longest pause between tries of a job that waits for room.
+const ROOM_PAUSE_CEILING: Duration = Duration::from_millis(100);
 
 /// The id the cancel callback sends with: no job has it.
 const CANCELLED: u64 = u64::MAX;
@@ -94,24 +100,34 @@ impl Trip<'_> {
             })
         });
         let mut quick = 0;
-        loop {
+        let mut pause = ROOM_PAUSE;
+        // A node that said it has room, to send the next try to.
+        let mut roomy: Option<String> = None;
+        'tries: loop {
             if !executor.routes.connected() {
                 return Err(self.unreachable());
             }
             self.turned_away = None;
             let (id, rooms) = executor.routes.register(self.line);
             let _registered = Registered(&executor.routes, id);
+            let to_node = roomy.take();
+            let to = match &to_node {
+                Some(node) => executor.subjects.at_node(node, self.task),
+                None => subject.clone(),
+            };
             executor
-                .publish(&subject, id, payload.clone())
+                .publish(&to, id, payload.clone())
                 .map_err(|e| self.unreachable_because(&e))?;
             loop {
                 let incoming = self.next(id, deadline).ok_or_else(|| self.timed_out())?;
                 let bytes = match incoming {
                     Incoming::Message(bytes) => bytes,
+                    // The node that had room is gone: try the queue group.
+                    Incoming::NoResponders if to_node.is_some() => continue 'tries,
                     Incoming::NoResponders => return Err(self.no_node()),
                     Incoming::ConnectionLost => return Err(self.connection_lost()),
                     Incoming::Cancelled => return Err(WorkError::cancelled()),
-                    Incoming::Room => continue,
+                    Incoming::Room(_) => continue,
                 };
                 match message::read(&bytes) {
                     Ok(FromNode::Taken(node)) => {
@@ -148,9 +164,11 @@ impl Trip<'_> {
                 continue;
             }
             if executor.routes.wait_for_room(id, rooms) {
-                self.wait_for_room(id, deadline)?;
+                roomy = self.wait_for_room(id, deadline, pause)?;
+                if roomy.is_none() {
+                    pause = (pause * 2).min(ROOM_PAUSE_CEILING);
+                }
             }
-            quick = QUICK_RETRIES - 1;
         }
     }
 
@@ -188,18 +206,26 @@ impl Trip<'_> {
         }
     }
 
-    /// Waits for "room again", a pause, or the deadline (an error).
-    fn wait_for_room(&self, id: u64, deadline: Instant) -> Result<(), WorkError> {
-        let until = (Instant::now() + ROOM_PAUSE).min(deadline);
+    /// Waits for "room again" (returning the node that has room), a pause (returning `None`),
+    /// or the deadline (an error).
+    fn wait_for_room(
+        &self,
+        id: u64,
+        deadline: Instant,
+        pause: Duration,
+    ) -> Result<Option<String>, WorkError> {
+        let until = (Instant::now() + pause).min(deadline);
         loop {
             match self.next(id, until) {
-                Some(Incoming::Room) => return Ok(()),
+                Some(Incoming::Room(node)) => {
+                    return Ok(std::str::from_utf8(&node).ok().map(str::to_owned));
+                }
                 Some(Incoming::Cancelled) => return Err(WorkError::cancelled()),
                 Some(Incoming::ConnectionLost) => return Err(self.connection_lost()),
                 // A late message of the attempt that was turned away.
                 Some(_) => continue,
                 None if Instant::now() >= deadline => return Err(self.timed_out()),
-                None => return Ok(()),
+                None => return Ok(None),
             }
         }
     }

@@ -7,7 +7,7 @@
 //! also hears "room again" from nodes (waking the jobs that were turned away) and the
 //! connection's loss (failing every job in flight at once, rather than at its deadline).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -22,8 +22,8 @@ pub(crate) enum Incoming {
     Message(Bytes),
     /// The broker says nobody listens on the job's subject.
     NoResponders,
-    /// A node that turned jobs away has room again.
-    Room,
+    /// A node that turned jobs away has room again: its subject token.
+    Room(Bytes),
     /// The connection to the broker dropped while the job was in flight.
     ConnectionLost,
     /// The handler was cancelled.
@@ -44,8 +44,8 @@ pub(crate) struct Routes {
 #[derive(Default)]
 struct Table {
     waiting: HashMap<u64, Line>,
-    /// Jobs turned away by a busy node, waiting for "room again".
-    want_room: Vec<u64>,
+    /// Jobs turned away by a busy node, waiting for "room again", oldest first.
+    want_room: VecDeque<u64>,
     /// How many "room again" messages have arrived: a job compares it with the value when it
     /// was sent, so a message that came in between is not missed.
     rooms: u64,
@@ -85,7 +85,7 @@ impl Routes {
         if table.rooms != rooms_then {
             return false;
         }
-        table.want_room.push(id);
+        table.want_room.push_back(id);
         true
     }
 
@@ -109,14 +109,16 @@ impl Routes {
         }
     }
 
-    /// A node has room again: wake every job that waits for some.
-    pub(crate) fn room(&self) {
+    /// The node `node` has room for one more job: wake the job that has waited longest,
+    /// which sends itself to that node. One at a time: waking every waiting job would send
+    /// them all, for one of them to get the room and the rest to be turned away again.
+    pub(crate) fn room(&self, node: Bytes) {
         let mut table = self.table.lock();
         table.rooms += 1;
-        let wanting = std::mem::take(&mut table.want_room);
-        for id in wanting {
+        while let Some(id) = table.want_room.pop_front() {
             if let Some(line) = table.waiting.get(&id) {
-                let _ = line.send((id, Incoming::Room));
+                let _ = line.send((id, Incoming::Room(node)));
+                return;
             }
         }
     }

@@ -1,8 +1,9 @@
 //! The subjects a caller and its nodes meet on, all under `PREFIX.DIGEST`:
 //!
 //! ```text
-//! PREFIX.DIGEST.task.TASK   a job (request); nodes listen on PREFIX.DIGEST.task.> in one queue group
-//! PREFIX.DIGEST.room        a node that turned a caller away has room again (no payload)
+//! PREFIX.DIGEST.task.TASK          a job (request); nodes listen on PREFIX.DIGEST.task.> in one queue group
+//! PREFIX.DIGEST.at.NODE.TASK       a job for the node NODE only, which said it has room
+//! PREFIX.DIGEST.room               a node that turned a caller away has room again (payload: NODE)
 //! ```
 //!
 //! `DIGEST` is the registry digest in hex: a node built from other tasks listens elsewhere,
@@ -26,17 +27,17 @@ impl Subjects {
 
     /// Where jobs of `task` go.
     pub(crate) fn task(&self, task: &str) -> String {
-        let token: String = task
-            .chars()
-            .map(|c| {
-                if c.is_ascii_graphic() && !matches!(c, '.' | '*' | '>') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("{}.task.{token}", self.base)
+        format!("{}.task.{}", self.base, token(task))
+    }
+
+    /// Where jobs of `task` for the node `node` (its [`token`]) go.
+    pub(crate) fn at_node(&self, node: &str, task: &str) -> String {
+        format!("{}.at.{node}.{}", self.base, token(task))
+    }
+
+    /// What the node `node` subscribes to, besides its queue group: jobs for it only.
+    pub(crate) fn all_at_node(&self, node: &str) -> String {
+        format!("{}.at.{node}.>", self.base)
     }
 
     /// What a node subscribes to: every task of its registry.
@@ -55,6 +56,19 @@ impl Subjects {
     }
 }
 
+/// `text` as one subject token: every character a token cannot hold becomes `_`.
+pub(crate) fn token(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && !matches!(c, '.' | '*' | '>') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +85,14 @@ mod tests {
             "jobs.0000000000000abc.task.a_b_c__"
         );
         assert_eq!(subjects.all_tasks(), "jobs.0000000000000abc.task.>");
+        assert_eq!(
+            subjects.at_node("h_1", "t"),
+            "jobs.0000000000000abc.at.h_1.t"
+        );
+        assert_eq!(
+            subjects.all_at_node("h_1"),
+            "jobs.0000000000000abc.at.h_1.>"
+        );
         assert!(!subjects.room().starts_with(&subjects.all_tasks()[..25]));
     }
 }
