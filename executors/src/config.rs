@@ -452,4 +452,29 @@ mod tests {
         let config: ExecutorConfig = "subprocess,timeout=2000ms".parse().unwrap();
         assert_eq!(config.to_string(), "subprocess,timeout=2s");
     }
+
+    #[cfg(not(feature = "nats"))]
+    #[test]
+    fn the_nats_form_says_to_enable_the_feature() {
+        let err = "nats://127.0.0.1:4222"
+            .parse::<ExecutorConfig>()
+            .unwrap_err();
+        assert!(err.is_config());
+        assert!(
+            err.to_string().contains("enable the `nats` feature"),
+            "{err}"
+        );
+    }
+
+    #[cfg(feature = "nats")]
+    #[test]
+    fn the_nats_form_round_trips() {
+        let text = "nats://10.0.0.2:4222,timeout=500ms,subject=jobs.cpu";
+        let config: ExecutorConfig = text.parse().unwrap();
+        assert!(matches!(config, ExecutorConfig::Nats(_)));
+        assert_eq!(config.to_string(), text);
+        assert_eq!(config.parallelism(), default_parallelism());
+        let err = "nats://10.0.0.2".parse::<ExecutorConfig>().unwrap_err();
+        assert!(err.to_string().contains("has no port"), "{err}");
+    }
 }
