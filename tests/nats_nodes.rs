@@ -6,9 +6,9 @@ mod subprocess_support;
 
 use std::collections::HashSet;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use nats_support::{BOUND, Broker, Node, caller, within};
+use nats_support::{BOUND, Broker, Node, caller, eventually, nats_caller, within};
 use serde_bytes::ByteBuf;
 use ythread::{ErrorKind, YieldableThread};
 use ythread_suite::tasks;
@@ -40,6 +40,30 @@ fn two_nodes_share_a_load_and_both_pids_are_seen() {
     assert_eq!(pids.len(), 40, "every job completed");
     let seen: HashSet<u32> = pids.iter().copied().collect();
     assert_eq!(seen, HashSet::from([a.pid, b.pid]), "both nodes ran jobs");
+
+    // Each node reports who it is and what it ran.
+    let asking = nats_caller(&broker, "30s");
+    let mut nodes = Vec::new();
+    eventually("both nodes to answer", || {
+        nodes = asking.nodes(Duration::from_millis(200)).unwrap();
+        nodes.len() == 2
+    });
+    let mut reported: Vec<(u32, u64)> = nodes
+        .iter()
+        .map(|n| {
+            let pid = n.node.rsplit(':').next().unwrap().parse().unwrap();
+            assert_eq!((n.strategy.as_str(), n.capacity), ("rayon:1", 1), "{n:?}");
+            assert!(n.metrics.contains("pid_after_ms"), "{n:?}");
+            (pid, n.served)
+        })
+        .collect();
+    reported.sort();
+    let mut expected = vec![
+        (a.pid, pids.iter().filter(|&&p| p == a.pid).count() as u64),
+        (b.pid, pids.iter().filter(|&&p| p == b.pid).count() as u64),
+    ];
+    expected.sort();
+    assert_eq!(reported, expected, "{nodes:?}");
 }
 
 #[test]

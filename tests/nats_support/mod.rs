@@ -161,9 +161,14 @@ impl Drop for Node {
 
 /// A caller of the demo registry on `broker`, with per-job deadline `timeout`.
 pub fn caller(broker: &Broker, timeout: &str) -> Executor {
+    Executor::new(nats_caller(broker, timeout))
+}
+
+/// [`caller`], as the strategy itself (for [`NatsExecutor::nodes`]).
+pub fn nats_caller(broker: &Broker, timeout: &str) -> NatsExecutor {
     let config: NatsConfig = match format!("{},timeout={timeout}", broker.url()).parse() {
         Ok(ythread_executors::ExecutorConfig::Nats(config)) => config,
         other => panic!("not a nats config: {other:?}"),
     };
-    Executor::new(NatsExecutor::connect(config, tasks::registry()).unwrap())
+    NatsExecutor::connect(config, tasks::registry()).unwrap()
 }

@@ -32,6 +32,7 @@
 //! | `routes.rs` | the caller's one reply subscription, routed to waiting threads |
 //! | `round_trip.rs` | one job: send, retry when turned away, one deadline |
 //! | `node.rs` | the worker node: serve, bound, drain on SIGTERM |
+//! | `status.rs` | [`NodeStatus`]: what a node reports about itself |
 //! | `identity.rs` | a node's `HOST:PID` |
 //!
 //! [`init`]: crate::init
@@ -43,9 +44,11 @@ mod message;
 pub(crate) mod node;
 mod round_trip;
 mod routes;
+mod status;
 mod subjects;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::{Client, Event};
 use futures_util::StreamExt;
@@ -56,6 +59,7 @@ use ythread::{CpuApply, Error as WorkError, Metrics, TaskRegistry, Work};
 pub use self::config::{DEFAULT_SUBJECT, DEFAULT_TIMEOUT, NatsConfig};
 pub use self::node::AT_ONCE_BELOW;
 use self::routes::Routes;
+pub use self::status::NodeStatus;
 use self::subjects::Subjects;
 use crate::Error;
 use crate::config::ExecutorConfig;
@@ -144,6 +148,44 @@ impl NatsExecutor {
     /// The settings it runs with.
     pub fn config(&self) -> &NatsConfig {
         &self.config
+    }
+
+    /// Asks every node of this registry for its [`NodeStatus`] and returns the answers that
+    /// arrive within `wait`, sorted by node. No node: an empty list, at once.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unavailable`](ythread::ErrorKind::Unavailable) naming the URL if the
+    /// question cannot be sent.
+    pub fn nodes(&self, wait: Duration) -> Result<Vec<NodeStatus>, WorkError> {
+        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
+        let client = &self.client;
+        let asked = runtime.block_on(async {
+            let inbox = client.new_inbox();
+            let mut answers = client.subscribe(inbox.clone()).await?;
+            client
+                .publish_with_reply(self.subjects.status(), inbox, Default::default())
+                .await?;
+            client.flush().await?;
+            let mut nodes = Vec::new();
+            let until = tokio::time::Instant::now() + wait;
+            while let Ok(Some(answer)) = tokio::time::timeout_at(until, answers.next()).await {
+                if answer.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+                    break;
+                }
+                if let Ok(status) = postcard::from_bytes::<NodeStatus>(&answer.payload) {
+                    nodes.push(status);
+                }
+            }
+            Ok::<_, async_nats::Error>(nodes)
+        });
+        let mut nodes = asked.map_err(|e| {
+            WorkError::unavailable(format!(
+                "could not ask the nodes on the nats server at {} for their status: {e}",
+                self.config.url()
+            ))
+        })?;
+        nodes.sort_by(|a, b| a.node.cmp(&b.node));
+        Ok(nodes)
     }
 
     /// Publishes job `id` on `subject`, its replies to come to `INBOX.ID`.

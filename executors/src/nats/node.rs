@@ -27,6 +27,7 @@ use super::NatsConfig;
 use super::connect;
 use super::identity;
 use super::message;
+use super::status::NodeStatus;
 use super::subjects::Subjects;
 use crate::ExecutorConfig;
 use crate::subprocess::protocol::{self, WireError};
@@ -158,6 +159,10 @@ impl Node {
             .subscribe(self.subjects.all_at_node(&self.token))
             .await
             .map_err(|e| format!("could not subscribe: {e}"))?;
+        let mut questions = client
+            .subscribe(self.subjects.status())
+            .await
+            .map_err(|e| format!("could not subscribe: {e}"))?;
         client
             .flush()
             .await
@@ -184,12 +189,35 @@ impl Node {
                     Some(job) => Arc::clone(&node).take(&client, job).await,
                     None => break,
                 },
+                question = questions.next() => match question {
+                    Some(question) => {
+                        if let Some(reply) = question.reply {
+                            let _ = client.publish(reply, node.status(local).into()).await;
+                        }
+                    }
+                    None => break,
+                },
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
             }
         }
         node.drain(&client, [&mut jobs, &mut jobs_here]).await;
         Ok(())
+    }
+
+    /// The node's [`NodeStatus`], encoded.
+    fn status(&self, local: &ExecutorConfig) -> Vec<u8> {
+        let status = NodeStatus {
+            node: self.id.clone(),
+            strategy: local.to_string(),
+            capacity: self.capacity,
+            in_flight: self.in_flight.load(Ordering::Acquire),
+            served: self.served.load(Ordering::Relaxed),
+            turned_away: self.turned_away.load(Ordering::Relaxed),
+            metrics: self.executor.metrics().to_string(),
+        };
+        // A struct of strings and integers always encodes.
+        postcard::to_stdvec(&status).unwrap_or_default()
     }
 
     /// Takes the job, or turns it away if the node is full.

@@ -4,6 +4,7 @@
 //! PREFIX.DIGEST.task.TASK          a job (request); nodes listen on PREFIX.DIGEST.task.> in one queue group
 //! PREFIX.DIGEST.at.NODE.TASK       a job for the node NODE only, which said it has room
 //! PREFIX.DIGEST.room               a node that turned a caller away has room again (payload: NODE)
+//! PREFIX.DIGEST.status             every node answers with its status (see `status.rs`)
 //! ```
 //!
 //! `DIGEST` is the registry digest in hex: a node built from other tasks listens elsewhere,
@@ -48,6 +49,11 @@ impl Subjects {
     /// The queue group of the nodes of one registry: each job goes to one of them.
     pub(crate) fn queue_group(&self) -> String {
         format!("{}.nodes", self.base)
+    }
+
+    /// Where every node answers with its status.
+    pub(crate) fn status(&self) -> String {
+        format!("{}.status", self.base)
     }
 
     /// Where a node says it has room again.
