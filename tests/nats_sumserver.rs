@@ -44,10 +44,8 @@ fn sumserver_serves_through_a_sumserver_node() {
     assert!(server.wait_for_exit(BOUND).is_some_and(|s| s.success()));
 
     // SAFETY: `kill` takes two integers and touches no memory; the pid is our unreaped child.
-    assert_eq!(
-        unsafe { libc::kill(node.id() as libc::pid_t, libc::SIGTERM) },
-        0
-    );
+    let sent = unsafe { libc::kill(node.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0);
     let drained = wait_for(&log, "drained after");
     assert!(
         drained.contains("after 3 jobs"),
