@@ -179,3 +179,21 @@ fn closures_are_not_portable_and_metrics_count_runs() {
     );
     assert_eq!(metrics.task("::tiny").unwrap().offloaded, 5, "{metrics}");
 }
+
+#[test]
+fn no_broker_is_a_start_error_naming_the_url() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = ythread_executors::NatsConfig::new("127.0.0.1", port);
+    let err = within("the connection attempt", move || {
+        ythread_executors::NatsExecutor::connect(config, tasks::registry()).unwrap_err()
+    });
+    assert!(err.is_start(), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&format!("nats://127.0.0.1:{port}")), "{text}");
+    assert!(text.contains("nats-server -a 127.0.0.1 -p"), "{text}");
+}
