@@ -189,18 +189,28 @@ impl NatsExecutor {
     }
 
     /// Publishes job `id` on `subject`, its replies to come to `INBOX.ID`.
+    /// The hand-over waits only while the client's outgoing buffer is full (a connection
+    /// that dropped a moment ago), and never past `deadline`.
     fn publish(
         &self,
         subject: &str,
         id: u64,
         payload: bytes::Bytes,
-    ) -> Result<(), async_nats::PublishError> {
+        deadline: std::time::Instant,
+    ) -> Result<(), String> {
         let reply = format!("{}.{id}", self.inbox);
         let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
-        runtime.block_on(
-            self.client
-                .publish_with_reply(subject.to_owned(), reply, payload),
-        )
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let publish = self
+            .client
+            .publish_with_reply(subject.to_owned(), reply, payload);
+        match runtime.block_on(async { tokio::time::timeout(left, publish).await }) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => {
+                Err("the client's outgoing buffer stayed full until the job's deadline".to_owned())
+            }
+        }
     }
 }
 

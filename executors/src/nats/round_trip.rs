@@ -116,7 +116,7 @@ impl Trip<'_> {
                 None => subject.clone(),
             };
             executor
-                .publish(&to, id, payload.clone())
+                .publish(&to, id, payload.clone(), deadline)
                 .map_err(|e| self.unreachable_because(&e))?;
             loop {
                 let incoming = self.next(id, deadline).ok_or_else(|| self.timed_out())?;
