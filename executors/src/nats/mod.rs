@@ -51,7 +51,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Event};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use ythread::{CpuApply, Error as WorkError, Metrics, TaskRegistry, Work};
@@ -190,7 +190,9 @@ impl NatsExecutor {
 
     /// Publishes job `id` on `subject`, its replies to come to `INBOX.ID`.
     /// The hand-over waits only while the client's outgoing buffer is full (a connection
-    /// that dropped a moment ago), and never past `deadline`.
+    /// that dropped a moment ago), and never past `deadline`. It is tried once first without
+    /// the runtime: with room in the buffer it completes at once, and no timer is armed (a
+    /// new timer can cost a wake-up of the runtime's thread, on every job).
     fn publish(
         &self,
         subject: &str,
@@ -199,14 +201,18 @@ impl NatsExecutor {
         deadline: std::time::Instant,
     ) -> Result<(), String> {
         let reply = format!("{}.{id}", self.inbox);
+        let mut publish = std::pin::pin!(self.client.publish_with_reply(
+            subject.to_owned(),
+            reply,
+            payload
+        ));
+        if let Some(sent) = (&mut publish).now_or_never() {
+            return sent.map_err(|e| e.to_string());
+        }
         let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let publish = self
-            .client
-            .publish_with_reply(subject.to_owned(), reply, payload);
         match runtime.block_on(async { tokio::time::timeout(left, publish).await }) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(sent) => sent.map_err(|e| e.to_string()),
             Err(_) => {
                 Err("the client's outgoing buffer stayed full until the job's deadline".to_owned())
             }
