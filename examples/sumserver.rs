@@ -26,8 +26,9 @@ use ythread_suite::server::{self, ConnectionLimits, Framing, Server, ServerConfi
 #[command(name = "sumserver")]
 struct Args {
     /// Strategy for the CPU work: inline, exclusive, rayon[:N][,nice=K],
-    /// subprocess[:N][,timeout=D]..., each with [,order=shortest|fifo][,inline_below=...]
-    /// (default: $YTHREAD_EXECUTOR, else inline).
+    /// subprocess[:N][,timeout=D]..., each with [,order=shortest|fifo][,inline_below=...],
+    /// or nats://HOST:PORT[,timeout=D][,subject=P] for worker nodes started with
+    /// YTHREAD_WORKER=nats://HOST:PORT (default: $YTHREAD_EXECUTOR, else inline).
     #[arg(long, value_name = "CONFIG")]
     executor: Option<String>,
     /// Address to listen on; port 0 lets the OS pick one.
@@ -69,7 +70,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    // First: in a worker process of the subprocess strategy this serves tasks and never returns.
+    // First: in a worker process of the subprocess strategy, or in a worker node of the nats
+    // strategy (YTHREAD_WORKER=nats://...), this serves tasks and never returns.
     ythread_executors::init(ythread_suite::tasks::registry());
     let args = Args::parse();
     match serve(args) {

@@ -58,6 +58,14 @@ ythread::task! {
 }
 
 ythread::task! {
+    /// Sleeps, then returns the process id: slow work whose runner the caller can see.
+    pub fn pid_after_ms(ms: u64) -> u32 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        std::process::id()
+    }
+}
+
+ythread::task! {
     /// Panics with `message`.
     pub fn panic_with(message: String) -> u64 {
         panic!("{message}")
@@ -211,6 +219,7 @@ pub fn registry() -> TaskRegistry {
         .with(echo_bytes)
         .with(pid)
         .with(sleep_ms)
+        .with(pid_after_ms)
         .with(panic_with)
         .with(abort_process)
         .with(segfault)

@@ -37,6 +37,7 @@ mod learned;
 mod machine;
 mod mixed;
 mod mixed_report;
+mod nats_row;
 mod overhead;
 mod p99_chart;
 mod payloads;
@@ -114,10 +115,13 @@ fn run(args: &Args) -> Result<(), String> {
     if args.requests == Some(0) {
         return Err("--requests must be at least 1".to_owned());
     }
+    // With nats-server installed, a broker and two local nodes for a `nats` row.
+    let nats = nats_row::NatsRow::start();
     // Each strategy listed, followed by its today's-behaviour form when it has one.
     let strategies: Vec<Strategy> = listed
         .iter()
         .flat_map(|s| std::iter::once(s.clone()).chain(plan::todays_form(s)))
+        .chain(nats.as_ref().map(nats_row::NatsRow::strategy))
         .collect();
     eprintln!("calibrating sumn to 1 ms ...");
     let plan = Plan::new(args.quick, args.requests);
@@ -201,6 +205,7 @@ fn run(args: &Args) -> Result<(), String> {
     results.payloads = Some(payloads::measure(&lineup, &plan, &progress));
     // Stop every pool (threads or worker processes) before the crash section starts its own.
     drop(lineup);
+    drop(nats);
 
     // A today's-behaviour form crashes as its strategy does: only the listed ones are run.
     for strategy in &listed {

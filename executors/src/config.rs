@@ -9,6 +9,7 @@
 //! rayon[:THREADS][,nice=N][,SCHEDULING]
 //! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N][,nice=idle|N]
 //!     [,memory=SIZE][,max_payload=SIZE][,SCHEDULING]
+//! nats://HOST:PORT[,timeout=DURATION][,subject=PREFIX]      (with the `nats` feature)
 //!
 //! SCHEDULING: order=shortest|fifo, inline_below=auto|off|DURATION
 //! ```
@@ -35,7 +36,8 @@ pub const ENV_VAR: &str = "YTHREAD_EXECUTOR";
 
 const VALID_FORMS: &str = "inline, exclusive[,SCHEDULING], rayon[:THREADS][,nice=N][,SCHEDULING], \
      subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N]\
-     [,nice=idle|N][,memory=SIZE][,max_payload=SIZE][,SCHEDULING], where SCHEDULING is order=shortest|fifo and \
+     [,nice=idle|N][,memory=SIZE][,max_payload=SIZE][,SCHEDULING], \
+     nats://HOST:PORT[,timeout=DURATION][,subject=PREFIX], where SCHEDULING is order=shortest|fifo and \
      inline_below=auto|off|DURATION (durations like 2s, 500ms, 50us; sizes like 512MiB, 2GiB)";
 
 /// Which strategy runs yielded work, and its settings.
@@ -78,7 +80,16 @@ pub enum ExecutorConfig {
     },
     /// A pool of worker processes.
     Subprocess(SubprocessConfig),
+    /// Worker nodes behind a NATS server.
+    #[cfg(feature = "nats")]
+    Nats(crate::NatsConfig),
 }
+
+/// What the `nats://` form says when the feature is off.
+#[cfg(not(feature = "nats"))]
+const NATS_DISABLED: &str = "the nats strategy is not built into this program; enable the \
+     `nats` feature of ythread-executors (ythread-executors = { version = \"0.1\", features = \
+     [\"nats\"] })";
 
 /// Settings of the subprocess strategy.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -170,7 +181,34 @@ impl ExecutorConfig {
                 }
                 Executor::new(builder.build()?)
             }
+            #[cfg(feature = "nats")]
+            ExecutorConfig::Nats(settings) => {
+                let registry = crate::subprocess::registry().ok_or_else(|| {
+                    Error::start(
+                        "the nats strategy needs the task registry: call \
+                         ythread_executors::init(registry) first in main",
+                    )
+                })?;
+                Executor::new(crate::NatsExecutor::connect(settings.clone(), registry)?)
+            }
         })
+    }
+
+    /// How many pieces of work the strategy runs at once: 1 for `exclusive`, its threads or
+    /// workers for `rayon` and `subprocess` (express workers left out: they take short work
+    /// only), and the cores for `inline`, which runs on its callers' threads. A worker node
+    /// takes at most this many jobs at once. For `nats`, the count of its own callers' cores.
+    pub fn parallelism(&self) -> usize {
+        match self {
+            ExecutorConfig::Inline => default_parallelism(),
+            ExecutorConfig::Exclusive { .. } => 1,
+            ExecutorConfig::Rayon { threads, .. } => threads.unwrap_or_else(default_parallelism),
+            ExecutorConfig::Subprocess(settings) => {
+                settings.workers.unwrap_or_else(default_parallelism)
+            }
+            #[cfg(feature = "nats")]
+            ExecutorConfig::Nats(_) => default_parallelism(),
+        }
     }
 }
 
@@ -187,6 +225,14 @@ impl FromStr for ExecutorConfig {
 }
 
 fn parse(text: &str) -> Result<ExecutorConfig, String> {
+    if let Some(rest) = text.strip_prefix("nats://") {
+        #[cfg(feature = "nats")]
+        return crate::NatsConfig::parse(rest).map(ExecutorConfig::Nats);
+        #[cfg(not(feature = "nats"))]
+        return Err(format!(
+            "`nats://{rest}` needs the nats feature: {NATS_DISABLED}"
+        ));
+    }
     let mut parts = text.split(',');
     let head = parts.next().unwrap_or_default().trim();
     let (name, count) = match head.split_once(':') {
@@ -268,7 +314,7 @@ fn first_repeated_key<'t>(options: &[(&'t str, &'t str)]) -> Option<&'t str> {
 }
 
 /// A job deadline: a duration, and not zero (which would fail every job).
-fn parse_timeout(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_timeout(text: &str) -> Result<Duration, String> {
     match parse_duration(text)? {
         d if d.is_zero() => Err(format!(
             "timeout `{text}` would fail every job; give a positive duration like 2s"
@@ -386,6 +432,8 @@ impl fmt::Display for ExecutorConfig {
                 }
                 s.scheduling.write(f)
             }
+            #[cfg(feature = "nats")]
+            ExecutorConfig::Nats(settings) => settings.fmt(f),
         }
     }
 }
@@ -429,5 +477,30 @@ mod tests {
             let config: ExecutorConfig = format!("subprocess,memory={text}").parse().unwrap();
             assert_eq!(config.to_string(), format!("subprocess,memory={canonical}"));
         }
+    }
+
+    #[cfg(not(feature = "nats"))]
+    #[test]
+    fn the_nats_form_says_to_enable_the_feature() {
+        let err = "nats://127.0.0.1:4222"
+            .parse::<ExecutorConfig>()
+            .unwrap_err();
+        assert!(err.is_config());
+        assert!(
+            err.to_string().contains("enable the `nats` feature"),
+            "{err}"
+        );
+    }
+
+    #[cfg(feature = "nats")]
+    #[test]
+    fn the_nats_form_round_trips() {
+        let text = "nats://10.0.0.2:4222,timeout=500ms,subject=jobs.cpu";
+        let config: ExecutorConfig = text.parse().unwrap();
+        assert!(matches!(config, ExecutorConfig::Nats(_)));
+        assert_eq!(config.to_string(), text);
+        assert_eq!(config.parallelism(), default_parallelism());
+        let err = "nats://10.0.0.2".parse::<ExecutorConfig>().unwrap_err();
+        assert!(err.to_string().contains("has no port"), "{err}");
     }
 }

@@ -6,6 +6,7 @@
 //! | `exclusive` | [`exclusive`] | one fair lock: CPU work one piece at a time |
 //! | `rayon[:N]` | [`rayon_pool`] | bounded parallelism on a dedicated pool, optionally at lower priority |
 //! | `subprocess[:N]` | [`subprocess`] | isolation in worker processes: crashes, leaks, runaway tasks |
+//! | `nats://HOST:PORT` | `nats` (feature `nats`) | more cores than one machine: worker nodes behind a NATS server |
 //!
 //! The three that queue work share one [waiting line and scheduler](schedule): they learn
 //! what each task costs, serve the work predicted shortest first (with aging), run work
@@ -26,11 +27,13 @@
 //! assert_eq!(handle.join().unwrap().unwrap(), 144);
 //! ```
 //!
-//! Programs that may use the subprocess strategy call [`init`] first thing in `main`.
+//! Programs that may use the subprocess or nats strategies call [`init`] first thing in `main`.
 
 pub mod config;
 mod error;
 pub mod exclusive;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod priority;
 pub mod rayon_pool;
 pub mod schedule;
@@ -40,6 +43,8 @@ mod units;
 pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
 pub use error::{Error, ErrorKind};
 pub use exclusive::Exclusive;
+#[cfg(feature = "nats")]
+pub use nats::{NatsConfig, NatsExecutor};
 pub use priority::WorkerPriority;
 pub use rayon_pool::RayonPool;
-pub use subprocess::{PoolStatus, SubprocessBuilder, SubprocessPool, init};
+pub use subprocess::{PoolStatus, SubprocessBuilder, SubprocessPool, WORKER_ENV, init};

@@ -1,6 +1,9 @@
 //! A worker program for the multi-process tests: the test harness owns its own `main`, so the
 //! subprocess pool under test starts this binary instead of re-running the test binary.
 //!
+//! With `YTHREAD_WORKER` set it is a worker node of the `nats` strategy; with
+//! `YTHREAD_TEST_REGISTRY=other` as well, a node built from a different set of tasks.
+//!
 //! Started with the argument `parent WORKERS`, it instead plays a server that owns a pool: it
 //! starts one with itself as the worker program, prints the workers' pids on one line, and
 //! waits until its stdin closes. The parent-death test SIGKILLs it there and checks that the
@@ -11,7 +14,11 @@ use std::io::{Read, Write};
 use ythread_executors::SubprocessPool;
 
 fn main() {
-    ythread_executors::init(ythread_suite::tasks::registry());
+    let registry = match std::env::var("YTHREAD_TEST_REGISTRY").as_deref() {
+        Ok("other") => ythread::TaskRegistry::new().with(ythread_suite::tasks::pid),
+        _ => ythread_suite::tasks::registry(),
+    };
+    ythread_executors::init(registry);
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["parent", workers] => match workers.parse() {

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::work::{ClosureWork, TaskWork, Work};
-use crate::{Error, Metrics, Task};
+use crate::work::{ClosureWork, EncodedWork, TaskWork, Work};
+use crate::{Error, Metrics, Task, TaskRegistry};
 
 /// A way to run yielded CPU work: the article's `cpu_apply`.
 ///
@@ -90,6 +90,39 @@ impl Executor {
     /// Whatever the strategy reports; see [`ErrorKind`](crate::ErrorKind).
     pub fn run<T: Task>(&self, _task: T, args: T::Args) -> Result<T::Output, Error> {
         let mut work = TaskWork::<T>::new(args);
+        self.apply(&mut work);
+        work.into_outcome(self)
+    }
+
+    /// Runs the task named `task` in `registry` on postcard-encoded `args` through the
+    /// strategy, and appends its postcard-encoded result to `out`: how a process that serves
+    /// work for others (a worker node) runs what it receives through its own strategy. A
+    /// strategy that sends work elsewhere forwards the bytes without decoding them.
+    ///
+    /// ```
+    /// ythread::task!(fn double(x: u64) -> u64 { x * 2 });
+    /// let registry = ythread::TaskRegistry::new().with(double);
+    /// let mut out = Vec::new();
+    /// let args = postcard::to_stdvec(&21u64).unwrap();
+    /// let name = <double as ythread::Task>::NAME;
+    /// ythread::Executor::inline().run_encoded(&registry, name, &args, &mut out).unwrap();
+    /// assert_eq!(postcard::from_bytes::<u64>(&out).unwrap(), 42);
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::UnknownTask`](crate::ErrorKind::UnknownTask) if `registry` has no task
+    /// `task`; otherwise whatever the strategy or the task reports, as for [`Executor::run`].
+    pub fn run_encoded(
+        &self,
+        registry: &TaskRegistry,
+        task: &str,
+        args: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let found = registry.find(task).ok_or_else(|| {
+            Error::unknown_task(task, format!("in process {}", std::process::id()))
+        })?;
+        let mut work = EncodedWork::new(found, args, out);
         self.apply(&mut work);
         work.into_outcome(self)
     }

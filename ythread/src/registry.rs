@@ -12,14 +12,22 @@ use std::fmt;
 
 use crate::sink::{ByteSink, encode_to};
 use crate::unwind::catch_work;
-use crate::{Error, Task};
+use crate::{CostModel, Error, Task};
 
-type RunEncoded = fn(&[u8], &mut dyn ByteSink) -> Result<(), Error>;
+pub(crate) type RunEncoded = fn(&[u8], &mut dyn ByteSink) -> Result<(), Error>;
 
 #[derive(Clone)]
 struct Entry {
     run: RunEncoded,
+    cost_model: fn() -> &'static CostModel,
     signature: String,
+}
+
+/// What [`TaskRegistry::find`] knows of one task: enough to build a descriptor from bytes.
+pub(crate) struct Found {
+    pub(crate) name: &'static str,
+    pub(crate) run: RunEncoded,
+    pub(crate) cost_model: fn() -> &'static CostModel,
 }
 
 /// The set of tasks a program can run by name, in this process or in a worker process.
@@ -62,6 +70,7 @@ impl TaskRegistry {
             T::NAME,
             Entry {
                 run: run_encoded::<T>,
+                cost_model: T::cost_model,
                 signature,
             },
         );
@@ -99,6 +108,20 @@ impl TaskRegistry {
             }
         }
         hash
+    }
+
+    /// The cost model of the task `name` (what it has been measured to cost), if registered.
+    pub fn cost_model(&self, name: &str) -> Option<&'static CostModel> {
+        self.tasks.get(name).map(|entry| (entry.cost_model)())
+    }
+
+    /// The task `name`, with its `'static` name, runner and cost model.
+    pub(crate) fn find(&self, name: &str) -> Option<Found> {
+        self.tasks.get_key_value(name).map(|(name, entry)| Found {
+            name,
+            run: entry.run,
+            cost_model: entry.cost_model,
+        })
     }
 
     /// Runs the task `name` on postcard-encoded `args` and appends its postcard-encoded result

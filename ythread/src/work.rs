@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::registry::encode_into;
+use crate::registry::{Found, RunEncoded, encode_into};
 use crate::sink::{ByteSink, encode_to};
 use crate::unwind::catch_work;
 use crate::{CostModel, Error, Executor, Task};
@@ -221,6 +221,87 @@ impl<F: FnOnce() -> R + Send, R: Send> Work for ClosureWork<F, R> {
         None
     }
 
+    fn size(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A task known only by name, with encoded arguments, whose encoded result goes to `out`:
+/// what a process that serves work for others (a `nats` worker node) hands its own strategy.
+/// A strategy that runs it here decodes and runs the task; one that sends it elsewhere (a
+/// subprocess pool) forwards the bytes untouched, and the result comes back untouched too.
+pub(crate) struct EncodedWork<'a> {
+    task: Found,
+    args: Option<&'a [u8]>,
+    out: &'a mut Vec<u8>,
+    outcome: Option<Result<(), Error>>,
+}
+
+impl<'a> EncodedWork<'a> {
+    pub(crate) fn new(task: Found, args: &'a [u8], out: &'a mut Vec<u8>) -> Self {
+        EncodedWork {
+            task,
+            args: Some(args),
+            out,
+            outcome: None,
+        }
+    }
+
+    pub(crate) fn into_outcome(self, executor: &Executor) -> Result<(), Error> {
+        self.outcome.unwrap_or_else(|| Err(no_outcome(executor)))
+    }
+}
+
+impl sealed::Sealed for EncodedWork<'_> {}
+
+impl Work for EncodedWork<'_> {
+    fn run_here(&mut self) {
+        let run: RunEncoded = self.task.run;
+        let outcome = match self.args.take() {
+            Some(args) => run(args, self.out),
+            None => Err(ran_twice(self.task.name)),
+        };
+        self.outcome = Some(outcome);
+    }
+
+    fn task_name(&self) -> Option<&'static str> {
+        Some(self.task.name)
+    }
+
+    fn encode_args(&self, _strategy: &str, out: &mut Vec<u8>) -> Result<(), Error> {
+        let args = self.args.ok_or_else(|| ran_twice(self.task.name))?;
+        out.extend_from_slice(args);
+        Ok(())
+    }
+
+    fn encode_args_to(&self, _strategy: &str, out: &mut dyn ByteSink) -> Result<(), Error> {
+        let args = self.args.ok_or_else(|| ran_twice(self.task.name))?;
+        out.put(args).map_err(|_| {
+            Error::codec(
+                format!("pass on the arguments of task `{}`", self.task.name),
+                "the destination refused them (over its size limit)",
+            )
+        })
+    }
+
+    fn complete_encoded(&mut self, bytes: &[u8]) {
+        self.args = None;
+        self.out.extend_from_slice(bytes);
+        self.outcome = Some(Ok(()));
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.args = None;
+        self.outcome = Some(Err(error));
+    }
+
+    #[inline]
+    fn cost_model(&self) -> Option<&'static CostModel> {
+        Some((self.task.cost_model)())
+    }
+
+    /// Unknown: a task's size is computed from decoded arguments, and this work keeps them
+    /// encoded so that a strategy that forwards them never decodes them.
     fn size(&self) -> Option<u64> {
         None
     }

@@ -34,7 +34,7 @@ use ythread::{CostModel, Error as WorkError, Metrics, Work};
 pub use self::line::MAX_OVERTAKES;
 pub(crate) use self::line::{Lane, Line, Permit, Ticket};
 pub use self::settings::{InlineBelow, Order, Scheduling};
-use self::stats::{InFlight, Stats};
+pub(crate) use self::stats::{InFlight, Stats};
 
 /// The most that `inline_below=auto` runs inline: work predicted above this always goes to
 /// the strategy, however slow the hand-off has been measured. A hand-off slower than this is

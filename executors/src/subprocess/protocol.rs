@@ -63,6 +63,12 @@ pub(super) struct Hello {
 /// seals the frame.
 pub(super) fn start_job(task: &str, out: &mut Vec<u8>) {
     frame::start(out);
+    write_job_head(task, out);
+}
+
+/// Appends the head of a job body to `out`: the task name, then the tag of arguments that
+/// follow in the body. The `nats` strategy sends exactly such a body as a message.
+pub(crate) fn write_job_head(task: &str, out: &mut Vec<u8>) {
     // A `&str` is a varint length and the bytes; writing it by hand cannot fail.
     let mut len = task.len();
     loop {
@@ -87,9 +93,9 @@ pub(super) fn place_args(out: &mut Vec<u8>, placement: Placement) {
     }
 }
 
-/// Where a job's encoded arguments are.
+/// Where a job's encoded arguments (or a reply's encoded result) are.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Args<'a> {
+pub(crate) enum Args<'a> {
     /// In the frame.
     Inline(&'a [u8]),
     /// The first `len` bytes of the args region.
@@ -97,7 +103,7 @@ pub(super) enum Args<'a> {
 }
 
 /// Splits a job body into the task name and where its encoded arguments are.
-pub(super) fn split_job(body: &[u8]) -> Result<(&str, Args<'_>), postcard::Error> {
+pub(crate) fn split_job(body: &[u8]) -> Result<(&str, Args<'_>), postcard::Error> {
     let (task, rest) = postcard::take_from_bytes::<&str>(body)?;
     match rest.split_first() {
         Some((&ARGS_INLINE, args)) => Ok((task, Args::Inline(args))),
@@ -114,7 +120,7 @@ pub(super) fn split_job(body: &[u8]) -> Result<(&str, Args<'_>), postcard::Error
 
 /// A failure inside the worker, in a form that crosses the process boundary.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) enum WireError {
+pub(crate) enum WireError {
     /// The task panicked; the worker caught it.
     Panicked {
         message: String,
@@ -129,7 +135,7 @@ pub(super) enum WireError {
 }
 
 impl WireError {
-    fn from_error(error: &WorkError) -> Self {
+    pub(crate) fn from_error(error: &WorkError) -> Self {
         match error.kind() {
             ErrorKind::Panicked => WireError::Panicked {
                 message: error.message().unwrap_or_default().to_owned(),
@@ -143,20 +149,24 @@ impl WireError {
 
     /// The error the caller sees for `task`, run by worker `pid`.
     pub(super) fn into_error(self, task: &str, pid: u32) -> WorkError {
+        self.into_error_at(task, &format!("worker process {pid}"))
+    }
+
+    /// The error the caller sees for `task`, run at `place` (`worker process 42`, `node
+    /// host:42`).
+    pub(crate) fn into_error_at(self, task: &str, place: &str) -> WorkError {
         match self {
-            WireError::Panicked { message, location } => WorkError::panicked(
-                format!("task `{task}` in worker process {pid}"),
-                message,
-                location,
-            ),
+            WireError::Panicked { message, location } => {
+                WorkError::panicked(format!("task `{task}` in {place}"), message, location)
+            }
             WireError::UnknownTask => WorkError::unknown_task(
                 task,
-                format!("in worker process {pid}, which runs a different build of the program"),
+                format!("in {place}, which runs a different build of the program"),
             ),
             WireError::Codec(text) => WorkError::codec(format!("run task `{task}`"), text),
-            WireError::Other(text) => WorkError::unavailable(format!(
-                "worker process {pid} could not run task `{task}`: {text}"
-            )),
+            WireError::Other(text) => {
+                WorkError::unavailable(format!("{place} could not run task `{task}`: {text}"))
+            }
         }
     }
 }
@@ -215,17 +225,52 @@ pub(super) fn answer(
     out[start + 1..start + 1 + RAN_BYTES].copy_from_slice(&ran.to_le_bytes());
     if let Err(error) = outcome {
         out.truncate(start);
-        out.push(REPLY_ERR);
-        let wire = WireError::from_error(&error);
-        // Encoding a tree of strings into a Vec cannot fail; if it ever did, an empty error
-        // body still reads on the other side as a reply that does not decode.
-        if let Ok(encoded) = postcard::to_extend(&wire, std::mem::take(out)) {
-            *out = encoded;
-        } else {
-            out.truncate(start + 1);
-        }
+        write_error(&WireError::from_error(&error), out);
     }
     frame::seal(out);
+}
+
+/// Runs the job `body` with `run` and appends the reply body to `out`, arguments and result
+/// inline: the task's result with its run time, or its error. A `nats` worker node runs the
+/// task this way, through its own local strategy; the subprocess worker uses [`answer`],
+/// which also reads and writes shared memory.
+#[cfg(feature = "nats")]
+pub(crate) fn write_reply(
+    body: &[u8],
+    out: &mut Vec<u8>,
+    run: impl FnOnce(&str, &[u8], &mut Vec<u8>) -> Result<(), WorkError>,
+) {
+    let start = out.len();
+    out.push(REPLY_OK);
+    out.extend_from_slice(&[0; RAN_BYTES]);
+    let began = Instant::now();
+    let outcome = match split_job(body) {
+        Ok((task, Args::Inline(args))) => run(task, args, out),
+        Ok((task, Args::Shared(_))) => Err(WorkError::codec(
+            format!("take the arguments of task `{task}`"),
+            "they point at shared memory, which only a local worker process has",
+        )),
+        Err(e) => Err(WorkError::codec("decode a job body", e)),
+    };
+    let ran = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    out[start + 1..start + 1 + RAN_BYTES].copy_from_slice(&ran.to_le_bytes());
+    if let Err(error) = outcome {
+        out.truncate(start);
+        write_error(&WireError::from_error(&error), out);
+    }
+}
+
+/// Appends the reply body of a failure to `out`.
+pub(crate) fn write_error(wire: &WireError, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.push(REPLY_ERR);
+    // Encoding a tree of strings into a Vec cannot fail; if it ever did, an empty error
+    // body still reads on the other side as a reply that does not decode.
+    if let Ok(encoded) = postcard::to_extend(wire, std::mem::take(out)) {
+        *out = encoded;
+    } else {
+        out.truncate(start + 1);
+    }
 }
 
 /// The bytes of a successful reply that say how long the task ran in the worker.
@@ -240,7 +285,7 @@ pub(super) struct Regions {
 }
 
 /// A decoded reply frame.
-pub(super) enum Reply<'a> {
+pub(crate) enum Reply<'a> {
     /// Where the task's encoded result is, and how long the task ran (decoding and encoding
     /// included), which the pool's cost model learns from.
     Done { result: Args<'a>, ran: Duration },
@@ -249,7 +294,7 @@ pub(super) enum Reply<'a> {
 }
 
 /// Parent side: decodes a reply frame.
-pub(super) fn read_reply(frame: &[u8]) -> Result<Reply<'_>, BadReply> {
+pub(crate) fn read_reply(frame: &[u8]) -> Result<Reply<'_>, BadReply> {
     match frame.split_first() {
         Some((&tag @ (REPLY_OK | REPLY_OK_SHARED), rest)) if rest.len() >= RAN_BYTES => {
             let (ran, result) = rest.split_at(RAN_BYTES);
@@ -284,7 +329,7 @@ pub(super) fn read_reply(frame: &[u8]) -> Result<Reply<'_>, BadReply> {
 
 /// A reply frame that does not follow the protocol.
 #[derive(Debug)]
-pub(super) struct BadReply(String);
+pub(crate) struct BadReply(String);
 
 impl fmt::Display for BadReply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -35,12 +35,25 @@ const EXIT_BAD_MARKER: i32 = 90;
 const EXIT_ORPHANED: i32 = 91;
 const EXIT_NO_CHANNEL: i32 = 92;
 
+/// Exit status of a program asked to be a worker node without the `nats` feature.
+#[cfg(not(feature = "nats"))]
+const EXIT_NO_NATS: i32 = 95;
+
+/// The environment variable that makes [`init`] serve as a worker node of the `nats`
+/// strategy: `YTHREAD_WORKER=nats://HOST:PORT[,subject=PREFIX]`.
+pub const WORKER_ENV: &str = "YTHREAD_WORKER";
+
 /// Reply buffers above this size are not kept between jobs.
 const KEPT_BUFFER: usize = 4 << 20;
 
 /// Call first in `main`. In a worker process it serves tasks from `registry` and never
 /// returns; in any other process it records `registry` as the default for subprocess pools
 /// and returns at once.
+///
+/// With [`WORKER_ENV`] set (`YTHREAD_WORKER=nats://HOST:PORT`), the process is a worker node
+/// of the `nats` strategy instead: it serves `registry`'s tasks from that broker through its
+/// own local strategy (`YTHREAD_EXECUTOR`) until SIGTERM, then drains and exits 0, without
+/// returning.
 ///
 /// Workers are this program started again, so everything `main` does before `init` also runs
 /// in every worker: keep it to nothing, or to what workers need too (logging set-up).
@@ -56,6 +69,9 @@ const KEPT_BUFFER: usize = 4 << 20;
 pub fn init(registry: TaskRegistry) {
     *REGISTRY.lock() = Some(registry.clone());
     let Some(value) = std::env::var_os(MARKER_ENV) else {
+        if let Some(node) = std::env::var_os(WORKER_ENV) {
+            std::process::exit(serve_node(&node.to_string_lossy(), &registry));
+        }
         return;
     };
     let code = match value.to_str().map(Marker::decode) {
@@ -69,8 +85,24 @@ pub fn init(registry: TaskRegistry) {
     std::process::exit(code)
 }
 
+#[cfg(feature = "nats")]
+fn serve_node(value: &str, registry: &TaskRegistry) -> i32 {
+    crate::nats::node::serve(value, registry)
+}
+
+#[cfg(not(feature = "nats"))]
+fn serve_node(_value: &str, _registry: &TaskRegistry) -> i32 {
+    complain(
+        EXIT_NO_NATS,
+        &format!(
+            "{WORKER_ENV} is set, but this program was built without the `nats` feature of \
+             ythread-executors; rebuild with it, or unset {WORKER_ENV}"
+        ),
+    )
+}
+
 /// The registry given to [`init`] in this process, if any.
-pub(super) fn registry() -> Option<TaskRegistry> {
+pub(crate) fn registry() -> Option<TaskRegistry> {
     REGISTRY.lock().clone()
 }
 

@@ -1,0 +1,78 @@
+//! What a node sends back on a job's reply subject.
+//!
+//! A job's body is the subprocess strategy's job body (`postcard(task name) ++ postcard(args)`)
+//! and its final reply is the subprocess strategy's reply body (result with run time, or
+//! error): one encoding for work that leaves the process, whichever way it leaves. NATS adds
+//! two kinds of its own, for the node's identity and its capacity:
+//!
+//! ```text
+//! 0x00 ++ ran (u64 LE ns) ++ postcard(result)   done, as in the subprocess protocol
+//! 0x01 ++ postcard(WireError)                   failed, as in the subprocess protocol
+//! 0x02 ++ node (utf-8 HOST:PID)                 taken: the node runs it now
+//! 0x03 ++ node (utf-8 HOST:PID)                 busy: the node has no room; send it again
+//! ```
+//!
+//! Messages on one subject from one connection arrive in order, so "taken" always comes before
+//! the reply it announces.
+
+use crate::subprocess::protocol::{self, BadReply, Reply};
+
+const TAKEN: u8 = 2;
+const BUSY: u8 = 3;
+
+/// One message from a node, decoded.
+pub(crate) enum FromNode<'a> {
+    /// The node took the job.
+    Taken(&'a str),
+    /// The node has no room.
+    Busy(&'a str),
+    /// The job's outcome.
+    Reply(Reply<'a>),
+}
+
+/// The body of a "taken" message.
+pub(crate) fn taken(node: &str) -> Vec<u8> {
+    tagged(TAKEN, node)
+}
+
+/// The body of a "busy" message.
+pub(crate) fn busy(node: &str) -> Vec<u8> {
+    tagged(BUSY, node)
+}
+
+fn tagged(tag: u8, node: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(1 + node.len());
+    body.push(tag);
+    body.extend_from_slice(node.as_bytes());
+    body
+}
+
+/// Decodes a message from a node.
+pub(crate) fn read(body: &[u8]) -> Result<FromNode<'_>, BadReply> {
+    fn node(rest: &[u8]) -> &str {
+        std::str::from_utf8(rest).unwrap_or("an unnamed node")
+    }
+    match body.split_first() {
+        Some((&TAKEN, rest)) => Ok(FromNode::Taken(node(rest))),
+        Some((&BUSY, rest)) => Ok(FromNode::Busy(node(rest))),
+        _ => protocol::read_reply(body).map(FromNode::Reply),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_messages_round_trip_beside_replies() {
+        assert!(matches!(read(&taken("h:1")), Ok(FromNode::Taken("h:1"))));
+        assert!(matches!(read(&busy("h:2")), Ok(FromNode::Busy("h:2"))));
+        let mut reply = Vec::new();
+        protocol::write_reply(&[0xff], &mut reply, |_, _, _| Ok(()));
+        assert!(matches!(
+            read(&reply),
+            Ok(FromNode::Reply(Reply::Failed(_)))
+        ));
+        assert!(read(&[9]).is_err());
+    }
+}

@@ -1,0 +1,370 @@
+//! The worker node: [`init`](crate::init) with [`WORKER_ENV`](crate::WORKER_ENV) set serves
+//! the registry's tasks from the broker until SIGTERM (or SIGINT), then drains and exits 0.
+//!
+//! Jobs run through the node's own local strategy (`YTHREAD_EXECUTOR`, inline by default), on
+//! the runtime's blocking threads, at most [`ExecutorConfig::parallelism`] at once. A job that
+//! finds the node full is answered "busy" at once rather than queued: core NATS has no flow
+//! control, and a job queued on a node dies with it. When a full node has turned a job away
+//! and a slot frees, it says "room again" on the registry's room subject so that the callers
+//! waiting send again at once.
+//!
+//! With the inline local strategy, a task measured cheaper than [`AT_ONCE_BELOW`] runs at once
+//! on the I/O thread, with no "taken" message and no hand-off to a blocking thread: both would
+//! cost more than the work. Its reply follows within microseconds, so a node dying in between
+//! loses at most that one job.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::{Client, Message, Subject};
+use futures_util::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+use ythread::{Executor, TaskRegistry};
+
+use super::NatsConfig;
+use super::connect;
+use super::identity;
+use super::message;
+use super::status::NodeStatus;
+use super::subjects::Subjects;
+use crate::ExecutorConfig;
+use crate::subprocess::protocol::{self, WireError};
+
+/// Tasks measured cheaper than this run at once on the I/O thread of a node whose local
+/// strategy is inline.
+pub const AT_ONCE_BELOW: Duration = Duration::from_micros(50);
+
+/// How long a draining node keeps answering "busy" to jobs the broker had already routed to
+/// it before its unsubscription took effect.
+const LATE_JOBS: Duration = Duration::from_millis(200);
+
+/// Exit statuses of a node that cannot serve.
+const EXIT_BAD_CONFIG: i32 = 93;
+const EXIT_NO_BROKER: i32 = 94;
+
+/// Serves the tasks of `registry` as `value` (the `nats://...` form) says; returns the exit
+/// status.
+pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
+    let who = identity::this_node();
+    let complain = |code: i32, why: &str| {
+        eprintln!("ythread node {who}: {why}; exiting");
+        code
+    };
+    let config = match value.trim().strip_prefix("nats://").map(NatsConfig::parse) {
+        Some(Ok(config)) => config,
+        Some(Err(why)) => {
+            return complain(
+                EXIT_BAD_CONFIG,
+                &format!("{} is invalid: {why}", crate::WORKER_ENV),
+            );
+        }
+        None => {
+            return complain(
+                EXIT_BAD_CONFIG,
+                &format!(
+                    "{} is `{value}`, not nats://HOST:PORT[,subject=PREFIX]",
+                    crate::WORKER_ENV
+                ),
+            );
+        }
+    };
+    let local = match ExecutorConfig::from_env() {
+        Ok(ExecutorConfig::Nats(_)) => {
+            return complain(
+                EXIT_BAD_CONFIG,
+                &format!(
+                    "a node's own strategy cannot be nats; set {} to inline, rayon:N or \
+                     subprocess:N",
+                    crate::ENV_VAR
+                ),
+            );
+        }
+        Ok(local) => local,
+        Err(e) => return complain(EXIT_BAD_CONFIG, &e.to_string()),
+    };
+    let executor = match local.build() {
+        Ok(executor) => executor,
+        Err(e) => return complain(EXIT_BAD_CONFIG, &format!("its strategy did not start: {e}")),
+    };
+    let runtime = match connect::runtime("ythread-node") {
+        Ok(runtime) => runtime,
+        Err(e) => return complain(EXIT_NO_BROKER, &e.to_string()),
+    };
+    let node = Node {
+        capacity: local.parallelism(),
+        at_once: matches!(local, ExecutorConfig::Inline),
+        token: super::subjects::token(&who.replace(':', "_")),
+        id: who.clone(),
+        registry: registry.clone(),
+        executor,
+        subjects: Subjects::new(config.subject_prefix(), registry.digest()),
+        in_flight: AtomicUsize::new(0),
+        owes_room: AtomicBool::new(false),
+        served: AtomicU64::new(0),
+        turned_away: AtomicU64::new(0),
+        idle: Notify::new(),
+    };
+    match runtime.block_on(node.run(&config, &local)) {
+        Ok(()) => 0,
+        Err(why) => complain(EXIT_NO_BROKER, &why),
+    }
+}
+
+struct Node {
+    id: String,
+    /// `id` as a subject token, for jobs sent to this node only.
+    token: String,
+    registry: TaskRegistry,
+    executor: Executor,
+    subjects: Subjects,
+    capacity: usize,
+    /// Whether cheap tasks may run at once on the I/O thread (the local strategy is inline).
+    at_once: bool,
+    in_flight: AtomicUsize,
+    /// Whether the node turned a job away since it last said it has room.
+    owes_room: AtomicBool,
+    served: AtomicU64,
+    turned_away: AtomicU64,
+    /// Woken when the last job in flight ends.
+    idle: Notify,
+}
+
+impl Node {
+    async fn run(self, config: &NatsConfig, local: &ExecutorConfig) -> Result<(), String> {
+        let id = self.id.clone();
+        let options = connect::options(&format!("ythread node {id}"), move |event| {
+            let id = id.clone();
+            async move {
+                match event {
+                    async_nats::Event::Disconnected => {
+                        eprintln!("ythread node {id}: lost the nats server; reconnecting")
+                    }
+                    async_nats::Event::Connected => {
+                        eprintln!("ythread node {id}: connected to the nats server")
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let client = connect::connect(options, config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut jobs = client
+            .queue_subscribe(self.subjects.all_tasks(), self.subjects.queue_group())
+            .await
+            .map_err(|e| format!("could not subscribe: {e}"))?;
+        let mut jobs_here = client
+            .subscribe(self.subjects.all_at_node(&self.token))
+            .await
+            .map_err(|e| format!("could not subscribe: {e}"))?;
+        let mut questions = client
+            .subscribe(self.subjects.status())
+            .await
+            .map_err(|e| format!("could not subscribe: {e}"))?;
+        client
+            .flush()
+            .await
+            .map_err(|e| format!("could not subscribe: {e}"))?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        eprintln!(
+            "ythread node {}: serving {} tasks (registry {:016x}) from {} through {local}, up \
+             to {} jobs at once",
+            self.id,
+            self.registry.len(),
+            self.registry.digest(),
+            config.url(),
+            self.capacity
+        );
+        let node = Arc::new(self);
+        loop {
+            tokio::select! {
+                job = jobs.next() => match job {
+                    Some(job) => Arc::clone(&node).take(&client, job).await,
+                    None => break,
+                },
+                job = jobs_here.next() => match job {
+                    Some(job) => Arc::clone(&node).take(&client, job).await,
+                    None => break,
+                },
+                question = questions.next() => match question {
+                    Some(question) => {
+                        if let Some(reply) = question.reply {
+                            let _ = client.publish(reply, node.status(local).into()).await;
+                        }
+                    }
+                    None => break,
+                },
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+            }
+        }
+        node.drain(&client, [&mut jobs, &mut jobs_here]).await;
+        Ok(())
+    }
+
+    /// The node's [`NodeStatus`], encoded.
+    fn status(&self, local: &ExecutorConfig) -> Vec<u8> {
+        let status = NodeStatus {
+            node: self.id.clone(),
+            strategy: local.to_string(),
+            capacity: self.capacity,
+            in_flight: self.in_flight.load(Ordering::Acquire),
+            served: self.served.load(Ordering::Relaxed),
+            turned_away: self.turned_away.load(Ordering::Relaxed),
+            metrics: self.executor.metrics().to_string(),
+        };
+        // A struct of strings and integers always encodes.
+        postcard::to_stdvec(&status).unwrap_or_default()
+    }
+
+    /// Takes the job, or turns it away if the node is full.
+    async fn take(self: Arc<Self>, client: &Client, job: Message) {
+        let Some(reply) = job.reply else { return };
+        if self.in_flight.load(Ordering::Acquire) >= self.capacity {
+            self.turn_away(client, reply).await;
+            return;
+        }
+        // Only this loop adds to `in_flight`, so the check above stays true until here.
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if self.runs_at_once(&job.payload) {
+            let out = self.run_job(client, &job.payload);
+            if is_failure(&out) {
+                let _ = client
+                    .publish(reply.clone(), message::taken(&self.id).into())
+                    .await;
+            }
+            let _ = client.publish(reply, out.into()).await;
+            self.finished(client).await;
+            return;
+        }
+        let _ = client
+            .publish(reply.clone(), message::taken(&self.id).into())
+            .await;
+        let client = client.clone();
+        tokio::spawn(async move {
+            let payload = job.payload;
+            let worker = Arc::clone(&self);
+            let blocking_client = client.clone();
+            let out =
+                tokio::task::spawn_blocking(move || worker.run_job(&blocking_client, &payload))
+                    .await
+                    .unwrap_or_else(|_| {
+                        let mut out = Vec::new();
+                        let why = WireError::Other("the node's job thread panicked".to_owned());
+                        protocol::write_error(&why, &mut out);
+                        out
+                    });
+            let _ = client.publish(reply, out.into()).await;
+            self.finished(&client).await;
+        });
+    }
+
+    async fn turn_away(&self, client: &Client, reply: Subject) {
+        self.owes_room.store(true, Ordering::Release);
+        self.turned_away.fetch_add(1, Ordering::Relaxed);
+        let _ = client.publish(reply, message::busy(&self.id).into()).await;
+    }
+
+    /// Whether the job is measured cheaper than a hand-off to a blocking thread.
+    fn runs_at_once(&self, job: &[u8]) -> bool {
+        self.at_once
+            && protocol::split_job(job)
+                .ok()
+                .and_then(|(task, _)| self.registry.cost_model(task))
+                .and_then(|model| model.predict(None))
+                .is_some_and(|cost| cost < AT_ONCE_BELOW)
+    }
+
+    /// Runs a job through the local strategy; returns the reply body.
+    fn run_job(&self, client: &Client, job: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let began = Instant::now();
+        protocol::write_reply(job, &mut out, |task, args, out| {
+            self.executor.run_encoded(&self.registry, task, args, out)
+        });
+        if self.at_once {
+            // Inline runs teach no cost model by themselves; scheduling strategies do.
+            if let Some(model) = protocol::split_job(job)
+                .ok()
+                .and_then(|(task, _)| self.registry.cost_model(task))
+            {
+                model.record(None, began.elapsed());
+            }
+        }
+        let limit = client.max_payload();
+        if out.len() > limit {
+            let why = format!(
+                "its result is {} bytes, over the nats server's max_payload of {limit} bytes; \
+                 raise max_payload in the server's configuration or return a reference to the \
+                 data",
+                out.len()
+            );
+            out.clear();
+            protocol::write_error(&WireError::Other(why), &mut out);
+        }
+        self.served.fetch_add(1, Ordering::Relaxed);
+        out
+    }
+
+    /// A job ended: say "room again" if a job was turned away, wake a drain on the last one.
+    async fn finished(&self, client: &Client) {
+        let left = self.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
+        if self.owes_room.swap(false, Ordering::AcqRel) {
+            let _ = client
+                .publish(self.subjects.room(), Default::default())
+                .await;
+        }
+        if left == 0 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Stops taking jobs, turns away the ones already routed here, finishes those in flight.
+    async fn drain(&self, client: &Client, subscriptions: [&mut async_nats::Subscriber; 2]) {
+        eprintln!(
+            "ythread node {}: draining: no new jobs, finishing {} in flight",
+            self.id,
+            self.in_flight.load(Ordering::Acquire)
+        );
+        for jobs in subscriptions {
+            let _ = jobs.unsubscribe().await;
+            let _ = client.flush().await;
+            let late = tokio::time::Instant::now() + LATE_JOBS;
+            while let Ok(Some(job)) = tokio::time::timeout_at(late, jobs.next()).await {
+                if let Some(reply) = job.reply {
+                    self.turn_away(client, reply).await;
+                }
+            }
+        }
+        loop {
+            let idle = self.idle.notified();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            idle.await;
+        }
+        // Callers turned away during the drain send again at once, to the other nodes.
+        let _ = client
+            .publish(self.subjects.room(), Default::default())
+            .await;
+        let _ = client.flush().await;
+        eprintln!(
+            "ythread node {}: drained after {} jobs ({} turned away while full); exiting\n{}",
+            self.id,
+            self.served.load(Ordering::Relaxed),
+            self.turned_away.load(Ordering::Relaxed),
+            self.executor.metrics()
+        );
+    }
+}
+
+/// Whether a reply body reports a failure.
+fn is_failure(reply: &[u8]) -> bool {
+    matches!(
+        protocol::read_reply(reply),
+        Ok(protocol::Reply::Failed(_)) | Err(_)
+    )
+}

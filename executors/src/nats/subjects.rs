@@ -1,0 +1,104 @@
+//! The subjects a caller and its nodes meet on, all under `PREFIX.DIGEST`:
+//!
+//! ```text
+//! PREFIX.DIGEST.task.TASK          a job (request); nodes listen on PREFIX.DIGEST.task.> in one queue group
+//! PREFIX.DIGEST.at.NODE.TASK       a job for the node NODE only, which said it has room
+//! PREFIX.DIGEST.room               a node that turned a caller away has room again (payload: NODE)
+//! PREFIX.DIGEST.status             every node answers with its status (see `status.rs`)
+//! ```
+//!
+//! `DIGEST` is the registry digest in hex: a node built from other tasks listens elsewhere,
+//! so it never receives a job it would misread, and a caller with no matching node gets the
+//! broker's "no responders" at once. `TASK` is the task's name with every character that a
+//! subject token cannot hold replaced by `_`; the job body carries the exact name, so two
+//! names that map to one token still run the right task.
+
+/// The subjects of one registry under one prefix.
+#[derive(Clone, Debug)]
+pub(crate) struct Subjects {
+    base: String,
+}
+
+impl Subjects {
+    pub(crate) fn new(prefix: &str, digest: u64) -> Self {
+        Subjects {
+            base: format!("{prefix}.{digest:016x}"),
+        }
+    }
+
+    /// Where jobs of `task` go.
+    pub(crate) fn task(&self, task: &str) -> String {
+        format!("{}.task.{}", self.base, token(task))
+    }
+
+    /// Where jobs of `task` for the node `node` (its [`token`]) go.
+    pub(crate) fn at_node(&self, node: &str, task: &str) -> String {
+        format!("{}.at.{node}.{}", self.base, token(task))
+    }
+
+    /// What the node `node` subscribes to, besides its queue group: jobs for it only.
+    pub(crate) fn all_at_node(&self, node: &str) -> String {
+        format!("{}.at.{node}.>", self.base)
+    }
+
+    /// What a node subscribes to: every task of its registry.
+    pub(crate) fn all_tasks(&self) -> String {
+        format!("{}.task.>", self.base)
+    }
+
+    /// The queue group of the nodes of one registry: each job goes to one of them.
+    pub(crate) fn queue_group(&self) -> String {
+        format!("{}.nodes", self.base)
+    }
+
+    /// Where every node answers with its status.
+    pub(crate) fn status(&self) -> String {
+        format!("{}.status", self.base)
+    }
+
+    /// Where a node says it has room again.
+    pub(crate) fn room(&self) -> String {
+        format!("{}.room", self.base)
+    }
+}
+
+/// `text` as one subject token: every character a token cannot hold becomes `_`.
+pub(crate) fn token(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && !matches!(c, '.' | '*' | '>') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_subjects_are_single_valid_tokens_under_the_digest() {
+        let subjects = Subjects::new("jobs", 0xabc);
+        assert_eq!(
+            subjects.task("my_crate::tasks::sumn"),
+            "jobs.0000000000000abc.task.my_crate::tasks::sumn"
+        );
+        assert_eq!(
+            subjects.task("a.b c*>"),
+            "jobs.0000000000000abc.task.a_b_c__"
+        );
+        assert_eq!(subjects.all_tasks(), "jobs.0000000000000abc.task.>");
+        assert_eq!(
+            subjects.at_node("h_1", "t"),
+            "jobs.0000000000000abc.at.h_1.t"
+        );
+        assert_eq!(
+            subjects.all_at_node("h_1"),
+            "jobs.0000000000000abc.at.h_1.>"
+        );
+        assert!(!subjects.room().starts_with(&subjects.all_tasks()[..25]));
+    }
+}

@@ -1,0 +1,124 @@
+//! A `nats-server` of our own on a free local port, for the tests, the benchmark and the
+//! comparison of the `nats` strategy: started, waited for (bounded), restarted on the same
+//! port, killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a broker may take to start listening.
+pub const START_BOUND: Duration = Duration::from_secs(30);
+
+/// What to do when no broker is installed.
+pub const INSTALL_HINT: &str = "install nats-server (Debian and Ubuntu: `apt-get install -y \
+     nats-server`; elsewhere see the NATS documentation) and put it on PATH";
+
+/// The `nats-server` program: on `PATH`, or where Debian's package puts it; `None` if neither.
+pub fn program() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("nats-server"))
+            .find(|candidate| candidate.is_file())
+    });
+    on_path.or_else(|| {
+        let debian = PathBuf::from("/usr/sbin/nats-server");
+        debian.is_file().then_some(debian)
+    })
+}
+
+/// A running `nats-server` on 127.0.0.1, killed (and reaped) on drop.
+pub struct Broker {
+    child: Child,
+    port: u16,
+}
+
+impl Broker {
+    /// Starts a broker on a port the OS picks and returns once it accepts clients.
+    ///
+    /// # Errors
+    /// A message saying what went wrong: no `nats-server` (with [`INSTALL_HINT`]), or one that
+    /// did not start listening within [`START_BOUND`].
+    pub fn start() -> Result<Broker, String> {
+        Broker::on_port(None)
+    }
+
+    fn on_port(port: Option<u16>) -> Result<Broker, String> {
+        let program = program().ok_or_else(|| format!("no nats-server found; {INSTALL_HINT}"))?;
+        let port_arg = port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
+        let mut child = Command::new(&program)
+            .args(["-a", "127.0.0.1", "-p", &port_arg])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("could not start {}: {e}", program.display()))?;
+        let log = child.stderr.take().expect("stderr is piped");
+        let (lines, arrivals) = mpsc::channel();
+        // Reads the log to its end, so the broker never blocks on a full pipe.
+        thread::spawn(move || {
+            for line in BufReader::new(log).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let marker = "Listening for client connections on ";
+        let deadline = Instant::now() + START_BOUND;
+        let mut log = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = arrivals.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "nats-server did not start listening within {START_BOUND:?}: {}",
+                    log.join("; ")
+                ));
+            };
+            if let Some(address) = line.split(marker).nth(1) {
+                let port = address
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.trim().parse().ok());
+                return match port {
+                    Some(port) => Ok(Broker { child, port }),
+                    None => Err(format!("nats-server listens on an unreadable port: {line}")),
+                };
+            }
+            log.push(line);
+        }
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker and waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the broker and starts a new one on the same port.
+    ///
+    /// # Errors
+    /// As [`Broker::start`].
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        *self = Broker::on_port(Some(self.port))?;
+        Ok(())
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

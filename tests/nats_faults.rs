@@ -1,0 +1,155 @@
+//! The `nats` strategy's faults against a real broker: a node killed under load, the broker
+//! restarting mid-run, and a node drained by SIGTERM.
+
+mod nats_support;
+mod subprocess_support;
+
+use std::sync::mpsc;
+use std::thread;
+
+use nats_support::{BOUND, Broker, Node, Pipe, caller, eventually, within};
+use ythread::{ErrorKind, YieldableThread};
+use ythread_suite::tasks;
+
+#[test]
+fn a_node_killed_under_load_fails_only_its_own_jobs() {
+    let broker = Broker::start();
+    let (mut doomed, survivor) = (
+        Node::start(&broker, "rayon:1"),
+        Node::start(&broker, "rayon:1"),
+    );
+    let executor = caller(&broker, "2s");
+    let (results, outcomes) = mpsc::channel();
+    let callers = 4;
+    let load: Vec<_> = (0..callers)
+        .map(|_| {
+            let results = results.clone();
+            YieldableThread::spawn(&executor, move |y| {
+                for _ in 0..15 {
+                    let _ = results.send(y.apply(tasks::pid_after_ms, 10));
+                }
+            })
+        })
+        .collect();
+    drop(results);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|r: &Result<u32, _>| r.as_ref().ok() == Some(&doomed.pid))
+    {
+        seen.push(
+            outcomes
+                .recv_timeout(BOUND)
+                .expect("the doomed node ran a job"),
+        );
+    }
+    doomed.signal(libc::SIGKILL);
+    let _ = doomed.wait();
+    seen.extend(outcomes.iter());
+    for handler in load {
+        within("a caller", move || handler.join()).unwrap();
+    }
+    assert_eq!(seen.len(), callers * 15, "every job has an outcome");
+    let failed: Vec<_> = seen.iter().filter_map(|r| r.as_ref().err()).collect();
+    // Each caller has one job out at a time, so at most one job per caller was on the node
+    // (or on its way to it) when it died.
+    assert!(
+        failed.len() <= callers,
+        "{} failed: {failed:?}",
+        failed.len()
+    );
+    for error in &failed {
+        assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");
+        assert!(
+            !error.to_string().contains(&format!(":{}", survivor.pid)),
+            "the live node lost nothing: {error}"
+        );
+    }
+    let survivor_pid = survivor.pid;
+    let after = within("jobs after the kill", move || {
+        (0..10)
+            .map(|_| executor.run(tasks::pid, ()))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    assert_eq!(after.unwrap(), vec![survivor_pid; 10]);
+}
+
+#[test]
+fn jobs_flow_again_after_the_broker_restarts() {
+    let mut broker = Broker::start();
+    let node = Node::start(&broker, "inline");
+    let executor = caller(&broker, "5s");
+    assert_eq!(executor.run(tasks::pid, ()).unwrap(), node.pid);
+
+    broker.kill();
+    let url = broker.url();
+    let down = executor.clone();
+    let outage = within("a job while the broker is down", move || {
+        let mut error = None;
+        eventually("a job to fail naming the broker", || {
+            error = down.run(tasks::tiny, 1).err();
+            error.is_some()
+        });
+        error.unwrap()
+    });
+    assert_eq!(outage.kind(), ErrorKind::Unavailable, "{outage}");
+    assert!(outage.to_string().contains(&url), "{outage}");
+
+    broker.restart();
+    let pid = within("recovery", move || {
+        let mut pid = None;
+        eventually("a job to succeed after the restart", || {
+            pid = executor.run(tasks::pid, ()).ok();
+            pid.is_some()
+        });
+        pid.unwrap()
+    });
+    assert_eq!(pid, node.pid, "the node reconnected too, with no restart");
+}
+
+#[test]
+fn sigterm_drains_a_node_then_it_exits_zero() {
+    let broker = Broker::start();
+    let mut draining = Node::start(&broker, "exclusive");
+    let executor = caller(&broker, "60s");
+    let pipe = Pipe::new("nats-drain");
+    let name = pipe.name();
+    let waiter = executor.clone();
+    let in_flight = thread::spawn(move || waiter.run(tasks::wait_for_pipe, name));
+    eventually("the node to take the job", || {
+        executor
+            .metrics()
+            .task("::wait_for_pipe")
+            .is_some_and(|t| t.offloaded == 1)
+    });
+
+    draining.signal(libc::SIGTERM);
+    assert!(
+        draining
+            .stderr
+            .wait_for(|l| l.contains("draining"))
+            .is_some(),
+        "{}",
+        draining.stderr.text()
+    );
+    let fresh = Node::start(&broker, "inline");
+    let fresh_pid = fresh.pid;
+    let caller = executor.clone();
+    let new_jobs = within("jobs during the drain", move || {
+        (0..5)
+            .map(|_| caller.run(tasks::pid, ()).unwrap())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        new_jobs,
+        vec![fresh_pid; 5],
+        "a draining node takes no new job"
+    );
+    assert!(draining.is_running(), "it finishes its job in flight first");
+
+    pipe.open();
+    let finished = within("the job in flight", move || in_flight.join().unwrap());
+    assert_eq!(finished.unwrap(), draining.pid);
+    let status = draining.wait();
+    assert_eq!(status.code(), Some(0), "{}", draining.stderr.text());
+}

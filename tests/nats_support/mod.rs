@@ -1,0 +1,174 @@
+//! Shared helpers of the `nats_*` test binaries: a real `nats-server` on a free port, worker
+//! nodes (the test worker program with `YTHREAD_WORKER` set), and a caller.
+//!
+//! Every test starts its own broker and nodes; every wait is bounded by [`BOUND`].
+
+#![allow(dead_code, unreachable_pub, unused_imports)] // each test binary uses a different subset
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ythread::Executor;
+use ythread_executors::{NatsConfig, NatsExecutor};
+use ythread_suite::tasks;
+
+pub use crate::subprocess_support::{BOUND, Pipe, eventually, within};
+
+/// This test's broker.
+pub struct Broker(ythread_suite::nats_broker::Broker);
+
+impl Broker {
+    /// Starts a broker on a port the OS picks, and waits until it accepts clients.
+    pub fn start() -> Broker {
+        Broker(ythread_suite::nats_broker::Broker::start().unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.0.url()
+    }
+
+    /// Kills the broker and waits for it to be gone.
+    pub fn kill(&mut self) {
+        self.0.kill();
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.0.restart().unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// The lines a child writes to a pipe, collected by a thread.
+pub struct Lines {
+    seen: Arc<Mutex<Vec<String>>>,
+    arrivals: Receiver<String>,
+}
+
+fn lines_of(pipe: impl std::io::Read + Send + 'static) -> Lines {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (send, arrivals) = mpsc::channel();
+    let keep = Arc::clone(&seen);
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { return };
+            keep.lock().unwrap().push(line.clone());
+            let _ = send.send(line);
+        }
+    });
+    Lines { seen, arrivals }
+}
+
+impl Lines {
+    /// The first line from now on that `matches`, within [`BOUND`].
+    pub fn wait_for(&self, matches: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + BOUND;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let line = self.arrivals.recv_timeout(left).ok()?;
+            if matches(&line) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        self.seen.lock().unwrap().join("\n")
+    }
+}
+
+/// A worker node: the test worker program serving the demo tasks from a broker.
+pub struct Node {
+    child: Child,
+    pub pid: u32,
+    pub stderr: Lines,
+}
+
+impl Node {
+    /// A node of the demo registry running jobs through `local` (its `YTHREAD_EXECUTOR`).
+    pub fn start(broker: &Broker, local: &str) -> Node {
+        Node::with_env(broker, local, &[])
+    }
+
+    /// A node built from a different registry.
+    pub fn start_other_build(broker: &Broker) -> Node {
+        Node::with_env(broker, "inline", &[("YTHREAD_TEST_REGISTRY", "other")])
+    }
+
+    fn with_env(broker: &Broker, local: &str, env: &[(&str, &str)]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ythread-test-worker"))
+            .env("YTHREAD_WORKER", broker.url())
+            .env("YTHREAD_EXECUTOR", local)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let stderr = lines_of(child.stderr.take().unwrap());
+        if stderr
+            .wait_for(|line| line.contains(": serving "))
+            .is_none()
+        {
+            let _ = child.kill();
+            panic!("node {pid} did not start serving: {}", stderr.text());
+        }
+        Node { child, pid, stderr }
+    }
+
+    /// Sends `signal` to the node.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: `kill` takes two integers and touches no memory; the pid is our own child,
+        // not yet reaped (the handle waits for it only in `wait` and on drop).
+        let sent = unsafe { libc::kill(self.pid as libc::pid_t, signal) };
+        assert_eq!(sent, 0, "kill({}, {signal})", self.pid);
+    }
+
+    /// Whether the node is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the node to exit, within [`BOUND`].
+    pub fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + BOUND;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not exit within {BOUND:?}",
+                self.pid
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A caller of the demo registry on `broker`, with per-job deadline `timeout`.
+pub fn caller(broker: &Broker, timeout: &str) -> Executor {
+    Executor::new(nats_caller(broker, timeout))
+}
+
+/// [`caller`], as the strategy itself (for [`NatsExecutor::nodes`]).
+pub fn nats_caller(broker: &Broker, timeout: &str) -> NatsExecutor {
+    let config: NatsConfig = match format!("{},timeout={timeout}", broker.url()).parse() {
+        Ok(ythread_executors::ExecutorConfig::Nats(config)) => config,
+        other => panic!("not a nats config: {other:?}"),
+    };
+    NatsExecutor::connect(config, tasks::registry()).unwrap()
+}
