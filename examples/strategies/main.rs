@@ -260,7 +260,7 @@ fn step_count(strategies: &[Strategy], plan: &Plan) -> u64 {
         + (all + tokio) // mixed
         + all // overhead
         + thumbnails::steps(listed as usize)
-        + payloads::steps(listed as usize)
+        + payloads::steps(strategies)
         + listed // crash
 }
 

@@ -22,7 +22,7 @@ use ythread::Executor;
 use ythread_suite::tasks::echo_bytes;
 
 use crate::Lineup;
-use crate::plan::{Plan, Row};
+use crate::plan::{Plan, Row, Strategy};
 use crate::progress::Progress;
 use crate::report::{Notes, code};
 
@@ -45,13 +45,11 @@ pub(crate) struct Section {
     pub(crate) rows: Vec<Row<Trips>>,
 }
 
-/// Measures every listed strategy of `lineup` (the today's forms are skipped: the same bytes
-/// either way).
+/// Measures every listed strategy of `lineup` but `nats` (the today's forms are skipped: the
+/// same bytes either way).
 pub(crate) fn measure(lineup: &Lineup, plan: &Plan, progress: &Progress) -> Section {
     let rounds = if plan.quick { 3 } else { 9 };
-    let rows = lineup
-        .iter()
-        .filter(|(strategy, _)| strategy.today_of.is_none())
+    let rows = measured(lineup)
         .map(|(strategy, executor)| {
             progress.step(&format!("payloads: {}", strategy.label));
             let result = match executor {
@@ -65,9 +63,20 @@ pub(crate) fn measure(lineup: &Lineup, plan: &Plan, progress: &Progress) -> Sect
     Section { rounds, rows }
 }
 
+/// Whether the section measures `strategy`: a listed one, but not `nats`, whose broker takes
+/// messages of at most 1 MiB by default and refuses bigger ones by design (see
+/// `docs/nats.md`).
+fn is_measured(strategy: &Strategy) -> bool {
+    strategy.today_of.is_none() && !strategy.config.to_string().starts_with("nats://")
+}
+
+fn measured(lineup: &Lineup) -> impl Iterator<Item = &(Strategy, Result<Executor, String>)> {
+    lineup.iter().filter(|(strategy, _)| is_measured(strategy))
+}
+
 /// Progress steps of the section.
-pub(crate) fn steps(lineup_listed: usize) -> u64 {
-    lineup_listed as u64
+pub(crate) fn steps(strategies: &[Strategy]) -> u64 {
+    strategies.iter().filter(|s| is_measured(s)).count() as u64
 }
 
 fn trips(executor: &Executor, rounds: usize) -> Result<Trips, String> {
@@ -123,7 +132,8 @@ pub(crate) fn table(out: &mut String, section: &Section, notes: &mut Notes) {
          and as result (`echo_bytes`), against the floor: a second process echoing them over a \
          Unix socket pair. Medians of {} alternating rounds; a ratio under 1 is faster than \
          the floor. In-process strategies move the argument without copying it; the subprocess \
-         pool sends payloads over 64 KiB through shared memory.\n",
+         pool sends payloads over 64 KiB through shared memory. A `nats` row would fail: the \
+         broker refuses messages over its `max_payload` (1 MiB by default) by design.\n",
         section.rounds
     );
     let mut header = String::from("| strategy |");
