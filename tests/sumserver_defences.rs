@@ -310,3 +310,18 @@ fn a_client_that_never_reads_its_replies_is_cut_off() {
         }
     }
 }
+
+#[test]
+fn a_whole_line_too_long_for_a_request_gets_an_error_and_the_connection_goes_on() {
+    let server = line_server(Duration::from_secs(30));
+    let mut stream = connect(server.addr());
+    let mut replies = BufReader::new(stream.try_clone().unwrap());
+    stream.write_all(b"12345678901234567\n4\n").unwrap();
+    let mut line = String::new();
+    replies.read_line(&mut line).unwrap();
+    assert!(line.starts_with("error: line longer than 16 bytes"), "{line}");
+    assert!(!line.contains("closing"), "{line}");
+    line.clear();
+    replies.read_line(&mut line).unwrap();
+    assert_eq!(line, "10\n");
+}

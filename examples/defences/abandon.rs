@@ -90,9 +90,16 @@ fn one_abandoned(server: &ChildServer) -> Option<Duration> {
     let busy = loop {
         std::thread::sleep(Duration::from_millis(20));
         let now = cpu_by_worker(server);
+        // A worker started since `before` (a replacement) counts from zero.
+        let ticks_before = |pid: u32| {
+            before
+                .iter()
+                .find(|(p, _)| *p == pid)
+                .map_or(0, |(_, t)| *t)
+        };
         if let Some(&(pid, _)) = now
             .iter()
-            .find(|(pid, ticks)| before.iter().any(|(p, t)| p == pid && ticks > &(t + 1)))
+            .find(|(pid, ticks)| *ticks > ticks_before(*pid) + 1)
         {
             break pid;
         }

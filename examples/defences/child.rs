@@ -36,6 +36,8 @@ impl Default for Setup {
 pub(crate) struct ChildServer {
     child: Child,
     pub(crate) addr: SocketAddr,
+    /// Descriptors open once the server is up, before any connection.
+    baseline_fds: usize,
 }
 
 impl ChildServer {
@@ -62,7 +64,47 @@ impl ChildServer {
             .trim()
             .parse()
             .unwrap_or_else(|_| crate::fail(&format!("the server printed `{line}`")));
-        ChildServer { child, addr }
+        let mut server = ChildServer {
+            child,
+            addr,
+            baseline_fds: 0,
+        };
+        // One answered request: the accept loop is set up (its epoll and spare descriptor).
+        let _ = ythread_suite::client::request_once(addr, b"1", Duration::from_secs(10));
+        server.wait_for_fds_to_settle();
+        server.baseline_fds = server.open_fds();
+        server
+    }
+
+    /// The server's open descriptors.
+    pub(crate) fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, Iterator::count)
+    }
+
+    pub(crate) fn baseline_fds(&self) -> usize {
+        self.baseline_fds
+    }
+
+    /// Waits (at most 30 s) until the server holds `fds` descriptors or fewer.
+    pub(crate) fn wait_for_fds(&self, fds: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.open_fds() > fds && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits (at most 5 s) until the count of descriptors stops changing.
+    fn wait_for_fds_to_settle(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut last = self.open_fds();
+        while std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = self.open_fds();
+            if now == last {
+                return;
+            }
+            last = now;
+        }
     }
 
     pub(crate) fn pid(&self) -> u32 {

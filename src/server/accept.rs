@@ -28,6 +28,13 @@ use super::connections::{Connections, Key};
 use super::protocol;
 use super::sys::{LISTENER_KEY, Poller};
 
+/// The most connections accepted per wake of the accept loop.
+const ACCEPT_BURST: usize = 128;
+
+/// How far over the cap the connections being shed may take the server: each holds its
+/// descriptor and thread until its handler has noticed. Past this, newcomers are refused.
+const MAX_SHEDDING: usize = 16;
+
 /// At most this much of a refused client's request is read before closing, so that the close
 /// does not turn into a reset that could destroy the busy line before the client reads it.
 const REFUSAL_DRAIN: usize = 4096;
@@ -107,7 +114,12 @@ impl<'a> Acceptor<'a> {
     }
 
     fn accept_waiting(&mut self, stop: &impl Fn() -> bool) -> io::Result<()> {
-        while !stop() {
+        // Bounded, so that a flood cannot keep the loop from departures and ended handlers;
+        // the listener is level-triggered, so what is left is reported at the next wait.
+        for _ in 0..ACCEPT_BURST {
+            if stop() {
+                break;
+            }
             match self.listener.accept() {
                 Ok((stream, _peer)) => {
                     if self.out_of_fds {
@@ -142,8 +154,11 @@ impl<'a> Acceptor<'a> {
             max_connections,
             shed_idle_after,
         } = self.admission;
-        if self.connections.open() >= max_connections {
-            let idlest = shed_idle_after.and_then(|after| self.connections.shed_idlest(after));
+        let open = self.connections.open();
+        if open >= max_connections {
+            let idlest = shed_idle_after
+                .filter(|_| open < max_connections + MAX_SHEDDING)
+                .and_then(|after| self.connections.shed_idlest(after));
             let Some(idlest) = idlest else {
                 refuse(
                     &stream,
@@ -277,11 +292,28 @@ fn is_memory_shortage(error: &io::Error) -> bool {
         || matches!(error.raw_os_error(), Some(libc::ENOBUFS | libc::ENOMEM))
 }
 
+/// An error of the connection being accepted, not of the listener: Linux hands a waiting
+/// connection's pending network error back from `accept` (see accept(2)). It concerns that
+/// client only.
 fn is_lost_connection(error: &io::Error) -> bool {
     matches!(
         error.kind(),
         io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::Interrupted
-    ) || error.raw_os_error() == Some(libc::EPROTO)
+    ) || matches!(
+        error.raw_os_error(),
+        Some(
+            libc::EPROTO
+                | libc::ENETDOWN
+                | libc::ENETUNREACH
+                | libc::EHOSTDOWN
+                | libc::EHOSTUNREACH
+                | libc::ENONET
+                | libc::ENOPROTOOPT
+                | libc::EOPNOTSUPP
+                | libc::EPERM
+                | libc::ETIMEDOUT
+        )
+    )
 }

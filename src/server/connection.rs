@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use ythread::Yielder;
 
 use super::connections::{Admitted, ConnectionState};
-use super::protocol::{self, MAX_REQUEST_BYTES};
+use super::protocol::{self, BadRequest, MAX_REQUEST_BYTES};
 use super::reader::{Next, RequestReader};
 use super::{Framing, Work};
 use crate::tasks::{fib, sumn};
@@ -43,6 +43,7 @@ pub(crate) fn serve(y: &Yielder<'_>, admitted: Admitted, settings: Settings) {
     let departure = admitted.departure;
     let socket = admitted.socket;
     serve_requests(y, &socket, &admitted.state, settings);
+    admitted.state.end();
     // The socket closes here, at once; only then does the accept loop hear of the end.
     drop(socket);
     drop(departure);
@@ -78,10 +79,7 @@ fn serve_requests(
                 return;
             }
             Next::TooLong => {
-                let reply = protocol::error_reply(format_args!(
-                    "line longer than {MAX_REQUEST_BYTES} bytes; send n as at most \
-                     {MAX_REQUEST_BYTES} decimal digits and a line break (closing the connection)"
-                ));
+                let reply = line_too_long().replace('\n', " (closing the connection)\n");
                 if stream.write_all(reply.as_bytes()).is_ok() {
                     close_after_reply(stream);
                 }
@@ -94,8 +92,15 @@ fn serve_requests(
         }
         let (reply, keep_open) = match protocol::parse_request(request, settings.max_n) {
             Ok(n) => (answer(y, settings, n), true),
+            // A whole line too long for a request: the framing is intact, so go on.
+            Err(BadRequest::TooLong) if settings.framing == Framing::Line => {
+                (line_too_long(), true)
+            }
             Err(bad) => (protocol::error_reply(&bad), !bad.closes_connection()),
         };
+        // The work is done: a client that does not read its reply may be shed from here on,
+        // so it cannot hold a place by reading a byte now and then.
+        state.wait_for_request();
         if stream.write_all(reply.as_bytes()).is_err() {
             return;
         }
@@ -104,6 +109,14 @@ fn serve_requests(
             return;
         }
     }
+}
+
+/// The reply to a line longer than a request can be.
+fn line_too_long() -> String {
+    protocol::error_reply(format_args!(
+        "line longer than {MAX_REQUEST_BYTES} bytes; send n as at most {MAX_REQUEST_BYTES} \
+         decimal digits and a line break"
+    ))
 }
 
 /// Closes a connection whose input may hold unread bytes. Closing a socket with unread input

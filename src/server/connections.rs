@@ -85,6 +85,11 @@ impl ConnectionState {
         !self.peer_gone.load(Ordering::SeqCst)
     }
 
+    /// The handler is done with the connection: it is no candidate for shedding any more.
+    pub(crate) fn end(&self) {
+        self.phase.store(BUSY, Ordering::SeqCst);
+    }
+
     /// The accept loop saw the peer leave. Returns whether a request is in progress (its work
     /// should be cancelled).
     fn peer_left(&self) -> bool {
@@ -261,23 +266,26 @@ impl Connections {
         if self.slots.is_empty() {
             return None;
         }
-        let mut idlest: Option<(usize, u64, Duration)> = None;
-        for _ in 0..SHED_SAMPLE {
-            let index = (self.next_random() % self.slots.len() as u64) as usize;
+        let slots = self.slots.len() as u64;
+        let picks: [usize; SHED_SAMPLE] =
+            std::array::from_fn(|_| (self.next_random() % slots) as usize);
+        let mut idlest: Option<(Arc<TcpStream>, &ConnectionState, u64, Duration)> = None;
+        for index in picks {
             let Some(tracked) = &self.slots[index].tracked else {
                 continue;
             };
             if let Some((since, idle)) = tracked.state.idle_for()
                 && idle >= idle_at_least
-                && idlest.is_none_or(|(_, _, longest)| idle > longest)
+                && idlest
+                    .as_ref()
+                    .is_none_or(|(_, _, _, longest)| idle > *longest)
+                && let Some(socket) = tracked.socket.upgrade()
             {
-                idlest = Some((index, since, idle));
+                idlest = Some((socket, &tracked.state, since, idle));
             }
         }
-        let (index, since, _) = idlest?;
-        let tracked = self.slots[index].tracked.as_ref()?;
-        let socket = tracked.socket.upgrade()?;
-        tracked.state.shed(since).then_some(socket)
+        let (socket, state, since, _) = idlest?;
+        state.shed(since).then_some(socket)
     }
 
     /// Joins the handlers that have ended and frees their slots.

@@ -4,8 +4,9 @@
 //! timeout (the idle timeout, inherited from the listening socket) bounds the wait. Line
 //! framing keeps what arrived after a request's newline for the next one, and bounds a request
 //! as a whole: from its first byte, the rest must arrive within the idle timeout, however it
-//! is trickled. Only then does it change the socket's receive timeout (one syscall), and sets
-//! it back for the wait between requests.
+//! is trickled. Only while a request is partial does it change the socket's receive timeout
+//! (one syscall per read, to what is left of the deadline), and it sets it back for the wait
+//! between requests.
 
 use std::io::{self, Read};
 use std::net::TcpStream;
@@ -43,6 +44,10 @@ pub(crate) struct RequestReader {
     consumed: usize,
     /// Whether the socket's receive timeout is currently shorter than the idle timeout.
     timeout_shortened: bool,
+    /// When the first byte of the partial request in `buffer` arrived.
+    partial_since: Option<Instant>,
+    /// When the last read returned.
+    read_at: Instant,
 }
 
 impl RequestReader {
@@ -54,6 +59,8 @@ impl RequestReader {
             filled: 0,
             consumed: 0,
             timeout_shortened: false,
+            partial_since: None,
+            read_at: Instant::now(),
         }
     }
 
@@ -84,10 +91,15 @@ impl RequestReader {
         self.buffer.copy_within(self.consumed..self.filled, 0);
         self.filled -= self.consumed;
         self.consumed = 0;
-        let mut deadline = None;
+        if self.filled == 0 {
+            self.partial_since = None;
+        }
         loop {
             if let Some(end) = self.buffer[..self.filled].iter().position(|&b| b == b'\n') {
                 self.consumed = end + 1;
+                // What follows the line, if anything, is the next request's start: it
+                // arrived with the last read.
+                self.partial_since = (self.filled > self.consumed).then_some(self.read_at);
                 if self.timeout_shortened {
                     self.timeout_shortened = false;
                     if stream.set_read_timeout(Some(self.idle_timeout)).is_err() {
@@ -100,9 +112,8 @@ impl RequestReader {
             if self.filled > MAX_LINE_BYTES - 1 {
                 return Next::TooLong;
             }
-            if self.filled > 0 {
-                let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.idle_timeout);
-                let left = deadline.saturating_duration_since(Instant::now());
+            if let Some(since) = self.partial_since {
+                let left = (since + self.idle_timeout).saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Next::Incomplete;
                 }
@@ -114,9 +125,10 @@ impl RequestReader {
             match stream.read(&mut self.buffer[self.filled..]) {
                 Ok(0) => return Next::Closed,
                 Ok(len) => {
+                    self.read_at = Instant::now();
                     // The deadline runs from the request's first byte.
                     if self.filled == 0 {
-                        deadline = Some(Instant::now() + self.idle_timeout);
+                        self.partial_since = Some(self.read_at);
                     }
                     self.filled += len;
                 }

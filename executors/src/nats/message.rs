@@ -1,15 +1,17 @@
 //! What a node sends back on a job's reply subject.
 //!
-//! A job's body is the subprocess strategy's job body (`postcard(task name) ++ postcard(args)`)
-//! and its final reply is the subprocess strategy's reply body (result with run time, or
-//! error): one encoding for work that leaves the process, whichever way it leaves. NATS adds
-//! two kinds of its own, for the node's identity and its capacity:
+//! A job's body is the subprocess strategy's job body with its arguments inline
+//! (`postcard(task name) ++ 0x00 ++ postcard(args)`) and its final reply is the subprocess
+//! strategy's reply body with the result inline (result with run time, or error): one encoding
+//! for work that leaves the process, whichever way it leaves. The subprocess protocol's tag
+//! 0x02 (a result in shared memory) never crosses a broker. NATS adds two kinds of its own,
+//! for the node's identity and its capacity, with tags clear of the protocol's:
 //!
 //! ```text
 //! 0x00 ++ ran (u64 LE ns) ++ postcard(result)   done, as in the subprocess protocol
 //! 0x01 ++ postcard(WireError)                   failed, as in the subprocess protocol
-//! 0x02 ++ node (utf-8 HOST:PID)                 taken: the node runs it now
-//! 0x03 ++ node (utf-8 HOST:PID)                 busy: the node has no room; send it again
+//! 0x10 ++ node (utf-8 HOST:PID)                 taken: the node runs it now
+//! 0x11 ++ node (utf-8 HOST:PID)                 busy: the node has no room; send it again
 //! ```
 //!
 //! Messages on one subject from one connection arrive in order, so "taken" always comes before
@@ -17,8 +19,8 @@
 
 use crate::subprocess::protocol::{self, BadReply, Reply};
 
-const TAKEN: u8 = 2;
-const BUSY: u8 = 3;
+const TAKEN: u8 = 0x10;
+const BUSY: u8 = 0x11;
 
 /// One message from a node, decoded.
 pub(crate) enum FromNode<'a> {

@@ -1,4 +1,5 @@
-//! The subjects a caller and its nodes meet on, all under `PREFIX.DIGEST`:
+//! The subjects a caller and its nodes meet on, all under `PREFIX.DIGEST` (`DIGEST` is
+//! `vN-` and the registry digest, N being the version of the encoding of jobs and replies):
 //!
 //! ```text
 //! PREFIX.DIGEST.task.TASK          a job (request); nodes listen on PREFIX.DIGEST.task.> in one queue group
@@ -7,11 +8,14 @@
 //! PREFIX.DIGEST.status             every node answers with its status (see `status.rs`)
 //! ```
 //!
-//! `DIGEST` is the registry digest in hex: a node built from other tasks listens elsewhere,
-//! so it never receives a job it would misread, and a caller with no matching node gets the
+//! The digest is the registry's in hex, after the protocol version: a node built from other
+//! tasks, or with another encoding of the same tasks, listens elsewhere, so it never receives
+//! a job it would misread, and a caller with no matching node gets the
 //! broker's "no responders" at once. `TASK` is the task's name with every character that a
 //! subject token cannot hold replaced by `_`; the job body carries the exact name, so two
 //! names that map to one token still run the right task.
+
+use crate::subprocess::protocol::PROTOCOL_VERSION;
 
 /// The subjects of one registry under one prefix.
 #[derive(Clone, Debug)]
@@ -22,7 +26,7 @@ pub(crate) struct Subjects {
 impl Subjects {
     pub(crate) fn new(prefix: &str, digest: u64) -> Self {
         Subjects {
-            base: format!("{prefix}.{digest:016x}"),
+            base: format!("{prefix}.v{PROTOCOL_VERSION}-{digest:016x}"),
         }
     }
 
@@ -84,21 +88,21 @@ mod tests {
         let subjects = Subjects::new("jobs", 0xabc);
         assert_eq!(
             subjects.task("my_crate::tasks::sumn"),
-            "jobs.0000000000000abc.task.my_crate::tasks::sumn"
+            "jobs.v4-0000000000000abc.task.my_crate::tasks::sumn"
         );
         assert_eq!(
             subjects.task("a.b c*>"),
-            "jobs.0000000000000abc.task.a_b_c__"
+            "jobs.v4-0000000000000abc.task.a_b_c__"
         );
-        assert_eq!(subjects.all_tasks(), "jobs.0000000000000abc.task.>");
+        assert_eq!(subjects.all_tasks(), "jobs.v4-0000000000000abc.task.>");
         assert_eq!(
             subjects.at_node("h_1", "t"),
-            "jobs.0000000000000abc.at.h_1.t"
+            "jobs.v4-0000000000000abc.at.h_1.t"
         );
         assert_eq!(
             subjects.all_at_node("h_1"),
-            "jobs.0000000000000abc.at.h_1.>"
+            "jobs.v4-0000000000000abc.at.h_1.>"
         );
-        assert!(!subjects.room().starts_with(&subjects.all_tasks()[..25]));
+        assert!(!subjects.room().starts_with(&subjects.all_tasks()[..28]));
     }
 }

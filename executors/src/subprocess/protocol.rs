@@ -34,7 +34,7 @@ use super::payload::{PayloadWriter, Placement};
 use super::shm::Region;
 
 /// Bumped whenever a frame, the marker or the hello changes shape.
-pub(super) const PROTOCOL_VERSION: u32 = 4;
+pub(crate) const PROTOCOL_VERSION: u32 = 4;
 
 /// The exit status of a worker that could not set its memory limit.
 pub(super) const EXIT_NO_LIMIT: i32 = 93;
