@@ -319,7 +319,10 @@ fn a_whole_line_too_long_for_a_request_gets_an_error_and_the_connection_goes_on(
     stream.write_all(b"12345678901234567\n4\n").unwrap();
     let mut line = String::new();
     replies.read_line(&mut line).unwrap();
-    assert!(line.starts_with("error: line longer than 16 bytes"), "{line}");
+    assert!(
+        line.starts_with("error: line longer than 16 bytes"),
+        "{line}"
+    );
     assert!(!line.contains("closing"), "{line}");
     line.clear();
     replies.read_line(&mut line).unwrap();

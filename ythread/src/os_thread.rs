@@ -28,11 +28,13 @@ use std::collections::VecDeque;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::spin;
 use crate::unwind::drop_quietly;
 
 /// How long a handler thread stays parked, waiting for the next handler, before it exits.
@@ -100,6 +102,8 @@ static PARKED: Mutex<VecDeque<Parked>> = Mutex::new(VecDeque::new());
 struct Mailbox {
     letter: Mutex<Option<Letter>>,
     arrived: Condvar,
+    /// Whether `letter` holds one: polled without the lock while the thread spins.
+    full: AtomicBool,
 }
 
 enum Letter {
@@ -111,6 +115,8 @@ impl Mailbox {
     fn post(&self, letter: Letter) {
         let mut slot = self.letter.lock();
         *slot = Some(letter);
+        // Under the lock, so that it never claims a letter the reader has already taken.
+        self.full.store(true, Ordering::Release);
         drop(slot);
         self.arrived.notify_one();
     }
@@ -219,8 +225,12 @@ fn wait_for_job(
 ) -> Option<(Box<dyn Job>, Duration)> {
     // An idle timeout too long to represent means waiting for good.
     let mut deadline = Instant::now().checked_add(idle_timeout);
+    spin::parked_spin(spin::PARKED_SPIN.min(idle_timeout), || {
+        mailbox.full.load(Ordering::Acquire)
+    });
     let mut letter = mailbox.letter.lock();
     loop {
+        mailbox.full.store(false, Ordering::Relaxed);
         match letter.take() {
             Some(Letter::Run(job, idle_timeout)) => return Some((job, idle_timeout)),
             Some(Letter::Retire) => return None,
