@@ -25,10 +25,6 @@
 //! `procspawn::init` first, and to the echo loop of the floor when started as its peer.
 
 use std::hint::black_box;
-use std::io::{BufReader, Read, Write};
-use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -37,10 +33,8 @@ use serde_bytes::ByteBuf;
 use ythread::Executor;
 use ythread_executors::SubprocessPool;
 use ythread_executors::subprocess::DEFAULT_SPIN;
+use ythread_suite::echo_floor::EchoFloor;
 use ythread_suite::tasks::{self, echo_bytes, tiny};
-
-/// Set in the environment of the floor's echo peer.
-const ECHO_PEER: &str = "YTHREAD_BENCH_ECHO_PEER";
 
 const SPINS: [(&str, Duration); 3] = [
     ("spin_0", Duration::ZERO),
@@ -51,8 +45,7 @@ const SPINS: [(&str, Duration); 3] = [
 fn main() {
     ythread_executors::init(tasks::registry());
     procspawn::init();
-    if std::env::var_os(ECHO_PEER).is_some() {
-        echo_peer();
+    if ythread_suite::echo_floor::serve_if_peer() {
         return;
     }
     let mut criterion = Criterion::default()
@@ -251,74 +244,16 @@ fn bench_callers(
     });
 }
 
-/// The floor: this program started again as an echo peer on a Unix socket pair, exchanging
-/// length-prefixed messages with one write and (usually) one read per message.
-struct Floor {
-    peer: Child,
-    writer: UnixStream,
-    reader: BufReader<UnixStream>,
-    packet: Vec<u8>,
-    reply: Vec<u8>,
-}
+/// The floor (`ythread_suite::echo_floor`): the same bytes echoed by a second process over a
+/// Unix socket pair; a failure ends the bench.
+struct Floor(EchoFloor);
 
 impl Floor {
     fn start() -> Self {
-        let (ours, theirs) = UnixStream::pair().expect("socket pair");
-        let peer = Command::new("/proc/self/exe")
-            .env(ECHO_PEER, "1")
-            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
-            .spawn()
-            .expect("start the echo peer");
-        Floor {
-            peer,
-            reader: BufReader::with_capacity(64 << 10, ours.try_clone().expect("dup")),
-            writer: ours,
-            packet: Vec::new(),
-            reply: Vec::new(),
-        }
+        Floor(EchoFloor::start().expect("start the echo peer"))
     }
 
     fn round_trip(&mut self, message: &[u8]) -> usize {
-        write_message(&mut self.writer, &mut self.packet, message).expect("send");
-        read_message(&mut self.reader, &mut self.reply).expect("the echo");
-        self.reply.len()
+        self.0.round_trip(message).expect("the echo")
     }
-}
-
-impl Drop for Floor {
-    fn drop(&mut self) {
-        let _ = self.writer.shutdown(std::net::Shutdown::Both);
-        let _ = self.peer.wait();
-    }
-}
-
-/// The echo peer: its stdin is the socket; it echoes messages until end-of-file.
-fn echo_peer() {
-    let socket = std::io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(UnixStream::from)
-        .expect("the socket on stdin");
-    let mut reader = BufReader::with_capacity(64 << 10, socket.try_clone().expect("dup"));
-    let mut writer = socket;
-    let (mut message, mut packet) = (Vec::new(), Vec::new());
-    while read_message(&mut reader, &mut message).is_some() {
-        if write_message(&mut writer, &mut packet, &message).is_err() {
-            break;
-        }
-    }
-}
-
-fn write_message(to: &mut UnixStream, packet: &mut Vec<u8>, message: &[u8]) -> std::io::Result<()> {
-    packet.clear();
-    packet.extend_from_slice(&(message.len() as u32).to_le_bytes());
-    packet.extend_from_slice(message);
-    to.write_all(packet)
-}
-
-fn read_message(from: &mut impl Read, into: &mut Vec<u8>) -> Option<()> {
-    let mut len = [0u8; 4];
-    from.read_exact(&mut len).ok()?;
-    into.resize(u32::from_le_bytes(len) as usize, 0);
-    from.read_exact(into).ok()
 }

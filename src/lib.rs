@@ -2,6 +2,7 @@
 //! examples, the integration tests and the benchmarks.
 
 pub mod client;
+pub mod echo_floor;
 pub mod nats_broker;
 pub mod server;
 pub mod tasks;

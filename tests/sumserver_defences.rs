@@ -5,17 +5,18 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ythread::{CpuApply, Executor, Work as WorkDescriptor};
+mod support;
+
+use ythread::Executor;
 use ythread_suite::client::request_once;
 use ythread_suite::server::{
     Framing, RunningServer, Server, ServerConfig, default_max_connections, max_backlog,
 };
 
-const BOUND: Duration = Duration::from_secs(30);
+use support::BOUND;
 
 fn start(config: ServerConfig, executor: Executor) -> RunningServer {
     Server::bind(config, executor).unwrap().spawn()
@@ -156,24 +157,6 @@ fn the_drain_after_an_over_long_request_is_bounded_in_total() {
     }
 }
 
-/// A strategy that reports each piece of work as it arrives, then holds it until released.
-struct Gate {
-    arrived: mpsc::Sender<()>,
-    release: Mutex<mpsc::Receiver<()>>,
-}
-
-impl CpuApply for Gate {
-    fn apply(&self, work: &mut dyn WorkDescriptor) {
-        let _ = self.arrived.send(());
-        let _ = self.release.lock().unwrap().recv_timeout(BOUND);
-        work.run_here();
-    }
-
-    fn describe(&self) -> String {
-        "gate".to_owned()
-    }
-}
-
 fn capped(max_connections: usize, shed_idle_after: Option<Duration>) -> ServerConfig {
     ServerConfig {
         max_connections: Some(max_connections),
@@ -197,12 +180,8 @@ fn eventually_answered(addr: SocketAddr, request: &[u8]) -> String {
 
 #[test]
 fn a_newcomer_at_the_cap_is_refused_while_every_connection_is_busy() {
-    let (arrived_tx, arrived) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel();
-    let gate = Executor::new(Gate {
-        arrived: arrived_tx,
-        release: Mutex::new(release_rx),
-    });
+    let (gate, control) = support::gate();
+    let (arrived, release) = (control.arrived, control.release);
     // Shedding at once: a busy connection is still never shed.
     let server = start(capped(1, Some(Duration::ZERO)), gate);
     let mut busy = connect(server.addr());

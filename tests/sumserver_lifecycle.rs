@@ -5,50 +5,18 @@
 use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+mod support;
+
+use support::gate;
 use ythread::{CpuApply, Error, Executor, Termination, Work as WorkDescriptor};
 use ythread_suite::client::{Connection, request_once};
 use ythread_suite::server::{Server, ServerConfig};
 
-const BOUND: Duration = Duration::from_secs(30);
-
-/// A strategy that reports each piece of work as it arrives, then holds it until released.
-struct Gate {
-    arrived: mpsc::Sender<()>,
-    release: Mutex<mpsc::Receiver<()>>,
-}
-
-/// The test's side of a [`Gate`].
-struct GateControl {
-    arrived: mpsc::Receiver<()>,
-    release: mpsc::Sender<()>,
-}
-
-fn gate() -> (Executor, GateControl) {
-    let (arrived_tx, arrived) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel();
-    let strategy = Gate {
-        arrived: arrived_tx,
-        release: Mutex::new(release_rx),
-    };
-    (Executor::new(strategy), GateControl { arrived, release })
-}
-
-impl CpuApply for Gate {
-    fn apply(&self, work: &mut dyn WorkDescriptor) {
-        let _ = self.arrived.send(());
-        // Bounded, so that a failing test cannot leave a handler stuck for ever.
-        let _ = self.release.lock().unwrap().recv_timeout(BOUND);
-        work.run_here();
-    }
-
-    fn describe(&self) -> String {
-        "gate".to_owned()
-    }
-}
+use support::BOUND;
 
 /// A strategy whose first piece of work fails as if its worker process had been killed.
 #[derive(Default)]

@@ -90,8 +90,7 @@ struct Args {
 fn main() -> ExitCode {
     // Subprocess workers are this program started again: they never get past this line.
     ythread_executors::init(thumbnails::with_task(ythread_suite::tasks::registry()));
-    if std::env::var_os(payloads::ECHO_PEER).is_some() {
-        payloads::echo_peer();
+    if ythread_suite::echo_floor::serve_if_peer() {
         return ExitCode::SUCCESS;
     }
     let args = Args::parse();

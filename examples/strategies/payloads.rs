@@ -11,23 +11,17 @@
 //! `docs/subprocess.md`; `benches/subprocess.rs` measures the transfer alone).
 
 use std::fmt::Write as _;
-use std::io::{BufReader, Read, Write};
-use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_bytes::ByteBuf;
 use ythread::Executor;
+use ythread_suite::echo_floor::EchoFloor;
 use ythread_suite::tasks::echo_bytes;
 
 use crate::Lineup;
 use crate::plan::{Plan, Row, Strategy};
 use crate::progress::Progress;
 use crate::report::{Notes, code};
-
-/// Set in the environment of the floor's echo peer (this program started again).
-pub(crate) const ECHO_PEER: &str = "YTHREAD_COMPARISON_ECHO_PEER";
 
 /// The payload sizes measured.
 pub(crate) const SIZES: [(usize, &str); 2] = [(1 << 20, "1 MiB"), (16 << 20, "16 MiB")];
@@ -80,7 +74,8 @@ pub(crate) fn steps(strategies: &[Strategy]) -> u64 {
 }
 
 fn trips(executor: &Executor, rounds: usize) -> Result<Trips, String> {
-    let mut floor = Floor::start()?;
+    let mut floor =
+        EchoFloor::start().map_err(|e| format!("could not start the echo peer: {e}"))?;
     let mut trips = Trips {
         ours: Vec::new(),
         floor: Vec::new(),
@@ -89,11 +84,11 @@ fn trips(executor: &Executor, rounds: usize) -> Result<Trips, String> {
         let message: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
         // One of each first: starts what is lazy, sizes what grows on demand.
         one_trip(executor, &message)?;
-        floor.round_trip(&message)?;
+        floor_trip(&mut floor, &message)?;
         let (mut ours, mut floors) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             ours.push(one_trip(executor, &message)?);
-            floors.push(floor.round_trip(&message)?);
+            floors.push(floor_trip(&mut floor, &message)?);
         }
         trips.ours.push(median(&mut ours));
         trips.floor.push(median(&mut floors));
@@ -118,6 +113,14 @@ fn one_trip(executor: &Executor, message: &[u8]) -> Result<Duration, String> {
         ));
     }
     Ok(took)
+}
+
+fn floor_trip(floor: &mut EchoFloor, message: &[u8]) -> Result<Duration, String> {
+    let started = Instant::now();
+    floor
+        .round_trip(message)
+        .map_err(|e| format!("floor: {e}"))?;
+    Ok(started.elapsed())
 }
 
 fn median(samples: &mut [Duration]) -> Duration {
@@ -174,77 +177,4 @@ pub(crate) fn table(out: &mut String, section: &Section, notes: &mut Notes) {
 
 fn millis(duration: Duration) -> String {
     format!("{:.2} ms", duration.as_secs_f64() * 1e3)
-}
-
-/// The floor: this program started again as an echo peer on a Unix socket pair, exchanging
-/// length-prefixed messages.
-struct Floor {
-    peer: Child,
-    writer: UnixStream,
-    reader: BufReader<UnixStream>,
-    reply: Vec<u8>,
-}
-
-impl Floor {
-    fn start() -> Result<Floor, String> {
-        let (ours, theirs) = UnixStream::pair().map_err(|e| format!("no socket pair: {e}"))?;
-        let peer = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-            .env(ECHO_PEER, "1")
-            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
-            .spawn()
-            .map_err(|e| format!("could not start the echo peer: {e}"))?;
-        let reader = ours.try_clone().map_err(|e| e.to_string())?;
-        Ok(Floor {
-            peer,
-            reader: BufReader::with_capacity(64 << 10, reader),
-            writer: ours,
-            reply: Vec::new(),
-        })
-    }
-
-    fn round_trip(&mut self, message: &[u8]) -> Result<Duration, String> {
-        let started = Instant::now();
-        write_message(&mut self.writer, message).map_err(|e| format!("floor: {e}"))?;
-        read_message(&mut self.reader, &mut self.reply)
-            .ok_or_else(|| "floor: the echo peer hung up".to_owned())?;
-        Ok(started.elapsed())
-    }
-}
-
-impl Drop for Floor {
-    fn drop(&mut self) {
-        let _ = self.writer.shutdown(std::net::Shutdown::Both);
-        let _ = self.peer.wait();
-    }
-}
-
-/// The echo peer: its stdin is the socket; it echoes messages until end-of-file.
-pub(crate) fn echo_peer() {
-    let Ok(socket) = std::io::stdin().as_fd().try_clone_to_owned() else {
-        return;
-    };
-    let socket = UnixStream::from(socket);
-    let Ok(reader) = socket.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::with_capacity(64 << 10, reader);
-    let mut writer = socket;
-    let mut message = Vec::new();
-    while read_message(&mut reader, &mut message).is_some() {
-        if write_message(&mut writer, &message).is_err() {
-            break;
-        }
-    }
-}
-
-fn write_message(to: &mut UnixStream, message: &[u8]) -> std::io::Result<()> {
-    to.write_all(&(message.len() as u32).to_le_bytes())?;
-    to.write_all(message)
-}
-
-fn read_message(from: &mut impl Read, into: &mut Vec<u8>) -> Option<()> {
-    let mut len = [0u8; 4];
-    from.read_exact(&mut len).ok()?;
-    into.resize(u32::from_le_bytes(len) as usize, 0);
-    from.read_exact(into).ok()
 }

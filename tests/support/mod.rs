@@ -174,3 +174,39 @@ pub(crate) fn meet(barrier: &std::sync::Arc<std::sync::Barrier>, what: &str) {
         panic!("{what} did not happen within {BOUND:?}");
     }
 }
+
+/// A strategy that reports each piece of work as it arrives, then holds it until released (or
+/// [`BOUND`] passes, so that a failing test cannot leave a handler stuck for ever).
+pub(crate) struct Gate {
+    arrived: std::sync::mpsc::Sender<()>,
+    release: std::sync::Mutex<Receiver<()>>,
+}
+
+/// The test's side of a [`Gate`]: hear of arrivals, release work one piece at a time.
+pub(crate) struct GateControl {
+    pub(crate) arrived: Receiver<()>,
+    pub(crate) release: std::sync::mpsc::Sender<()>,
+}
+
+/// A [`Gate`] strategy and its control.
+pub(crate) fn gate() -> (Executor, GateControl) {
+    let (arrived_tx, arrived) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let strategy = Gate {
+        arrived: arrived_tx,
+        release: std::sync::Mutex::new(release_rx),
+    };
+    (Executor::new(strategy), GateControl { arrived, release })
+}
+
+impl ythread::CpuApply for Gate {
+    fn apply(&self, work: &mut dyn ythread::Work) {
+        let _ = self.arrived.send(());
+        let _ = self.release.lock().unwrap().recv_timeout(BOUND);
+        work.run_here();
+    }
+
+    fn describe(&self) -> String {
+        "gate".to_owned()
+    }
+}
