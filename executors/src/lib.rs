@@ -34,6 +34,7 @@ mod error;
 pub mod exclusive;
 #[cfg(feature = "nats")]
 pub mod nats;
+mod portable;
 mod priority;
 pub mod rayon_pool;
 pub mod schedule;

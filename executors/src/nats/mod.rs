@@ -63,6 +63,7 @@ pub use self::status::NodeStatus;
 use self::subjects::Subjects;
 use crate::Error;
 use crate::config::ExecutorConfig;
+use crate::portable::portable_task;
 use crate::schedule::Stats;
 
 /// The `nats` strategy. See the [module docs](self).
@@ -226,15 +227,9 @@ impl CpuApply for NatsExecutor {
     /// Call it from a handler thread, never from inside an async runtime: it blocks on this
     /// strategy's own runtime.
     fn apply(&self, work: &mut dyn Work) {
-        let Some(task) = work.task_name() else {
-            return work.fail(WorkError::not_portable("nats"));
+        let Some(task) = portable_task(work, &self.registry, "nats", "this nats strategy") else {
+            return;
         };
-        if !self.registry.contains(task) {
-            return work.fail(WorkError::unknown_task(
-                task,
-                "in the registry of this nats strategy",
-            ));
-        }
         let _in_flight = self.stats.in_flight();
         round_trip::run(self, work, task);
     }

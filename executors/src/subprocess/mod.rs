@@ -75,6 +75,7 @@ pub(crate) use self::worker::registry;
 pub use self::worker::{WORKER_ENV, init};
 use crate::WorkerPriority;
 use crate::config::{ExecutorConfig, SubprocessConfig};
+use crate::portable::portable_task;
 use crate::schedule::{Lane, Scheduler};
 
 /// How long a caller polls for its reply (and a worker for its next job) before blocking,
@@ -329,15 +330,10 @@ impl CpuApply for SubprocessPool {
     /// (`NotPortable`, `UnknownTask`, `Panicked`, `WorkerDied`, `TimedOut`, `Codec`,
     /// `Unavailable`).
     fn apply(&self, work: &mut dyn Work) {
-        let Some(task) = work.task_name() else {
-            return work.fail(WorkError::not_portable("subprocess"));
+        let Some(task) = portable_task(work, &self.registry, "subprocess", "this subprocess pool")
+        else {
+            return;
         };
-        if !self.registry.contains(task) {
-            return work.fail(WorkError::unknown_task(
-                task,
-                "in the registry of this subprocess pool",
-            ));
-        }
         let plan = self.scheduler.plan(work);
         if plan.inline {
             return self.scheduler.run_inline(work);
