@@ -118,6 +118,28 @@ fn a_silent_line_connection_is_closed_at_the_idle_timeout() {
 }
 
 #[test]
+fn a_connection_silent_after_its_first_reply_is_closed_at_the_idle_timeout() {
+    // After its first reply a connection rests in the accept loop, which keeps the timeout.
+    for framing in [Framing::ReadOnce, Framing::Line] {
+        let server = start(
+            ServerConfig {
+                framing,
+                idle_timeout: Duration::from_millis(100),
+                ..ServerConfig::default()
+            },
+            Executor::inline(),
+        );
+        let mut stream = connect(server.addr());
+        stream.write_all(b"3\n").unwrap();
+        let text = read_to_close(&mut stream);
+        assert_eq!(
+            text, "6\nerror: no request within 100ms; closing the connection\n",
+            "{framing:?}"
+        );
+    }
+}
+
+#[test]
 fn an_over_long_line_gets_an_error_and_its_connection_is_closed() {
     let server = line_server(Duration::from_secs(30));
     let mut stream = connect(server.addr());

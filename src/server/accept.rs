@@ -18,14 +18,15 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 use ythread::{Executor, JoinHandle, YieldableThread};
 
 use super::connection::{self, Settings};
-use super::connections::{Connections, Key};
+use super::connections::{Admitted, Connections, Key};
 use super::protocol;
+use super::resting::{self, Input};
 use super::sys::{LISTENER_KEY, Poller};
 
 /// The most connections accepted per wake of the accept loop.
@@ -51,7 +52,7 @@ pub(crate) struct Acceptor<'a> {
     executor: &'a Executor,
     settings: Settings,
     admission: Admission,
-    poller: Poller,
+    poller: Arc<Poller>,
     connections: Connections,
     events: Vec<u64>,
     /// Closed to make room for one accept when the process is out of descriptors.
@@ -67,15 +68,15 @@ impl<'a> Acceptor<'a> {
         settings: Settings,
         admission: Admission,
     ) -> io::Result<Self> {
-        let poller = Poller::new()?;
+        let poller = Arc::new(Poller::new()?);
         poller.watch_listener(listener)?;
         Ok(Acceptor {
             listener,
             executor,
             settings,
             admission,
+            connections: Connections::new(Arc::clone(&poller)),
             poller,
-            connections: Connections::new(),
             events: Vec::new(),
             spare_fd: open_spare_fd(),
             out_of_fds: false,
@@ -91,8 +92,21 @@ impl<'a> Acceptor<'a> {
         stop: impl Fn() -> bool,
     ) -> io::Result<()> {
         self.connections.collect_ended(report_handler_outcome);
+        self.end_long_rests();
+        // Woken in time for the earliest rest to end (a millisecond late rather than early:
+        // the wait counts whole milliseconds).
+        let timeout = self
+            .connections
+            .next_rest_deadline()
+            .map_or(timeout, |until| {
+                timeout
+                    .min(until.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
+            });
         let mut events = std::mem::take(&mut self.events);
         let waited = self.poller.wait(&mut events, timeout);
+        // After the wait: a connection reported in `events` was handed back before its watch
+        // began, so it is in the queue now.
+        self.connections.take_resting(self.settings.idle_timeout);
         let mut outcome = waited;
         for &key in &events {
             if key == LISTENER_KEY {
@@ -100,7 +114,7 @@ impl<'a> Acceptor<'a> {
                     outcome = self.accept_waiting(&stop);
                 }
             } else {
-                self.connections.peer_left(Key::from_u64(key));
+                self.connection_event(Key::from_u64(key));
             }
         }
         self.events = events;
@@ -111,6 +125,40 @@ impl<'a> Acceptor<'a> {
     pub(crate) fn into_connections(mut self) -> Connections {
         self.connections.collect_ended(report_handler_outcome);
         self.connections
+    }
+
+    /// A resting connection has input: a new handler for a request, the close for an end.
+    /// Any other connection's event is its peer leaving.
+    fn connection_event(&mut self, key: Key) {
+        let Some((mut resting, until)) = self.connections.wake(key) else {
+            self.connections.peer_left(key);
+            return;
+        };
+        match resting::peek(&resting.socket) {
+            Input::Request => {
+                // As at admission, a failure only costs noticing a departure during the work.
+                let _ = self.poller.rewatch_hang_up(&*resting.socket, key.to_u64());
+                resting.may_rest = false;
+                self.start_handler(resting);
+            }
+            Input::Closed => resting.close(),
+            Input::Nothing => {
+                let _ = self.poller.watch_input_once(&*resting.socket, key.to_u64());
+                self.connections.rest_again(resting, until);
+            }
+        }
+    }
+
+    /// Closes the resting connections that sent nothing for an idle timeout, telling them so
+    /// as a handler would.
+    fn end_long_rests(&mut self) {
+        for resting in self.connections.rested_too_long(Instant::now()) {
+            send_now(
+                &resting.socket,
+                &connection::idle_reply(self.settings.idle_timeout),
+            );
+            resting.close();
+        }
     }
 
     fn accept_waiting(&mut self, stop: &impl Fn() -> bool) -> io::Result<()> {
@@ -179,10 +227,18 @@ impl<'a> Acceptor<'a> {
             let _ = idlest.shutdown(Shutdown::Both);
         }
         let admitted = self.connections.admit(stream);
-        let key = admitted.key;
         // If this fails (no memory), the connection is served all the same; only a departure
         // during its work would go unnoticed.
-        let _ = self.poller.watch_hang_up(&*admitted.socket, key.to_u64());
+        let _ = self
+            .poller
+            .watch_hang_up(&*admitted.socket, admitted.key.to_u64());
+        self.start_handler(admitted);
+    }
+
+    /// Starts the handler of an admitted or woken connection; refuses the connection if no
+    /// thread can be had.
+    fn start_handler(&mut self, admitted: Admitted) {
+        let key = admitted.key;
         let socket = Arc::clone(&admitted.socket);
         let settings = self.settings;
         // One name for every connection: handler threads are reused only under the name they

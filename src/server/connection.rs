@@ -39,14 +39,29 @@ pub(crate) struct Settings {
 /// over-long or incomplete request, or leaves while its request is in progress (then the
 /// accept loop cancels this handler, which unwinds at its yield). I/O errors (a reset, a
 /// client that stopped reading) end the connection quietly: they concern that client only.
+///
+/// After the first reply, with nothing more buffered, the connection is handed back to rest
+/// in the accept loop rather than waited on here (see [`super::resting`]), unless it came
+/// back from resting already.
 pub(crate) fn serve(y: &Yielder<'_>, admitted: Admitted, settings: Settings) {
-    let departure = admitted.departure;
-    let socket = admitted.socket;
-    serve_requests(y, &socket, &admitted.state, settings);
-    admitted.state.end();
-    // The socket closes here, at once; only then does the accept loop hear of the end.
-    drop(socket);
-    drop(departure);
+    match serve_requests(
+        y,
+        &admitted.socket,
+        &admitted.state,
+        settings,
+        admitted.may_rest,
+    ) {
+        Served::Rest => admitted.rest(),
+        Served::Done => admitted.close(),
+    }
+}
+
+/// How a handler leaves its connection.
+enum Served {
+    /// Over: close it.
+    Done,
+    /// Idle between requests: hand it back to rest.
+    Rest,
 }
 
 fn serve_requests(
@@ -54,20 +69,17 @@ fn serve_requests(
     mut stream: &TcpStream,
     state: &ConnectionState,
     settings: Settings,
-) {
+    may_rest: bool,
+) -> Served {
     let mut reader = RequestReader::new(settings.framing, settings.idle_timeout);
     loop {
         state.wait_for_request();
         let request = match reader.next(stream) {
             Next::Request(request) => request,
-            Next::Closed => return,
+            Next::Closed => return Served::Done,
             Next::Idle => {
-                let reply = protocol::error_reply(format_args!(
-                    "no request within {:?}; closing the connection",
-                    settings.idle_timeout
-                ));
-                let _ = stream.write_all(reply.as_bytes());
-                return;
+                let _ = stream.write_all(idle_reply(settings.idle_timeout).as_bytes());
+                return Served::Done;
             }
             Next::Incomplete => {
                 let reply = protocol::error_reply(format_args!(
@@ -76,19 +88,19 @@ fn serve_requests(
                     settings.idle_timeout
                 ));
                 let _ = stream.write_all(reply.as_bytes());
-                return;
+                return Served::Done;
             }
             Next::TooLong => {
                 let reply = line_too_long().replace('\n', " (closing the connection)\n");
                 if stream.write_all(reply.as_bytes()).is_ok() {
                     close_after_reply(stream);
                 }
-                return;
+                return Served::Done;
             }
         };
         // Shed by the accept loop to make room, or the client has already left.
         if !state.begin_request() {
-            return;
+            return Served::Done;
         }
         let (reply, keep_open) = match protocol::parse_request(request, settings.max_n) {
             Ok(n) => (answer(y, settings, n), true),
@@ -102,13 +114,23 @@ fn serve_requests(
         // so it cannot hold a place by reading a byte now and then.
         state.wait_for_request();
         if stream.write_all(reply.as_bytes()).is_err() {
-            return;
+            return Served::Done;
         }
         if !keep_open {
             close_after_reply(stream);
-            return;
+            return Served::Done;
+        }
+        if may_rest && !reader.has_buffered() {
+            return Served::Rest;
         }
     }
+}
+
+/// The line that ends a connection idle for `timeout`.
+pub(crate) fn idle_reply(timeout: Duration) -> String {
+    protocol::error_reply(format_args!(
+        "no request within {timeout:?}; closing the connection"
+    ))
 }
 
 /// The reply to a line longer than a request can be.

@@ -16,6 +16,7 @@
 //! is never shed, and a newcomer finds no place only when every sampled connection is busy or
 //! just arrived. The shed client gets an `error: server busy` line and end-of-stream.
 
+use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -23,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use ythread::JoinHandle;
+
+use super::sys::Poller;
 
 /// How many slots the accept loop samples to find the connection idle longest.
 pub const SHED_SAMPLE: usize = 16;
@@ -116,12 +119,14 @@ impl ConnectionState {
     }
 }
 
-/// What every handler shares with the accept loop: how many connections are open and which
-/// handlers have ended.
-#[derive(Debug, Default)]
+/// What every handler shares with the accept loop: how many connections are open, which
+/// have ended, which have been handed back to rest, and the poller that watches them.
+#[derive(Debug)]
 pub(crate) struct Shared {
     open: AtomicUsize,
     ended: Mutex<Vec<Key>>,
+    pub(crate) resting: Mutex<Vec<Admitted>>,
+    pub(crate) poller: Arc<Poller>,
 }
 
 /// A slot index and the generation of its occupant, so that a late event or report about a
@@ -149,7 +154,7 @@ impl Key {
 /// socket) tells the accept loop the connection is over.
 #[derive(Debug)]
 pub(crate) struct Departure {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     key: Key,
 }
 
@@ -160,18 +165,35 @@ impl Drop for Departure {
     }
 }
 
-/// What a new handler needs from the table: its socket, its state and its departure guard.
+/// What a handler needs from the table: its socket, its state and its departure guard. A
+/// connection that rests between requests is this, parked in its slot.
+#[derive(Debug)]
 pub(crate) struct Admitted {
     pub(crate) key: Key,
+    // Declared before `departure`, so that the socket closes before the end is reported.
     pub(crate) socket: Arc<TcpStream>,
     pub(crate) state: Arc<ConnectionState>,
+    /// Whether the handler may hand the connection back to rest after its first request;
+    /// one that came back from resting keeps its handler (see [`super::resting`]).
+    pub(crate) may_rest: bool,
     pub(crate) departure: Departure,
+}
+
+impl Admitted {
+    /// Ends the connection: it is no candidate for shedding, its socket closes, and the
+    /// accept loop hears of the end.
+    pub(crate) fn close(self) {
+        self.state.end();
+        drop(self);
+    }
 }
 
 struct Tracked {
     handler: Option<JoinHandle<()>>,
     state: Arc<ConnectionState>,
     socket: Weak<TcpStream>,
+    /// The connection while it rests, and when its rest runs out.
+    resting: Option<(Admitted, Instant)>,
 }
 
 struct Slot {
@@ -186,18 +208,30 @@ pub(crate) struct Connections {
     free: Vec<u32>,
     /// Slots whose handler ended but whose outcome is not yet published.
     ending: Vec<Key>,
+    /// Handlers that handed their connection back to rest, to be joined once finished.
+    retiring: Vec<JoinHandle<()>>,
+    /// When each resting connection's rest runs out, earliest first (every rest is one idle
+    /// timeout long); entries for connections that have since woken are skipped.
+    rest_deadlines: VecDeque<(Instant, Key)>,
     epoch: Instant,
     random: u64,
 }
 
 impl Connections {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(poller: Arc<Poller>) -> Self {
         let epoch = Instant::now();
         Connections {
-            shared: Arc::default(),
+            shared: Arc::new(Shared {
+                open: AtomicUsize::new(0),
+                ended: Mutex::default(),
+                resting: Mutex::default(),
+                poller,
+            }),
             slots: Vec::new(),
             free: Vec::new(),
             ending: Vec::new(),
+            retiring: Vec::new(),
+            rest_deadlines: VecDeque::new(),
             epoch,
             // Any odd seed will do: the sample needs spread, not secrecy.
             random: u64::from(epoch.elapsed().subsec_nanos()) | 1,
@@ -229,12 +263,14 @@ impl Connections {
             handler: None,
             state: Arc::clone(&state),
             socket: Arc::downgrade(&socket),
+            resting: None,
         });
         self.shared.open.fetch_add(1, Ordering::SeqCst);
         Admitted {
             key,
             socket,
             state,
+            may_rest: true,
             departure: Departure {
                 shared: Arc::clone(&self.shared),
                 key,
@@ -242,11 +278,65 @@ impl Connections {
         }
     }
 
-    /// Records the handler of an admitted connection.
+    /// Records the handler of an admitted connection, or of one woken from its rest.
     pub(crate) fn started(&mut self, key: Key, handler: JoinHandle<()>) {
-        if let Some(tracked) = self.tracked_mut(key) {
-            tracked.handler = Some(handler);
+        if let Some(tracked) = self.tracked_mut(key)
+            && let Some(previous) = tracked.handler.replace(handler)
+        {
+            self.retiring.push(previous);
         }
+    }
+
+    /// Moves the connections handed back to rest into their slots; each rests for up to
+    /// `idle_for`.
+    pub(crate) fn take_resting(&mut self, idle_for: Duration) {
+        let handed_back = std::mem::take(&mut *self.shared.resting.lock());
+        for admitted in handed_back {
+            let key = admitted.key;
+            let until = Instant::now() + idle_for;
+            if let Some(tracked) = self.tracked_mut(key) {
+                tracked.resting = Some((admitted, until));
+                self.rest_deadlines.push_back((until, key));
+            }
+        }
+    }
+
+    /// The connection `key` and the end of its rest, if it is resting, taken out of its slot.
+    pub(crate) fn wake(&mut self, key: Key) -> Option<(Admitted, Instant)> {
+        self.tracked_mut(key)?.resting.take()
+    }
+
+    /// Puts a connection taken by [`Connections::wake`] back to rest, until the same deadline.
+    pub(crate) fn rest_again(&mut self, admitted: Admitted, until: Instant) {
+        if let Some(tracked) = self.tracked_mut(admitted.key) {
+            tracked.resting = Some((admitted, until));
+        }
+    }
+
+    /// When the earliest rest runs out, if any connection rests.
+    pub(crate) fn next_rest_deadline(&self) -> Option<Instant> {
+        self.rest_deadlines.front().map(|&(until, _)| until)
+    }
+
+    /// Takes the resting connections whose rest ran out by `now`.
+    pub(crate) fn rested_too_long(&mut self, now: Instant) -> Vec<Admitted> {
+        let mut expired = Vec::new();
+        while let Some(&(until, key)) = self.rest_deadlines.front() {
+            if until > now {
+                break;
+            }
+            self.rest_deadlines.pop_front();
+            if let Some(tracked) = self.tracked_mut(key)
+                && tracked
+                    .resting
+                    .as_ref()
+                    .is_some_and(|(_, own)| *own == until)
+                && let Some((admitted, _)) = tracked.resting.take()
+            {
+                expired.push(admitted);
+            }
+        }
+        expired
     }
 
     /// The peer of `key` closed or reset its connection: cancels the handler if it is in the
@@ -269,27 +359,40 @@ impl Connections {
         let slots = self.slots.len() as u64;
         let picks: [usize; SHED_SAMPLE] =
             std::array::from_fn(|_| (self.next_random() % slots) as usize);
-        let mut idlest: Option<(Arc<TcpStream>, &ConnectionState, u64, Duration)> = None;
+        let mut idlest: Option<(usize, u64, Duration)> = None;
         for index in picks {
             let Some(tracked) = &self.slots[index].tracked else {
                 continue;
             };
             if let Some((since, idle)) = tracked.state.idle_for()
                 && idle >= idle_at_least
-                && idlest
-                    .as_ref()
-                    .is_none_or(|(_, _, _, longest)| idle > *longest)
-                && let Some(socket) = tracked.socket.upgrade()
+                && idlest.is_none_or(|(_, _, longest)| idle > longest)
             {
-                idlest = Some((socket, &tracked.state, since, idle));
+                idlest = Some((index, since, idle));
             }
         }
-        let (socket, state, since, _) = idlest?;
-        state.shed(since).then_some(socket)
+        let (index, since, _) = idlest?;
+        let tracked = self.slots[index].tracked.as_mut()?;
+        let socket = tracked.socket.upgrade()?;
+        if !tracked.state.shed(since) {
+            return None;
+        }
+        // A resting connection has no handler to notice: it ends here (its socket closes
+        // when the caller is done with it).
+        if let Some((admitted, _)) = tracked.resting.take() {
+            admitted.close();
+        }
+        Some(socket)
     }
 
     /// Joins the handlers that have ended and frees their slots.
     pub(crate) fn collect_ended(&mut self, report: impl Fn(Result<(), ythread::Error>)) {
+        for handler in self
+            .retiring
+            .extract_if(.., |handler| handler.is_finished())
+        {
+            report(handler.join());
+        }
         let mut ended = std::mem::take(&mut *self.shared.ended.lock());
         ended.append(&mut self.ending);
         for key in ended {
@@ -321,12 +424,20 @@ impl Connections {
 
     /// Every tracked connection's handler and socket (while its handler has it open), for
     /// the stop.
+    /// Resting connections close here.
     pub(crate) fn drain(&mut self) -> Vec<(JoinHandle<()>, Weak<TcpStream>)> {
-        self.slots
-            .iter_mut()
-            .filter_map(|slot| slot.tracked.take())
-            .filter_map(|tracked| Some((tracked.handler?, tracked.socket)))
-            .collect()
+        let retiring = self
+            .retiring
+            .drain(..)
+            .map(|handler| (handler, Weak::new()));
+        let tracked = self.slots.iter_mut().filter_map(|slot| slot.tracked.take());
+        let handlers = tracked.filter_map(|tracked| {
+            if let Some((admitted, _)) = tracked.resting {
+                admitted.close();
+            }
+            Some((tracked.handler?, tracked.socket))
+        });
+        retiring.chain(handlers).collect()
     }
 
     fn tracked_mut(&mut self, key: Key) -> Option<&mut Tracked> {

@@ -31,6 +31,7 @@ mod limits;
 mod listener;
 pub mod protocol;
 mod reader;
+mod resting;
 mod running;
 mod stop;
 mod sys;

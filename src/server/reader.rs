@@ -64,6 +64,11 @@ impl RequestReader {
         }
     }
 
+    /// Whether bytes of a next request have already been read (line framing only).
+    pub(crate) fn has_buffered(&self) -> bool {
+        self.filled > self.consumed
+    }
+
     /// Waits for the next request.
     pub(crate) fn next(&mut self, stream: &TcpStream) -> Next<'_> {
         match self.framing {

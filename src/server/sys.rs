@@ -74,12 +74,18 @@ pub(crate) fn soft_rlimit(resource: libc::__rlimit_resource_t) -> Option<u64> {
 pub(crate) const LISTENER_KEY: u64 = u64::MAX;
 
 /// One epoll instance for the accept loop: the listening socket (level-triggered: readable
-/// while connections wait) and each connection's hang-up (edge-triggered: reported once, when
-/// the peer's end-of-stream or reset arrives). Incoming request bytes never wake it, so it
-/// costs nothing per request; a connection's registration goes away with its socket.
+/// while connections wait) and each connection. While a handler serves a connection, only its
+/// hang-up is watched (edge-triggered: reported once, when the peer's end-of-stream or reset
+/// arrives), so request bytes never wake the loop. While a connection rests (no handler, see
+/// [`super::resting`]), its next input is watched once, level-triggered, so that input which
+/// arrived before the watch is reported too. A connection's registration goes away with its
+/// socket.
 pub(crate) struct Poller {
     epoll: OwnedFd,
 }
+
+/// A connection's hang-up, reported once (see [`Poller`]).
+const HANG_UP: u32 = (libc::EPOLLRDHUP | libc::EPOLLET) as u32;
 
 impl Poller {
     pub(crate) fn new() -> io::Result<Poller> {
@@ -100,17 +106,40 @@ impl Poller {
 
     /// Reports `key` once when the peer of `socket` closes its side or resets.
     pub(crate) fn watch_hang_up(&self, socket: &impl AsFd, key: u64) -> io::Result<()> {
-        self.add(socket, (libc::EPOLLRDHUP | libc::EPOLLET) as u32, key)
+        self.control(libc::EPOLL_CTL_ADD, socket, HANG_UP, key)
+    }
+
+    /// Back to watching only the hang-up of a connection watched with
+    /// [`Poller::watch_input_once`], for a handler that serves it again.
+    pub(crate) fn rewatch_hang_up(&self, socket: &impl AsFd, key: u64) -> io::Result<()> {
+        self.control(libc::EPOLL_CTL_MOD, socket, HANG_UP, key)
+    }
+
+    /// Reports `key` once when `socket` has input, end-of-stream or an error, including any
+    /// that is already there (a connection watched with [`Poller::watch_hang_up`]).
+    pub(crate) fn watch_input_once(&self, socket: &impl AsFd, key: u64) -> io::Result<()> {
+        let events = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32;
+        self.control(libc::EPOLL_CTL_MOD, socket, events, key)
     }
 
     fn add(&self, socket: &impl AsFd, events: u32, key: u64) -> io::Result<()> {
+        self.control(libc::EPOLL_CTL_ADD, socket, events, key)
+    }
+
+    fn control(
+        &self,
+        operation: libc::c_int,
+        socket: &impl AsFd,
+        events: u32,
+        key: u64,
+    ) -> io::Result<()> {
         let mut event = libc::epoll_event { events, u64: key };
         // SAFETY: both descriptors are open for the call (the poller owns one, `socket` is
         // borrowed), and `event` is a valid epoll_event that the kernel only reads.
         let status = unsafe {
             libc::epoll_ctl(
                 self.epoll.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
+                operation,
                 socket.as_fd().as_raw_fd(),
                 &mut event,
             )
