@@ -1,4 +1,4 @@
-//! The accept thread's CPU per new connection with few and with many connections open.
+//! The server's CPU per new connection with few and with many connections open.
 //! Bar: flat (within ±20%) from 1k to 8k live connections.
 
 use std::io::{Read, Write};
@@ -29,13 +29,13 @@ pub(crate) fn run(scale: Scale) -> Vec<Bar> {
             samples[samples.len() / 2]
         })
         .collect();
-    println!("## Accept-thread CPU per new connection, by connections open\n");
+    println!("## Server CPU per new connection, by connections open\n");
     println!(
         "{} new connections per measurement from {CLIENTS} clients, sizes alternating, \
          {ROUNDS} rounds; medians.\n",
         scale.cost_connections
     );
-    println!("| open connections | accept-thread CPU per new connection (each round) | median |");
+    println!("| open connections | server CPU per new connection (each round) | median |");
     println!("|--:|--:|--:|");
     for ((live, samples), median) in sizes.iter().zip(&samples).zip(&medians) {
         let each: Vec<String> = samples.iter().map(|s| micros(*s)).collect();
@@ -44,7 +44,7 @@ pub(crate) fn run(scale: Scale) -> Vec<Bar> {
     println!();
     let ratio = medians[1].as_secs_f64() / medians[0].as_secs_f64().max(1e-9);
     vec![Bar {
-        what: "accept-thread CPU per connection flat (±20%) from 1k to 8k live connections",
+        what: "server CPU per new connection flat (±20%) from 1k to 8k live connections",
         measured: format!(
             "{} at {} open, {} at {} open ({ratio:.2}x), medians of {ROUNDS}",
             micros(medians[0]),
@@ -56,13 +56,13 @@ pub(crate) fn run(scale: Scale) -> Vec<Bar> {
     }]
 }
 
-/// Accept-thread CPU per connection of `connections` short connections while `live` others
+/// Server CPU per connection of `connections` short connections while `live` others
 /// are held open.
 fn measure(server: &ChildServer, live: usize, connections: usize) -> Duration {
     // The last measurement's connections are all gone first: their ends would count here.
     server.wait_for_fds(server.baseline_fds());
     let held: Vec<TcpStream> = (0..live).filter_map(|_| open_answered(server)).collect();
-    let before = server.accept_thread_cpu();
+    let before = server.server_cpu();
     let per_client = connections / CLIENTS;
     let served: usize = std::thread::scope(|scope| {
         let clients: Vec<_> = (0..CLIENTS)
@@ -76,7 +76,7 @@ fn measure(server: &ChildServer, live: usize, connections: usize) -> Duration {
             .collect();
         clients.into_iter().map(|c| c.join().unwrap_or(0)).sum()
     });
-    let used = server.accept_thread_cpu().saturating_sub(before);
+    let used = server.server_cpu().saturating_sub(before);
     drop(held);
     used / served.max(1) as u32
 }

@@ -1,314 +1,285 @@
-//! The accept loop's work: one epoll wait, then each event handled in constant time.
+//! Acceptors: handlers that accept a connection themselves, serve it, and go back to
+//! accepting (leader/follower). The kernel wakes one thread blocked in `accept` per incoming
+//! connection, and that thread is the one that serves it: no accept thread wakes a handler,
+//! and no handler parks and wakes between connections, which on a VM costs more than the
+//! rest of a tiny request.
 //!
-//! Two kinds of event arrive: the listening socket has connections waiting, or a connection's
-//! peer closed or reset. A newcomer is admitted under the cap (see [`super::connections`] for
-//! what happens at the cap) and handed to a handler thread, usually a parked one. A peer that
-//! leaves while its request is in progress gets its handler cancelled, which drops its work:
-//! queued work leaves the strategy's line unrun, a worker process running it is killed and
-//! replaced, and work running in this process finishes with its result discarded.
+//! One acceptor at least always waits in `accept`: the one that takes the last waiting
+//! place starts another before serving its connection, and one that finishes while
+//! [`MAX_IDLE_ACCEPTORS`] already wait ends instead of waiting too (its thread parks for
+//! reuse). So the acceptors follow the load: as many as connections being served, plus a few.
 //!
-//! Shortages are survived, and said once. Out of file descriptors, the loop closes a spare
-//! descriptor it keeps for the purpose, accepts the waiting connection, tells it the server
+//! A newcomer is admitted under the cap (see [`super::connections`] for what happens at the
+//! cap). Shortages are survived, and said once: out of file descriptors, an acceptor closes a
+//! spare descriptor kept for the purpose, accepts the waiting connection, tells it the server
 //! is busy and closes it, so that newcomers get an answer instead of hanging in the backlog;
-//! unable to start a thread, it refuses the newcomer the same way. The connections already
-//! open are served throughout. One line goes to stderr when a shortage begins and one when it
-//! ends, however many connections it touches.
+//! unable to start another acceptor, the server accepts with the acceptors it has. One line
+//! goes to stderr when a shortage begins and one when it ends.
+//!
+//! Trade-off: every acceptor serving a connection is its handler, so a departure that
+//! cancels the work cancels the acceptor (it unwinds and ends, and another takes its place);
+//! and a connection served by an acceptor has no `JoinHandle` of its own.
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
 
+use parking_lot::Mutex;
 use socket2::SockRef;
-use ythread::{Executor, JoinHandle, YieldableThread};
+use ythread::{YieldableThread, Yielder};
 
-use super::connection::{self, Settings};
-use super::connections::{Admitted, Connections, Key};
+use super::acceptors::AcceptorId;
+use super::connection;
+use super::connections::Admitted;
+use super::hub::{Admission, Hub};
 use super::protocol;
-use super::resting::{self, Input};
-use super::sys::{LISTENER_KEY, Poller};
 
-/// The most connections accepted per wake of the accept loop.
-const ACCEPT_BURST: usize = 128;
+/// The most acceptors waiting in `accept` at once: more end when they finish a connection.
+pub(crate) const MAX_IDLE_ACCEPTORS: usize = 4;
 
 /// How far over the cap the connections being shed may take the server: each holds its
-/// descriptor and thread until its handler has noticed. Past this, newcomers are refused.
+/// descriptor (and its thread, if it has a handler) until it has noticed. Past this,
+/// newcomers are refused.
 const MAX_SHEDDING: usize = 16;
 
 /// At most this much of a refused client's request is read before closing, so that the close
 /// does not turn into a reset that could destroy the busy line before the client reads it.
 const REFUSAL_DRAIN: usize = 4096;
 
-/// Who gets in: the cap, and how idle a connection must be to make room at it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Admission {
-    pub(crate) max_connections: usize,
-    pub(crate) shed_idle_after: Option<Duration>,
-}
+/// The name of every handler thread. Handler threads are reused only under the name they
+/// started with, so a name per connection would defeat reuse.
+pub(crate) const HANDLER_NAME: &str = "sumserver-conn";
 
-pub(crate) struct Acceptor<'a> {
-    listener: &'a TcpListener,
-    executor: &'a Executor,
-    settings: Settings,
-    admission: Admission,
-    poller: Arc<Poller>,
-    connections: Connections,
-    events: Vec<u64>,
-    /// Closed to make room for one accept when the process is out of descriptors.
-    spare_fd: Option<File>,
-    out_of_fds: bool,
-    out_of_threads: bool,
-}
+/// Closed to make room for one accept when the process is out of descriptors.
+static SPARE_FD: Mutex<Option<File>> = Mutex::new(None);
 
-impl<'a> Acceptor<'a> {
-    pub(crate) fn new(
-        listener: &'a TcpListener,
-        executor: &'a Executor,
-        settings: Settings,
-        admission: Admission,
-    ) -> io::Result<Self> {
-        let poller = Arc::new(Poller::new()?);
-        poller.watch_listener(listener)?;
-        Ok(Acceptor {
-            listener,
-            executor,
-            settings,
-            admission,
-            connections: Connections::new(Arc::clone(&poller)),
-            poller,
-            events: Vec::new(),
-            spare_fd: open_spare_fd(),
-            out_of_fds: false,
-            out_of_threads: false,
-        })
-    }
-
-    /// Waits up to `timeout` for events and handles them; `stop` is asked between accepts so
-    /// that a flood of connections cannot hide a stop.
-    pub(crate) fn serve_events(
-        &mut self,
-        timeout: Duration,
-        stop: impl Fn() -> bool,
-    ) -> io::Result<()> {
-        self.connections.collect_ended(report_handler_outcome);
-        self.end_long_rests();
-        // Woken in time for the earliest rest to end (a millisecond late rather than early:
-        // the wait counts whole milliseconds).
-        let timeout = self
-            .connections
-            .next_rest_deadline()
-            .map_or(timeout, |until| {
-                timeout
-                    .min(until.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
-            });
-        let mut events = std::mem::take(&mut self.events);
-        let waited = self.poller.wait(&mut events, timeout);
-        // After the wait: a connection reported in `events` was handed back before its watch
-        // began, so it is in the queue now.
-        self.connections.take_resting(self.settings.idle_timeout);
-        let mut outcome = waited;
-        for &key in &events {
-            if key == LISTENER_KEY {
-                if outcome.is_ok() {
-                    outcome = self.accept_waiting(&stop);
-                }
-            } else {
-                self.connection_event(Key::from_u64(key));
+/// Starts an acceptor, unless the server is stopping.
+pub(crate) fn spawn_acceptor(hub: &Arc<Hub>) {
+    let id = {
+        let mut connections = hub.connections.lock();
+        if hub.is_stopping() {
+            return;
+        }
+        connections.acceptors.reserve()
+    };
+    let for_acceptor = Arc::clone(hub);
+    let started = YieldableThread::builder()
+        .name(HANDLER_NAME)
+        .spawn(&hub.executor, move |y| {
+            accept_and_serve(y, &for_acceptor, id)
+        });
+    let mut connections = hub.connections.lock();
+    match started {
+        Ok(handle) => {
+            // Stopped meanwhile: the acceptor sees it and ends by itself.
+            let _ = connections.acceptors.started(id, handle);
+            drop(connections);
+            if hub.out_of_threads.swap(false, Ordering::SeqCst) {
+                eprintln!("sumserver: handler threads start again");
             }
         }
-        self.events = events;
-        outcome
+        Err(e) => {
+            connections.acceptors.never_started(id);
+            let open = connections.open();
+            drop(connections);
+            if !hub.out_of_threads.swap(true, Ordering::SeqCst) {
+                eprintln!(
+                    "sumserver: cannot start a handler thread ({e}); accepting with the \
+                     handlers there are while serving the {open} open connections (raise the \
+                     thread limit or lower --max-connections)"
+                );
+            }
+        }
     }
+}
 
-    /// The connections still tracked, for the stop.
-    pub(crate) fn into_connections(mut self) -> Connections {
-        self.connections.collect_ended(report_handler_outcome);
-        self.connections
-    }
-
-    /// A resting connection has input: a new handler for a request, the close for an end.
-    /// Any other connection's event is its peer leaving.
-    fn connection_event(&mut self, key: Key) {
-        let Some((mut resting, until)) = self.connections.wake(key) else {
-            self.connections.peer_left(key);
+/// An acceptor's life: accept, admit, serve, and again, until the stop, a cancellation, or
+/// enough others waiting.
+fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
+    let _end = AcceptorEnd { hub, id };
+    loop {
+        let Some(stream) = next_connection(hub) else {
             return;
         };
-        match resting::peek(&resting.socket) {
-            Input::Request => {
-                // As at admission, a failure only costs noticing a departure during the work.
-                let _ = self.poller.rewatch_hang_up(&*resting.socket, key.to_u64());
-                resting.may_rest = false;
-                self.start_handler(resting);
-            }
-            Input::Closed => resting.close(),
-            Input::Nothing => {
-                let _ = self.poller.watch_input_once(&*resting.socket, key.to_u64());
-                self.connections.rest_again(resting, until);
-            }
-        }
-    }
-
-    /// Closes the resting connections that sent nothing for an idle timeout, telling them so
-    /// as a handler would.
-    fn end_long_rests(&mut self) {
-        for resting in self.connections.rested_too_long(Instant::now()) {
-            send_now(
-                &resting.socket,
-                &connection::idle_reply(self.settings.idle_timeout),
-            );
-            resting.close();
-        }
-    }
-
-    fn accept_waiting(&mut self, stop: &impl Fn() -> bool) -> io::Result<()> {
-        // Bounded, so that a flood cannot keep the loop from departures and ended handlers;
-        // the listener is level-triggered, so what is left is reported at the next wait.
-        for _ in 0..ACCEPT_BURST {
-            if stop() {
-                break;
-            }
-            match self.listener.accept() {
-                Ok((stream, _peer)) => {
-                    if self.out_of_fds {
-                        self.out_of_fds = false;
-                        eprintln!("sumserver: descriptors are available again; accepting");
-                    }
-                    self.admit(stream);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if is_fd_shortage(&e) => {
-                    self.refuse_for_lack_of_fds(&e);
-                    return Ok(());
-                }
-                // The connection was reset while it waited: it concerns that client only.
-                Err(e) if is_lost_connection(&e) => {}
-                Err(e) if is_memory_shortage(&e) => {
-                    // The connection stays in the backlog, so the listener is still readable:
-                    // pause rather than spin while the shortage lasts.
-                    std::thread::sleep(super::POLL_INTERVAL);
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    /// Admits `stream` (making room at the cap if an idle connection can give it up), watches
-    /// for its peer leaving, and starts its handler.
-    fn admit(&mut self, stream: TcpStream) {
-        let Admission {
-            max_connections,
-            shed_idle_after,
-        } = self.admission;
-        let open = self.connections.open();
-        if open >= max_connections {
-            let idlest = shed_idle_after
-                .filter(|_| open < max_connections + MAX_SHEDDING)
-                .and_then(|after| self.connections.shed_idlest(after));
-            let Some(idlest) = idlest else {
-                refuse(
-                    &stream,
-                    format_args!(
-                        "server busy: all {max_connections} connections are in use; try again \
-                         later"
-                    ),
-                );
-                return;
-            };
-            send_now(
-                &idlest,
-                &protocol::error_reply(
-                    "server busy: closing this idle connection to make room for a new one; \
-                     reconnect when you have a request",
-                ),
-            );
-            let _ = idlest.shutdown(Shutdown::Both);
-        }
-        let admitted = self.connections.admit(stream);
-        // If this fails (no memory), the connection is served all the same; only a departure
-        // during its work would go unnoticed.
-        let _ = self
-            .poller
-            .watch_hang_up(&*admitted.socket, admitted.key.to_u64());
-        self.start_handler(admitted);
-    }
-
-    /// Starts the handler of an admitted or woken connection; refuses the connection if no
-    /// thread can be had.
-    fn start_handler(&mut self, admitted: Admitted) {
+        let Some(admitted) = admit(hub, stream, id) else {
+            continue;
+        };
         let key = admitted.key;
-        let socket = Arc::clone(&admitted.socket);
-        let settings = self.settings;
-        // One name for every connection: handler threads are reused only under the name they
-        // started with, and a name per connection would defeat that.
-        let started = YieldableThread::builder()
-            .name("sumserver-conn")
-            .spawn(self.executor, move |y| {
-                connection::serve(y, admitted, settings)
-            });
-        match started {
-            Ok(handler) => {
-                drop(socket);
-                self.started(key, handler);
+        connection::serve(y, admitted, hub.settings);
+        hub.connections.lock().release(key);
+        // A cancellation meant for the connection just served that came too late to stop its
+        // work must not reach the next one: this acceptor ends instead.
+        if y.is_cancelled() || hub.idle_acceptors.load(Ordering::SeqCst) >= MAX_IDLE_ACCEPTORS {
+            return;
+        }
+    }
+}
+
+/// Waits for the next connection (starting another acceptor if this was the last one
+/// waiting); `None` when the acceptor should end: the server stops, or cannot accept any more.
+fn next_connection(hub: &Arc<Hub>) -> Option<TcpStream> {
+    loop {
+        if hub.is_stopping() {
+            return None;
+        }
+        if hub.out_of_fds.load(Ordering::SeqCst) {
+            if let Some(stream) = survive_fd_shortage(hub) {
+                return Some(stream);
             }
-            Err(e) => {
-                if !self.out_of_threads {
-                    self.out_of_threads = true;
+            continue;
+        }
+        hub.idle_acceptors.fetch_add(1, Ordering::SeqCst);
+        let accepted = hub.listener.accept();
+        let was_last_waiting = hub.idle_acceptors.fetch_sub(1, Ordering::SeqCst) == 1;
+        match accepted {
+            Ok((stream, _peer)) => {
+                if was_last_waiting && !hub.is_stopping() {
+                    spawn_acceptor(hub);
+                }
+                return Some(stream);
+            }
+            Err(_) if hub.is_stopping() => return None,
+            Err(e) if is_fd_shortage(&e) => {
+                if !hub.out_of_fds.swap(true, Ordering::SeqCst) {
                     eprintln!(
-                        "sumserver: cannot start a handler thread ({e}); refusing new connections \
-                         while serving the {} open ones (raise the thread limit or lower \
+                        "sumserver: out of file descriptors ({e}); refusing new connections \
+                         while serving the {} open ones (raise `ulimit -n` or lower \
                          --max-connections)",
-                        self.connections.open()
+                        hub.connections.lock().open()
                     );
                 }
-                refuse(
-                    &socket,
-                    format_args!(
-                        "server busy: cannot start a thread for this connection ({e}); try \
-                         again later"
-                    ),
-                );
+            }
+            // The connection stays in the backlog: pause rather than spin while it lasts.
+            Err(e) if is_memory_shortage(&e) => std::thread::sleep(super::POLL_INTERVAL),
+            // The listening socket's receive timeout (inherited by every connection) also
+            // bounds the wait in `accept`.
+            Err(e)
+                if is_lost_connection(&e)
+                    || matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+            Err(e) => {
+                hub.fail(e);
+                return None;
             }
         }
     }
+}
 
-    fn started(&mut self, key: Key, handler: JoinHandle<()>) {
-        if self.out_of_threads {
-            self.out_of_threads = false;
-            eprintln!("sumserver: handler threads start again; accepting");
-        }
-        self.connections.started(key, handler);
+/// Tells the table that its acceptor ended, however it ended (a cancellation unwinds).
+struct AcceptorEnd<'a> {
+    hub: &'a Hub,
+    id: AcceptorId,
+}
+
+impl Drop for AcceptorEnd<'_> {
+    fn drop(&mut self) {
+        self.hub.connections.lock().acceptors.ended(self.id);
     }
+}
 
-    /// Out of descriptors: frees the spare one for one accept, refuses that connection, and
-    /// takes the spare back.
-    fn refuse_for_lack_of_fds(&mut self, error: &io::Error) {
-        if !self.out_of_fds {
-            self.out_of_fds = true;
-            eprintln!(
-                "sumserver: out of file descriptors ({error}); refusing new connections while \
-                 serving the {} open ones (raise `ulimit -n` or lower --max-connections)",
-                self.connections.open()
-            );
-        }
-        self.spare_fd = None;
-        match self.listener.accept() {
-            Ok((stream, _peer)) => refuse(
+/// One acceptor at a time, out of descriptors: frees the spare descriptor for one accept,
+/// then serves that connection if descriptors are to be had again (the shortage is over) or
+/// refuses it, and takes the spare back. The others wait meanwhile: an `accept` of theirs
+/// would take the spare's place. (Acceptors already waiting in `accept` are not affected:
+/// Linux allots the descriptor before the wait.)
+fn survive_fd_shortage(hub: &Hub) -> Option<TcpStream> {
+    let Some(_turn) = SHORTAGE_TURN.try_lock() else {
+        std::thread::sleep(super::POLL_INTERVAL);
+        return None;
+    };
+    let Some(spare) = SPARE_FD.lock().take() else {
+        // The spare could not be taken back last time: wait for a descriptor to free up.
+        std::thread::sleep(super::POLL_INTERVAL);
+        keep_spare_fd();
+        return None;
+    };
+    drop(spare);
+    let accepted = hub.listener.accept();
+    let Ok((stream, _peer)) = accepted else {
+        keep_spare_fd();
+        return None;
+    };
+    // The connection holds the spare's descriptor: one more to be had means it is over.
+    if keep_spare_fd() {
+        hub.out_of_fds.store(false, Ordering::SeqCst);
+        eprintln!("sumserver: descriptors are available again; accepting");
+        return Some(stream);
+    }
+    refuse(
+        &stream,
+        format_args!("server busy: out of file descriptors; try again later"),
+    );
+    drop(stream);
+    keep_spare_fd();
+    None
+}
+
+/// Taken by the acceptor that deals with a shortage of descriptors.
+static SHORTAGE_TURN: Mutex<()> = Mutex::new(());
+
+/// Admits `stream` (making room at the cap if an idle connection can give it up) and watches
+/// for its peer leaving; `None` if it was refused.
+fn admit(hub: &Hub, stream: TcpStream, acceptor: AcceptorId) -> Option<Admitted> {
+    let Admission {
+        max_connections,
+        shed_idle_after,
+    } = hub.admission;
+    let mut connections = hub.connections.lock();
+    if hub.is_stopping() {
+        return None;
+    }
+    let open = connections.open();
+    let mut shed = None;
+    if open >= max_connections {
+        shed = shed_idle_after
+            .filter(|_| open < max_connections + MAX_SHEDDING)
+            .and_then(|after| connections.shed_idlest(after));
+        if shed.is_none() {
+            drop(connections);
+            refuse(
                 &stream,
-                format_args!("server busy: out of file descriptors; try again later"),
-            ),
-            // Even the spare was not enough (the system-wide table is full): the connection
-            // waits in the backlog. Pause rather than spin on a listener that stays readable.
-            Err(_) => std::thread::sleep(super::POLL_INTERVAL),
+                format_args!(
+                    "server busy: all {max_connections} connections are in use; try again later"
+                ),
+            );
+            return None;
         }
-        self.spare_fd = open_spare_fd();
     }
+    let admitted = connections.admit(stream, acceptor);
+    drop(connections);
+    if let Some(idlest) = shed {
+        send_now(
+            &idlest,
+            &protocol::error_reply(
+                "server busy: closing this idle connection to make room for a new one; \
+                 reconnect when you have a request",
+            ),
+        );
+        let _ = idlest.shutdown(Shutdown::Both);
+    }
+    // If this fails (no memory), the connection is served all the same; only a departure
+    // during its work would go unnoticed.
+    let _ = hub
+        .poller
+        .watch_hang_up(&*admitted.socket, admitted.key.to_u64());
+    Some(admitted)
+}
+
+/// Makes sure a spare descriptor is kept, for [`survive_fd_shortage`]; whether it is.
+pub(crate) fn keep_spare_fd() -> bool {
+    let mut spare = SPARE_FD.lock();
+    if spare.is_none() {
+        *spare = File::open("/dev/null").ok();
+    }
+    spare.is_some()
 }
 
 /// Tells a client it was not admitted, and closes its connection at once.
-fn refuse(stream: &TcpStream, why: std::fmt::Arguments<'_>) {
+pub(crate) fn refuse(stream: &TcpStream, why: std::fmt::Arguments<'_>) {
     send_now(stream, &protocol::error_reply(why));
     // Read what the client already sent: closing with unread input sends a reset, which can
     // make the client lose the line above.
@@ -319,13 +290,9 @@ fn refuse(stream: &TcpStream, why: std::fmt::Arguments<'_>) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// Writes `line` if the socket can take it now; never blocks the accept loop.
-fn send_now(stream: &TcpStream, line: &str) {
+/// Writes `line` if the socket can take it now; never blocks.
+pub(crate) fn send_now(stream: &TcpStream, line: &str) {
     let _ = SockRef::from(stream).send_with_flags(line.as_bytes(), libc::MSG_DONTWAIT);
-}
-
-fn open_spare_fd() -> Option<File> {
-    File::open("/dev/null").ok()
 }
 
 /// A handler returns `()`; the only outcomes worth a word are a panic (a bug in the handler,

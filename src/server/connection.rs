@@ -9,7 +9,7 @@
 //! the rest of a request by the idle timeout from its first byte), each reply's write by the
 //! idle timeout too, so a client that never reads its replies is cut off at most one idle
 //! timeout after its socket's buffers fill, and the drain before closing after an over-long
-//! request by [`DRAIN_TIME`] and [`DRAIN_LIMIT`] in all. The handler tells the accept loop when
+//! request by [`DRAIN_TIME`] and [`DRAIN_LIMIT`] in all. The handler tells the watcher when
 //! it waits for a request (the connection may then be shed at the cap) and when it has one
 //! (it may not).
 
@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use ythread::Yielder;
 
-use super::connections::{Admitted, ConnectionState};
+use super::connections::Admitted;
 use super::protocol::{self, BadRequest, MAX_REQUEST_BYTES};
 use super::reader::{Next, RequestReader};
+use super::state::ConnectionState;
 use super::{Framing, Work};
 use crate::tasks::{fib, sumn};
 
@@ -37,11 +38,11 @@ pub(crate) struct Settings {
 
 /// Serves requests on an admitted connection until the client closes it, goes idle, sends an
 /// over-long or incomplete request, or leaves while its request is in progress (then the
-/// accept loop cancels this handler, which unwinds at its yield). I/O errors (a reset, a
+/// watcher cancels this handler, which unwinds at its yield). I/O errors (a reset, a
 /// client that stopped reading) end the connection quietly: they concern that client only.
 ///
 /// After the first reply, with nothing more buffered, the connection is handed back to rest
-/// in the accept loop rather than waited on here (see [`super::resting`]), unless it came
+/// in the watcher rather than waited on here (see [`super::resting`]), unless it came
 /// back from resting already.
 pub(crate) fn serve(y: &Yielder<'_>, admitted: Admitted, settings: Settings) {
     match serve_requests(
@@ -98,7 +99,7 @@ fn serve_requests(
                 return Served::Done;
             }
         };
-        // Shed by the accept loop to make room, or the client has already left.
+        // Shed to make room, or the client has already left.
         if !state.begin_request() {
             return Served::Done;
         }

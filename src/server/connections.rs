@@ -1,33 +1,36 @@
-//! The live connections as the accept loop tracks them, and the little state each handler
-//! shares with it.
+//! The live connections, and the little state each handler shares with the watcher.
 //!
-//! The accept thread alone owns the table, so it needs no lock: each slot holds a handler's
-//! [`JoinHandle`], its [`ConnectionState`] and a *weak* reference to its socket. The handler
-//! owns the only strong reference, so the socket closes the moment the handler drops it, with
-//! no duplicate descriptor and no wait for the accept loop. What flows back to the accept
-//! thread is one counter (connections open now) and a short queue of slots whose handlers
-//! ended, both touched once per connection: the loop's work per connection stays constant
-//! however many are open.
+//! One lock guards the table; acceptors take it to admit a connection and to let go of it,
+//! the watcher for each event it handles, nobody across I/O or work. Each slot holds the
+//! connection's [`ConnectionState`], a *weak* reference to its socket, and who serves it: an
+//! acceptor (by id, in [`Acceptors`]), a handler's [`JoinHandle`], or nobody while it rests.
+//! The one serving it owns the only strong reference to the socket, so the socket closes the
+//! moment it is dropped, with no duplicate descriptor and no wait for the watcher. What flows
+//! back to the watcher is one counter (connections open now) and short queues of connections
+//! that ended or were handed back to rest, each touched once per connection: the work per
+//! connection stays constant however many are open.
 //!
 //! At the cap, the newcomer takes the place of the connection *idle longest*: the idlest of
 //! [`SHED_SAMPLE`] slots drawn at random (approximate, O(1), like Redis's sampled LRU), if it
-//! has been idle at least [`DEFAULT_SHED_IDLE_AFTER`] (configurable; shedding can be turned off). Shedding an idle client keeps a server full of
-//! parked or trickling connections open to new ones; a connection in the middle of a request
-//! is never shed, and a newcomer finds no place only when every sampled connection is busy or
-//! just arrived. The shed client gets an `error: server busy` line and end-of-stream.
+//! has been idle at least [`DEFAULT_SHED_IDLE_AFTER`] (configurable; shedding can be turned
+//! off). Shedding an idle client keeps a server full of parked or trickling connections open
+//! to new ones; a connection in the middle of a request is never shed, and a newcomer finds
+//! no place only when every sampled connection is busy or just arrived. The shed client gets an `error: server busy` line and end-of-stream.
 
 use std::collections::VecDeque;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use ythread::JoinHandle;
 
+use super::acceptors::{AcceptorId, Acceptors};
+use super::state::ConnectionState;
 use super::sys::Poller;
 
-/// How many slots the accept loop samples to find the connection idle longest.
+/// How many slots are sampled to find the connection idle longest.
 pub const SHED_SAMPLE: usize = 16;
 
 /// By default a connection idle for less than this is never shed. A client's first request
@@ -37,95 +40,15 @@ pub const SHED_SAMPLE: usize = 16;
 /// younger than the threshold, so newcomers are refused instead of making room.
 pub const DEFAULT_SHED_IDLE_AFTER: Duration = Duration::from_millis(100);
 
-/// What a handler's connection is doing, as the accept loop sees it.
-#[derive(Debug)]
-pub(crate) struct ConnectionState {
-    /// Milliseconds since `epoch` at which the connection went idle, or [`BUSY`] or [`SHED`].
-    phase: AtomicU64,
-    /// Set by the accept loop when the peer closed its side or reset the connection.
-    peer_gone: AtomicBool,
-    epoch: Instant,
-}
-
-const BUSY: u64 = u64::MAX;
-const SHED: u64 = u64::MAX - 1;
-
-impl ConnectionState {
-    fn new(epoch: Instant) -> Self {
-        let state = ConnectionState {
-            phase: AtomicU64::new(0),
-            peer_gone: AtomicBool::new(false),
-            epoch,
-        };
-        state.wait_for_request();
-        state
-    }
-
-    fn millis_now(&self) -> u64 {
-        // Far below `SHED` for any server that runs less than half a billion years.
-        self.epoch.elapsed().as_millis() as u64
-    }
-
-    /// The handler waits for the next request: the connection may be shed from now on.
-    pub(crate) fn wait_for_request(&self) {
-        self.phase.store(self.millis_now(), Ordering::SeqCst);
-    }
-
-    /// The handler has a request: claims the connection so it is no longer shed. `false` if
-    /// it was shed first, or if the client has already gone (its request is dropped unread).
-    pub(crate) fn begin_request(&self) -> bool {
-        let idle_since = self.phase.load(Ordering::SeqCst);
-        if idle_since == SHED
-            || self
-                .phase
-                .compare_exchange(idle_since, BUSY, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-        {
-            return false;
-        }
-        // Pairs with `peer_left`: either this load sees the flag, or the accept loop sees
-        // `BUSY` and cancels the handler. Both may happen; neither is missed.
-        !self.peer_gone.load(Ordering::SeqCst)
-    }
-
-    /// The handler is done with the connection: it is no candidate for shedding any more.
-    pub(crate) fn end(&self) {
-        self.phase.store(BUSY, Ordering::SeqCst);
-    }
-
-    /// The accept loop saw the peer leave. Returns whether a request is in progress (its work
-    /// should be cancelled).
-    fn peer_left(&self) -> bool {
-        self.peer_gone.store(true, Ordering::SeqCst);
-        self.phase.load(Ordering::SeqCst) == BUSY
-    }
-
-    /// How long the connection has been idle, if it is.
-    fn idle_for(&self) -> Option<(u64, Duration)> {
-        match self.phase.load(Ordering::SeqCst) {
-            BUSY | SHED => None,
-            since => Some((
-                since,
-                Duration::from_millis(self.millis_now().saturating_sub(since)),
-            )),
-        }
-    }
-
-    /// Marks the connection shed if it is still idle since `since`.
-    fn shed(&self, since: u64) -> bool {
-        self.phase
-            .compare_exchange(since, SHED, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-    }
-}
-
-/// What every handler shares with the accept loop: how many connections are open, which
+/// What every handler shares with the watcher: how many connections are open, which
 /// have ended, which have been handed back to rest, and the poller that watches them.
 #[derive(Debug)]
 pub(crate) struct Shared {
     open: AtomicUsize,
     ended: Mutex<Vec<Key>>,
-    pub(crate) resting: Mutex<Vec<Admitted>>,
+    /// Connections handed back to rest, and whether the stop has drained the table (then a
+    /// connection handed back closes instead).
+    pub(crate) resting: Mutex<(Vec<Admitted>, bool)>,
     pub(crate) poller: Arc<Poller>,
 }
 
@@ -151,7 +74,7 @@ impl Key {
 }
 
 /// Held by a handler for its whole life; dropping it (after the handler has dropped its
-/// socket) tells the accept loop the connection is over.
+/// socket) tells the watcher the connection is over.
 #[derive(Debug)]
 pub(crate) struct Departure {
     pub(crate) shared: Arc<Shared>,
@@ -181,7 +104,7 @@ pub(crate) struct Admitted {
 
 impl Admitted {
     /// Ends the connection: it is no candidate for shedding, its socket closes, and the
-    /// accept loop hears of the end.
+    /// watcher hears of the end.
     pub(crate) fn close(self) {
         self.state.end();
         drop(self);
@@ -189,7 +112,10 @@ impl Admitted {
 }
 
 struct Tracked {
+    /// The handler serving the connection since it woke from a rest.
     handler: Option<JoinHandle<()>>,
+    /// The acceptor serving the connection it accepted, until it lets go of it.
+    acceptor: Option<AcceptorId>,
     state: Arc<ConnectionState>,
     socket: Weak<TcpStream>,
     /// The connection while it rests, and when its rest runs out.
@@ -201,7 +127,13 @@ struct Slot {
     tracked: Option<Tracked>,
 }
 
-/// The accept thread's table of live connections.
+/// What a stop has to finish: see [`Connections::drain`].
+pub(crate) struct Drained {
+    pub(crate) handlers: Vec<JoinHandle<()>>,
+    pub(crate) sockets: Vec<Weak<TcpStream>>,
+}
+
+/// The table of live connections.
 pub(crate) struct Connections {
     shared: Arc<Shared>,
     slots: Vec<Slot>,
@@ -210,6 +142,7 @@ pub(crate) struct Connections {
     ending: Vec<Key>,
     /// Handlers that handed their connection back to rest, to be joined once finished.
     retiring: Vec<JoinHandle<()>>,
+    pub(crate) acceptors: Acceptors,
     /// When each resting connection's rest runs out, earliest first (every rest is one idle
     /// timeout long); entries for connections that have since woken are skipped.
     rest_deadlines: VecDeque<(Instant, Key)>,
@@ -231,6 +164,7 @@ impl Connections {
             free: Vec::new(),
             ending: Vec::new(),
             retiring: Vec::new(),
+            acceptors: Acceptors::default(),
             rest_deadlines: VecDeque::new(),
             epoch,
             // Any odd seed will do: the sample needs spread, not secrecy.
@@ -243,8 +177,8 @@ impl Connections {
         self.shared.open.load(Ordering::SeqCst)
     }
 
-    /// Takes a slot for `socket`; [`Connections::started`] then records its handler.
-    pub(crate) fn admit(&mut self, socket: TcpStream) -> Admitted {
+    /// Takes a slot for `socket`, which acceptor `acceptor` serves.
+    pub(crate) fn admit(&mut self, socket: TcpStream, acceptor: AcceptorId) -> Admitted {
         let index = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Slot {
                 generation: 0,
@@ -264,6 +198,7 @@ impl Connections {
             state: Arc::clone(&state),
             socket: Arc::downgrade(&socket),
             resting: None,
+            acceptor: Some(acceptor),
         });
         self.shared.open.fetch_add(1, Ordering::SeqCst);
         Admitted {
@@ -278,7 +213,14 @@ impl Connections {
         }
     }
 
-    /// Records the handler of an admitted connection, or of one woken from its rest.
+    /// The acceptor serving `key` is done with it: a departure can no longer cancel it.
+    pub(crate) fn release(&mut self, key: Key) {
+        if let Some(tracked) = self.tracked_mut(key) {
+            tracked.acceptor = None;
+        }
+    }
+
+    /// Records the handler of a connection woken from its rest.
     pub(crate) fn started(&mut self, key: Key, handler: JoinHandle<()>) {
         if let Some(tracked) = self.tracked_mut(key)
             && let Some(previous) = tracked.handler.replace(handler)
@@ -290,7 +232,7 @@ impl Connections {
     /// Moves the connections handed back to rest into their slots; each rests for up to
     /// `idle_for`.
     pub(crate) fn take_resting(&mut self, idle_for: Duration) {
-        let handed_back = std::mem::take(&mut *self.shared.resting.lock());
+        let handed_back = std::mem::take(&mut self.shared.resting.lock().0);
         for admitted in handed_back {
             let key = admitted.key;
             let until = Instant::now() + idle_for;
@@ -342,11 +284,16 @@ impl Connections {
     /// The peer of `key` closed or reset its connection: cancels the handler if it is in the
     /// middle of a request, so that work nobody will read is dropped.
     pub(crate) fn peer_left(&mut self, key: Key) {
-        if let Some(tracked) = self.tracked_mut(key)
-            && tracked.state.peer_left()
-            && let Some(handler) = &tracked.handler
-        {
-            handler.cancel();
+        let Some(tracked) = self.tracked_mut(key) else {
+            return;
+        };
+        if !tracked.state.peer_left() {
+            return;
+        }
+        match (&tracked.handler, tracked.acceptor) {
+            (Some(handler), _) => handler.cancel(),
+            (None, Some(acceptor)) => self.acceptors.cancel(acceptor),
+            (None, None) => {}
         }
     }
 
@@ -387,6 +334,7 @@ impl Connections {
 
     /// Joins the handlers that have ended and frees their slots.
     pub(crate) fn collect_ended(&mut self, report: impl Fn(Result<(), ythread::Error>)) {
+        self.acceptors.collect(&report);
         for handler in self
             .retiring
             .extract_if(.., |handler| handler.is_finished())
@@ -422,22 +370,28 @@ impl Connections {
         }
     }
 
-    /// Every tracked connection's handler and socket (while its handler has it open), for
-    /// the stop.
-    /// Resting connections close here.
-    pub(crate) fn drain(&mut self) -> Vec<(JoinHandle<()>, Weak<TcpStream>)> {
-        let retiring = self
-            .retiring
-            .drain(..)
-            .map(|handler| (handler, Weak::new()));
-        let tracked = self.slots.iter_mut().filter_map(|slot| slot.tracked.take());
-        let handlers = tracked.filter_map(|tracked| {
+    /// Every handler and acceptor, and every open connection's socket (while its handler has
+    /// it open), for the stop. Resting connections close here.
+    pub(crate) fn drain(&mut self) -> Drained {
+        let handed_back = {
+            let mut resting = self.shared.resting.lock();
+            resting.1 = true;
+            std::mem::take(&mut resting.0)
+        };
+        for admitted in handed_back {
+            admitted.close();
+        }
+        let mut handlers = self.acceptors.drain();
+        handlers.append(&mut self.retiring);
+        let mut sockets = Vec::new();
+        for tracked in self.slots.iter_mut().filter_map(|slot| slot.tracked.take()) {
             if let Some((admitted, _)) = tracked.resting {
                 admitted.close();
             }
-            Some((tracked.handler?, tracked.socket))
-        });
-        retiring.chain(handlers).collect()
+            handlers.extend(tracked.handler);
+            sockets.push(tracked.socket);
+        }
+        Drained { handlers, sockets }
     }
 
     fn tracked_mut(&mut self, key: Key) -> Option<&mut Tracked> {

@@ -1,9 +1,10 @@
 //! What the OS allows the server: the default connection cap and the listen backlog.
 //!
-//! A connection costs one file descriptor (its socket) and one thread (its handler), so the
-//! default cap is what both limits leave after a reserve for everything else the process
-//! holds: the listening socket, the epoll instance, stdio, a strategy's pipes and worker
-//! processes. Threads are shared with the rest of the machine, so the server counts on at most
+//! A connection costs one file descriptor (its socket) and, at worst, one thread (its
+//! handler: a resting connection holds none, but one that keeps sending requests does), so
+//! the default cap is what both limits leave after a reserve for everything else the process
+//! holds: the listening socket, the epoll instance, stdio, the descriptor each acceptor
+//! waiting in `accept` has already been allotted, a strategy's pipes and worker processes. Threads are shared with the rest of the machine, so the server counts on at most
 //! half the system's thread limit. The cap keeps the server out of the fd crisis; the limits
 //! themselves are the operator's to raise (`ulimit -n`).
 

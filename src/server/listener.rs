@@ -1,4 +1,4 @@
-//! [`Server`]: the listening socket, the accept loop, and the graceful stop.
+//! [`Server`]: the listening socket, the acceptors and the watcher, and the graceful stop.
 //!
 //! The listening socket carries the options every connection needs (no Nagle delay, the idle
 //! timeout on reads and writes): Linux copies them to each accepted socket, which saves three
@@ -7,15 +7,17 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use ythread::Executor;
 
-use super::accept::{Acceptor, Admission};
 use super::connection::Settings;
+use super::hub::{Admission, Hub};
 use super::running::{RunningServer, ShutdownHandle};
-use super::stop::{CANCEL_WAIT, stop_handlers};
+use super::stop::CANCEL_WAIT;
+use super::watcher::Watcher;
 use super::{POLL_INTERVAL, ServerConfig, limits, sys};
 
 /// How long [`Server::run`] lets in-flight requests finish after a stop unless told otherwise.
@@ -158,23 +160,20 @@ impl Server {
     /// # Errors
     /// If waiting on the listening socket fails; the handlers are stopped before returning.
     pub fn run(self) -> io::Result<()> {
-        let mut acceptor = Acceptor::new(
-            &self.listener,
-            &self.executor,
-            self.settings,
-            self.admission,
-        )?;
+        let stop_requested = || {
+            self.stop.is_shutdown() || (self.stop_on_signals && sys::termination_signal().is_some())
+        };
+        let hub = Hub::new(self.listener, self.executor, self.settings, self.admission)?;
+        let mut watcher = Watcher::start(Arc::new(hub));
         let outcome = loop {
-            if self.stop_requested() {
+            if stop_requested() {
                 break Ok(());
             }
-            if let Err(e) = acceptor.serve_events(POLL_INTERVAL, || self.stop_requested()) {
+            if let Err(e) = watcher.serve_events(POLL_INTERVAL) {
                 break Err(e);
             }
         };
-        let connections = acceptor.into_connections();
-        drop(self.listener);
-        stop_handlers(connections, self.grace);
+        watcher.stop(self.grace);
         outcome
     }
 
@@ -185,14 +184,10 @@ impl Server {
     pub fn spawn(self) -> RunningServer {
         RunningServer::start(self)
     }
-
-    fn stop_requested(&self) -> bool {
-        self.stop.is_shutdown() || (self.stop_on_signals && sys::termination_signal().is_some())
-    }
 }
 
-/// A listening socket for `config`, non-blocking (the accept loop waits in epoll), with the
-/// options its connections inherit.
+/// A listening socket for `config`, blocking (acceptors wait in `accept`), with the options
+/// its connections inherit.
 fn listen(config: &ServerConfig, backlog: u32) -> io::Result<TcpListener> {
     let socket = Socket::new(
         Domain::for_address(config.addr),
@@ -207,6 +202,5 @@ fn listen(config: &ServerConfig, backlog: u32) -> io::Result<TcpListener> {
     socket.set_write_timeout(Some(config.idle_timeout))?;
     socket.bind(&config.addr.into())?;
     socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-    socket.set_nonblocking(true)?;
     Ok(socket.into())
 }

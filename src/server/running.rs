@@ -55,11 +55,11 @@ impl RunningServer {
         let stop_bound = server.stop_bound() + STOP_SLACK;
         let (report, finished) = mpsc::channel();
         let thread = std::thread::Builder::new()
-            .name(format!("sumserver-accept-{}", addr.port()))
+            .name(format!("sumserver-{}", addr.port()))
             .spawn(move || {
                 let _ = report.send(server.run());
             })
-            .expect("could not start the server's accept thread; check the thread limits");
+            .expect("could not start the server's thread; check the thread limits");
         RunningServer {
             addr,
             stop,

@@ -8,25 +8,25 @@ use std::time::{Duration, Instant};
 use ythread::JoinHandle;
 
 use super::accept::report_handler_outcome;
-use super::connections::Connections;
+use super::connections::Drained;
 
 /// How long cancelled handlers get to unwind before they are left behind.
 pub(crate) const CANCEL_WAIT: Duration = Duration::from_secs(1);
 
-type Tracked = (JoinHandle<()>, Weak<TcpStream>);
-
-/// Finishes, then cancels, every handler still tracked in `connections`.
-pub(crate) fn stop_handlers(mut connections: Connections, grace: Duration) {
-    let live = connections.drain();
-    for (_, socket) in &live {
+/// Finishes, then cancels, every handler and acceptor the stop drained from the table.
+pub(crate) fn stop_handlers(drained: Drained, grace: Duration) {
+    let Drained { handlers, sockets } = drained;
+    for socket in &sockets {
         shutdown(socket, Shutdown::Read);
     }
-    let unfinished = join_all_until(live, Instant::now() + grace);
+    let unfinished = join_all_until(handlers, Instant::now() + grace);
     if unfinished.is_empty() {
         return;
     }
-    for (handler, socket) in &unfinished {
+    for handler in &unfinished {
         handler.cancel();
+    }
+    for socket in &sockets {
         shutdown(socket, Shutdown::Both);
     }
     let stuck = join_all_until(unfinished, Instant::now() + CANCEL_WAIT);
@@ -48,12 +48,12 @@ fn shutdown(socket: &Weak<TcpStream>, how: Shutdown) {
 }
 
 /// Joins each handler until `deadline`; returns those still running then.
-fn join_all_until(live: Vec<Tracked>, deadline: Instant) -> Vec<Tracked> {
+fn join_all_until(handlers: Vec<JoinHandle<()>>, deadline: Instant) -> Vec<JoinHandle<()>> {
     let mut unfinished = Vec::new();
-    for (mut handler, socket) in live {
+    for mut handler in handlers {
         let left = deadline.saturating_duration_since(Instant::now());
         match handler.join_timeout(left) {
-            Err(e) if e.is_timeout() => unfinished.push((handler, socket)),
+            Err(e) if e.is_timeout() => unfinished.push(handler),
             outcome => report_handler_outcome(outcome),
         }
     }

@@ -1,10 +1,10 @@
-//! The server's only `unsafe`: termination signals, the epoll instance of the accept loop,
-//! and reading resource limits.
+//! The server's only `unsafe`: termination signals, the watcher's epoll instance, and reading
+//! resource limits.
 //!
 //! The signal handler does one async-signal-safe thing, a lock-free atomic store, and the
-//! accept loop looks at that flag between `epoll_wait(2)` waits of at most
-//! [`super::POLL_INTERVAL`]. So a signal stops the server within that interval, a waiting
-//! connection is accepted at once, and an idle server wakes a few times a second. A
+//! watcher looks at that flag between `epoll_wait(2)` waits of at most
+//! [`super::POLL_INTERVAL`]. So a signal stops the server within that interval, and an idle
+//! server wakes a few times a second. A
 //! self-pipe would make the stop immediate; 50 ms is short enough for a stop and keeps the
 //! handler to one store. Handlers are installed with `SA_RESETHAND`:
 //! the first SIGINT or SIGTERM asks for a graceful stop, a second one kills the process the
@@ -70,12 +70,8 @@ pub(crate) fn soft_rlimit(resource: libc::__rlimit_resource_t) -> Option<u64> {
     (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
-/// What a [`Poller`] event is about: the listening socket, or the connection with this key.
-pub(crate) const LISTENER_KEY: u64 = u64::MAX;
-
-/// One epoll instance for the accept loop: the listening socket (level-triggered: readable
-/// while connections wait) and each connection. While a handler serves a connection, only its
-/// hang-up is watched (edge-triggered: reported once, when the peer's end-of-stream or reset
+/// One epoll instance for the watcher, over the connections. While a handler serves a
+/// connection, only its hang-up is watched (edge-triggered: reported once, when the peer's end-of-stream or reset
 /// arrives), so request bytes never wake the loop. While a connection rests (no handler, see
 /// [`super::resting`]), its next input is watched once, level-triggered, so that input which
 /// arrived before the watch is reported too. A connection's registration goes away with its
@@ -99,11 +95,6 @@ impl Poller {
         Ok(Poller { epoll })
     }
 
-    /// Reports `LISTENER_KEY` while `listener` has connections waiting.
-    pub(crate) fn watch_listener(&self, listener: &impl AsFd) -> io::Result<()> {
-        self.add(listener, libc::EPOLLIN as u32, LISTENER_KEY)
-    }
-
     /// Reports `key` once when the peer of `socket` closes its side or resets.
     pub(crate) fn watch_hang_up(&self, socket: &impl AsFd, key: u64) -> io::Result<()> {
         self.control(libc::EPOLL_CTL_ADD, socket, HANG_UP, key)
@@ -120,10 +111,6 @@ impl Poller {
     pub(crate) fn watch_input_once(&self, socket: &impl AsFd, key: u64) -> io::Result<()> {
         let events = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32;
         self.control(libc::EPOLL_CTL_MOD, socket, events, key)
-    }
-
-    fn add(&self, socket: &impl AsFd, events: u32, key: u64) -> io::Result<()> {
-        self.control(libc::EPOLL_CTL_ADD, socket, events, key)
     }
 
     fn control(

@@ -71,6 +71,8 @@ pub struct ServerProcess {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    /// Signalled when stderr closes: everything the server wrote is in `stderr` then.
+    stderr_closed: Mutex<mpsc::Receiver<()>>,
     /// Everything on stdout after the first line, sent once stdout closes (in a mutex so
     /// that tests can share the server between threads).
     rest_of_stdout: Mutex<mpsc::Receiver<String>>,
@@ -127,10 +129,16 @@ impl ServerProcess {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err_pipe = child.stderr.take().expect("stderr is piped");
         let collected = Arc::clone(&stderr);
+        let (closed, stderr_closed) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err_pipe.read_to_string(&mut text);
-            collected.lock().unwrap().push_str(&text);
+            let mut chunk = [0u8; 4096];
+            while let Ok(len @ 1..) = err_pipe.read(&mut chunk) {
+                collected
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..len]));
+            }
+            let _ = closed.send(());
         });
         let out_pipe = child.stdout.take().expect("stdout is piped");
         let (first_line, line) = mpsc::channel();
@@ -149,6 +157,7 @@ impl ServerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr,
+            stderr_closed: Mutex::new(stderr_closed),
             rest_of_stdout: Mutex::new(rest_of_stdout),
         };
         let text = line
@@ -200,11 +209,14 @@ impl ServerProcess {
         assert_eq!(status, 0, "kill({pid}, {signal}) failed");
     }
 
-    /// Waits at most `bound` for the server to exit; `None` if it is still running.
+    /// Waits at most `bound` for the server to exit (and for the rest of its stderr, which
+    /// [`ServerProcess::stderr`] then holds whole); `None` if it is still running.
     pub fn wait_for_exit(&mut self, bound: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + bound;
         loop {
             if let Some(status) = self.child.try_wait().expect("waiting on the server works") {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let _ = self.stderr_closed.lock().unwrap().recv_timeout(left);
                 return Some(status);
             }
             if Instant::now() >= deadline {

@@ -1,0 +1,168 @@
+//! The watcher: the server's own thread, one epoll over the connections (not the listening
+//! socket: acceptors take new connections themselves, see [`super::accept`]). Two kinds of
+//! event arrive: a resting connection has input (a new handler for a request, the close for
+//! an end-of-stream), or a served connection's peer closed or reset (its handler is cancelled,
+//! which drops its work: queued work leaves the strategy's line unrun, a worker process
+//! running it is killed and replaced, and work running in this process finishes with its
+//! result discarded). Between waits it joins the handlers that ended, closes connections that
+//! rested for a whole idle timeout, and starts an acceptor if none is left. Each event costs
+//! constant work, whatever the number of open connections.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use ythread::YieldableThread;
+
+use super::accept::{self, HANDLER_NAME, refuse, report_handler_outcome, send_now};
+use super::connection;
+use super::connections::{Admitted, Key};
+use super::hub::Hub;
+use super::resting::{self, Input};
+use super::stop::stop_handlers;
+
+pub(crate) struct Watcher {
+    hub: Arc<Hub>,
+    events: Vec<u64>,
+}
+
+impl Watcher {
+    /// Starts the first acceptor.
+    pub(crate) fn start(hub: Arc<Hub>) -> Watcher {
+        let _ = accept::keep_spare_fd();
+        accept::spawn_acceptor(&hub);
+        Watcher {
+            hub,
+            events: Vec::new(),
+        }
+    }
+
+    /// Waits up to `timeout` for events and handles them.
+    ///
+    /// # Errors
+    /// If waiting fails, or the listening socket failed for good.
+    pub(crate) fn serve_events(&mut self, timeout: Duration) -> io::Result<()> {
+        let (next_rest_deadline, rested_too_long, acceptors) = {
+            let mut connections = self.hub.connections.lock();
+            connections.collect_ended(report_handler_outcome);
+            let rested_too_long = connections.rested_too_long(Instant::now());
+            (
+                connections.next_rest_deadline(),
+                rested_too_long,
+                connections.acceptors.live(),
+            )
+        };
+        for resting in rested_too_long {
+            send_now(
+                &resting.socket,
+                &connection::idle_reply(self.hub.settings.idle_timeout),
+            );
+            resting.close();
+        }
+        // Acceptors keep one of them waiting; this covers the last one ending abnormally (a
+        // cancellation, a panic) or failing to start.
+        if acceptors == 0 {
+            accept::spawn_acceptor(&self.hub);
+        }
+        // Woken in time for the earliest rest to end (a millisecond late rather than early:
+        // the wait counts whole milliseconds).
+        let timeout = next_rest_deadline.map_or(timeout, |until| {
+            timeout.min(until.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
+        });
+        let mut events = std::mem::take(&mut self.events);
+        let waited = self.hub.poller.wait(&mut events, timeout);
+        // After the wait: a connection reported in `events` was handed back before its watch
+        // began, so it is in the queue now.
+        self.hub
+            .connections
+            .lock()
+            .take_resting(self.hub.settings.idle_timeout);
+        for &key in &events {
+            self.connection_event(Key::from_u64(key));
+        }
+        self.events = events;
+        match self.hub.take_failure() {
+            Some(failure) => Err(failure),
+            None => waited,
+        }
+    }
+
+    /// Stops accepting, then lets the handlers finish and cancels the rest (see
+    /// [`Server::run`](super::Server::run)).
+    pub(crate) fn stop(self, grace: Duration) {
+        self.hub.stop_accepting();
+        let drained = self.hub.connections.lock().drain();
+        stop_handlers(drained, grace);
+    }
+
+    /// A resting connection has input: a new handler for a request, the close for an end.
+    /// Any other connection's event is its peer leaving.
+    fn connection_event(&mut self, key: Key) {
+        let woken = {
+            let mut connections = self.hub.connections.lock();
+            let woken = connections.wake(key);
+            if woken.is_none() {
+                connections.peer_left(key);
+            }
+            woken
+        };
+        let Some((mut resting, until)) = woken else {
+            return;
+        };
+        match resting::peek(&resting.socket) {
+            Input::Request => {
+                // As at admission, a failure only costs noticing a departure during the work.
+                let _ = self
+                    .hub
+                    .poller
+                    .rewatch_hang_up(&*resting.socket, key.to_u64());
+                resting.may_rest = false;
+                self.start_handler(resting);
+            }
+            Input::Closed => resting.close(),
+            Input::Nothing => {
+                let _ = self
+                    .hub
+                    .poller
+                    .watch_input_once(&*resting.socket, key.to_u64());
+                self.hub.connections.lock().rest_again(resting, until);
+            }
+        }
+    }
+
+    /// Starts the handler of a woken connection; refuses the connection if no thread can be
+    /// had.
+    fn start_handler(&mut self, admitted: Admitted) {
+        let key = admitted.key;
+        let socket = Arc::clone(&admitted.socket);
+        let settings = self.hub.settings;
+        let started = YieldableThread::builder()
+            .name(HANDLER_NAME)
+            .spawn(&self.hub.executor, move |y| {
+                connection::serve(y, admitted, settings)
+            });
+        match started {
+            Ok(handler) => {
+                drop(socket);
+                self.hub.connections.lock().started(key, handler);
+            }
+            Err(e) => {
+                if !self.hub.out_of_threads.swap(true, Ordering::SeqCst) {
+                    eprintln!(
+                        "sumserver: cannot start a handler thread ({e}); refusing requests on \
+                         resting connections (raise the thread limit or lower \
+                         --max-connections)"
+                    );
+                }
+                refuse(
+                    &socket,
+                    format_args!(
+                        "server busy: cannot start a thread for this connection ({e}); try \
+                         again later"
+                    ),
+                );
+            }
+        }
+    }
+}
