@@ -4,7 +4,9 @@
 //!
 //! Each server runs in a child process (this program, started again with `serve FORM`), so
 //! its CPU time can be read from `/proc/PID/stat` before and after the load without counting
-//! the client's. The client is the project's load client with 8 threads.
+//! the client's. The client is the project's load client with 8 threads. Each server first
+//! gets a tenth of the requests unmeasured (its threads started, its caches warm), then the
+//! measured ones; the servers alternate, three rounds each.
 //!
 //! ```text
 //! cargo run --release --example connection_cost              # 20,000 requests per server
@@ -65,16 +67,23 @@ fn serve(form: &str) {
     }
 }
 
-/// Parent: each server in turn, twice, alternating; CPU per request and requests/s.
+/// Parent: each server in turn, three times, alternating; CPU per request, requests/s and
+/// the latency tail.
 fn measure(requests: usize) {
     println!("{requests} requests of n = 1, a new connection each, 8 client threads");
-    println!("| server | requests/s | server CPU per request | failed |");
-    println!("|---|--:|--:|--:|");
-    for round in 0..2 {
+    println!("| server | requests/s | server CPU per request | p50 / p99 latency | failed |");
+    println!("|---|--:|--:|--:|--:|");
+    for round in 0..ROUNDS {
         for form in FORMS {
-            let (rate, cpu, failed) = one(form, requests);
+            let Measured {
+                rate,
+                cpu,
+                p50,
+                p99,
+                failed,
+            } = one(form, requests);
             println!(
-                "| {form} (round {}) | {rate:.0} | {:.1} µs | {failed} |",
+                "| {form} (round {}) | {rate:.0} | {:.1} µs | {p50:.2} / {p99:.2} ms | {failed} |",
                 round + 1,
                 cpu.as_secs_f64() * 1e6
             );
@@ -82,7 +91,17 @@ fn measure(requests: usize) {
     }
 }
 
-fn one(form: &str, requests: usize) -> (f64, Duration, u64) {
+const ROUNDS: usize = 3;
+
+struct Measured {
+    rate: f64,
+    cpu: Duration,
+    p50: f64,
+    p99: f64,
+    failed: u64,
+}
+
+fn one(form: &str, requests: usize) -> Measured {
     let mut child = Command::new(std::env::current_exe().expect("this program's path"))
         .args(["serve", form])
         .stdin(Stdio::piped())
@@ -98,7 +117,7 @@ fn one(form: &str, requests: usize) -> (f64, Duration, u64) {
         .trim()
         .parse()
         .unwrap_or_else(|_| fail(&format!("`{form}` printed `{line}`, not an address")));
-    let config = LoadConfig {
+    let load = |requests| LoadConfig {
         clients: 8,
         requests,
         n: 1,
@@ -107,12 +126,20 @@ fn one(form: &str, requests: usize) -> (f64, Duration, u64) {
         max_duration: Duration::from_secs(120),
         ..LoadConfig::new(addr)
     };
+    run_load(&load(requests / 10), |n| Some(Work::Sumn.expected(n)));
     let before = cpu_time(&child);
-    let report = run_load(&config, |n| Some(Work::Sumn.expected(n)));
+    let report = run_load(&load(requests), |n| Some(Work::Sumn.expected(n)));
     let used = cpu_time(&child).saturating_sub(before);
     stop(child);
     let answered = report.ok.max(1) as u32;
-    (report.requests_per_sec(), used / answered, report.errors)
+    let millis = |quantile| report.latency_us.value_at_quantile(quantile) as f64 / 1e3;
+    Measured {
+        rate: report.requests_per_sec(),
+        cpu: used / answered,
+        p50: millis(0.5),
+        p99: millis(0.99),
+        failed: report.errors,
+    }
 }
 
 /// The user + system CPU time of `child` so far.

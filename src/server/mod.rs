@@ -10,9 +10,9 @@
 //!
 //! Trade-offs: a thread per connection in service is the simplest code and handles blocking
 //! I/O well. The kernel hands each new connection to a thread already waiting in `accept`
-//! (leader/follower, [`accept`]), which serves it: no hand-off between threads on the way in.
+//! (leader/follower, `accept.rs`), which serves it: no hand-off between threads on the way in.
 //! After its first reply a connection rests in the watcher's epoll rather than on a thread
-//! ([`resting`]): a client that sends one request per connection costs no thread while it
+//! (`resting.rs`): a client that sends one request per connection costs no thread while it
 //! reads its reply and closes, and an idle connection holds a descriptor, not a thread. A
 //! client that comes back for more gets a handler of its own that keeps its thread. The
 //! price: under CPU contention a new connection waits for its acceptor to be scheduled, which
