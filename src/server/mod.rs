@@ -13,7 +13,8 @@
 //! (leader/follower, `accept.rs`), which serves it: no hand-off between threads on the way in.
 //! After its first reply a connection rests in the watcher's epoll rather than on a thread
 //! (`resting.rs`): a client that sends one request per connection costs no thread while it
-//! reads its reply and closes, and an idle connection holds a descriptor, not a thread. A
+//! reads its reply and closes, and a connection idle after its first reply holds a descriptor,
+//! not a thread (one that has sent nothing yet holds the acceptor that took it). A
 //! client that comes back for more gets a handler of its own that keeps its thread. The
 //! price: under CPU contention a new connection waits for its acceptor to be scheduled, which
 //! lengthens the latency tail (see `docs/server.md` for the figures). The watcher does
