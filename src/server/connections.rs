@@ -46,10 +46,16 @@ pub const DEFAULT_SHED_IDLE_AFTER: Duration = Duration::from_millis(100);
 pub(crate) struct Shared {
     open: AtomicUsize,
     ended: Mutex<Vec<Key>>,
-    /// Connections handed back to rest, and whether the stop has drained the table (then a
-    /// connection handed back closes instead).
-    pub(crate) resting: Mutex<(Vec<Admitted>, bool)>,
+    pub(crate) resting: Mutex<HandedBack>,
     pub(crate) poller: Arc<Poller>,
+}
+
+/// Connections handed back to rest, not yet in their slots.
+#[derive(Debug, Default)]
+pub(crate) struct HandedBack {
+    pub(crate) connections: Vec<Admitted>,
+    /// Set when the stop has drained the table: a connection handed back closes instead.
+    pub(crate) closed: bool,
 }
 
 /// A slot index and the generation of its occupant, so that a late event or report about a
@@ -140,8 +146,6 @@ pub(crate) struct Connections {
     free: Vec<u32>,
     /// Slots whose handler ended but whose outcome is not yet published.
     ending: Vec<Key>,
-    /// Handlers that handed their connection back to rest, to be joined once finished.
-    retiring: Vec<JoinHandle<()>>,
     pub(crate) acceptors: Acceptors,
     /// When each resting connection's rest runs out, earliest first (every rest is one idle
     /// timeout long); entries for connections that have since woken are skipped.
@@ -163,7 +167,6 @@ impl Connections {
             slots: Vec::new(),
             free: Vec::new(),
             ending: Vec::new(),
-            retiring: Vec::new(),
             acceptors: Acceptors::default(),
             rest_deadlines: VecDeque::new(),
             epoch,
@@ -220,19 +223,18 @@ impl Connections {
         }
     }
 
-    /// Records the handler of a connection woken from its rest.
+    /// Records the handler of a connection woken from its rest. It is the connection's only
+    /// one: an acceptor served it before, and a woken connection does not rest again.
     pub(crate) fn started(&mut self, key: Key, handler: JoinHandle<()>) {
-        if let Some(tracked) = self.tracked_mut(key)
-            && let Some(previous) = tracked.handler.replace(handler)
-        {
-            self.retiring.push(previous);
+        if let Some(tracked) = self.tracked_mut(key) {
+            tracked.handler = Some(handler);
         }
     }
 
     /// Moves the connections handed back to rest into their slots; each rests for up to
     /// `idle_for`.
     pub(crate) fn take_resting(&mut self, idle_for: Duration) {
-        let handed_back = std::mem::take(&mut self.shared.resting.lock().0);
+        let handed_back = std::mem::take(&mut self.shared.resting.lock().connections);
         for admitted in handed_back {
             let key = admitted.key;
             let until = Instant::now() + idle_for;
@@ -240,6 +242,24 @@ impl Connections {
                 tracked.resting = Some((admitted, until));
                 self.rest_deadlines.push_back((until, key));
             }
+        }
+        // Most rests end long before their deadline (the client closes or asks again), and
+        // their entries would wait a whole idle timeout to be popped: at thousands of
+        // connections a second, many megabytes. Each slot has at most one live entry, so once
+        // the queue is twice the table, drop the stale ones; that costs O(1) per rest.
+        if self.rest_deadlines.len() > 2 * self.slots.len() + 64 {
+            let slots = &self.slots;
+            self.rest_deadlines.retain(|&(until, key)| {
+                slots.get(key.index as usize).is_some_and(|slot| {
+                    slot.generation == key.generation
+                        && slot.tracked.as_ref().is_some_and(|tracked| {
+                            tracked
+                                .resting
+                                .as_ref()
+                                .is_some_and(|(_, own)| *own == until)
+                        })
+                })
+            });
         }
     }
 
@@ -335,12 +355,6 @@ impl Connections {
     /// Joins the handlers that have ended and frees their slots.
     pub(crate) fn collect_ended(&mut self, report: impl Fn(Result<(), ythread::Error>)) {
         self.acceptors.collect(&report);
-        for handler in self
-            .retiring
-            .extract_if(.., |handler| handler.is_finished())
-        {
-            report(handler.join());
-        }
         let mut ended = std::mem::take(&mut *self.shared.ended.lock());
         ended.append(&mut self.ending);
         for key in ended {
@@ -375,14 +389,13 @@ impl Connections {
     pub(crate) fn drain(&mut self) -> Drained {
         let handed_back = {
             let mut resting = self.shared.resting.lock();
-            resting.1 = true;
-            std::mem::take(&mut resting.0)
+            resting.closed = true;
+            std::mem::take(&mut resting.connections)
         };
         for admitted in handed_back {
             admitted.close();
         }
         let mut handlers = self.acceptors.drain();
-        handlers.append(&mut self.retiring);
         let mut sockets = Vec::new();
         for tracked in self.slots.iter_mut().filter_map(|slot| slot.tracked.take()) {
             if let Some((admitted, _)) = tracked.resting {

@@ -37,13 +37,13 @@ impl Admitted {
         let key = self.key.to_u64();
         let shared = Arc::clone(&self.departure.shared);
         let mut resting = shared.resting.lock();
-        if resting.1 {
+        if resting.closed {
             // The server is stopping: nobody would wake it.
             drop(resting);
             self.close();
             return;
         }
-        resting.0.push(self);
+        resting.connections.push(self);
         drop(resting);
         // Only now: any input reported from here on finds the connection in the queue, and
         // input that came before is reported too (the watch is level-triggered).
