@@ -14,7 +14,7 @@ use std::sync::{Arc, mpsc};
 use subprocess_support::{BOUND, Pipe, eventually, pool};
 use ythread::{Executor, JoinHandle, YieldableThread};
 use ythread_executors::ExecutorConfig;
-use ythread_suite::tasks::{pid, spin_forever, wait_for_pipe};
+use ythread_suite::tasks::{pid, wait_for_pipe};
 
 fn executor(config: &str) -> Executor {
     config
@@ -128,10 +128,13 @@ fn cancelled_work_running_in_a_worker_kills_it_and_the_pool_heals() {
     let status = pool.status();
     let worker = status.pids()[0];
     let executor = Executor::new(pool);
-    let runaway = YieldableThread::spawn(&executor, |y| y.apply(spin_forever, ()));
-    eventually("the job to run", || executor.metrics().in_flight == 1);
-    runaway.cancel();
-    let error = join(runaway).unwrap_err();
+    let pipe = Pipe::new("cancel-running");
+    let path = pipe.name();
+    let running = YieldableThread::spawn(&executor, move |y| y.apply(wait_for_pipe, path));
+    let writer = pipe.hold();
+    running.cancel();
+    let error = join(running).unwrap_err();
+    drop(writer);
     assert!(error.is_cancelled(), "{error}");
     eventually("a replacement worker", || {
         status.pids().len() == 1 && status.pids()[0] != worker
@@ -154,10 +157,13 @@ fn a_cancel_under_a_deadline_ends_cancelled_not_timed_out() {
     let status = pool.status();
     let worker = status.pids()[0];
     let executor = Executor::new(pool);
-    let runaway = YieldableThread::spawn(&executor, |y| y.apply(spin_forever, ()));
-    eventually("the job to reach the worker", || status.idle_workers() == 0);
-    runaway.cancel();
-    let error = join(runaway).unwrap_err();
+    let pipe = Pipe::new("cancel-deadline");
+    let path = pipe.name();
+    let running = YieldableThread::spawn(&executor, move |y| y.apply(wait_for_pipe, path));
+    let writer = pipe.hold();
+    running.cancel();
+    let error = join(running).unwrap_err();
+    drop(writer);
     assert!(error.is_cancelled(), "{error}");
     let next = executor.run(pid, ()).unwrap();
     assert_ne!(next, worker, "the cancelled job's worker was replaced");

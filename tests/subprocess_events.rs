@@ -131,7 +131,7 @@ fn the_pool_reports_its_lifecycle_to_a_subscriber() {
     let path = pipe.name();
     eventually("an idle worker", || status.idle_workers() == 1);
     let handler = YieldableThread::spawn(&executor, move |y| y.apply(wait_for_pipe, path));
-    eventually("the job reaches the worker", || status.idle_workers() == 0);
+    let writer = pipe.hold();
     handler.cancel();
     let outcome = within("the cancelled handler", move || handler.join());
     assert!(
@@ -147,7 +147,7 @@ fn the_pool_reports_its_lifecycle_to_a_subscriber() {
             &["wait_for_pipe"],
         )
     });
-    drop(pipe);
+    drop((writer, pipe));
 
     // An idle death.
     eventually("a worker back in the pool", || status.idle_workers() == 1);

@@ -6,10 +6,10 @@ mod subprocess_support;
 
 use std::time::Duration;
 
-use subprocess_support::{eventually, is_our_child, pool, within};
+use subprocess_support::{Pipe, eventually, is_our_child, pool, within};
 use ythread::{Error, ErrorKind, Executor, Task, Termination};
 use ythread_suite::tasks::{
-    abort_process, exit_with, panic_with, pid, segfault, sleep_ms, spin_forever, tiny,
+    abort_process, exit_with, panic_with, pid, segfault, spin_forever, tiny, wait_for_pipe,
 };
 
 /// A one-worker pool, its executor and its worker's pid.
@@ -95,13 +95,15 @@ fn an_exit_reports_the_status() {
 fn a_sigkill_from_outside_fails_the_running_job() {
     let pool = pool(1).build().unwrap();
     let worker = pool.pids()[0];
-    let status = pool.status();
     let executor = Executor::new(pool);
     let running = executor.clone();
-    let job = std::thread::spawn(move || running.run(sleep_ms, 600_000));
-    eventually("the job reaches the worker", || status.idle_workers() == 0);
+    let pipe = Pipe::new("sigkill-running");
+    let path = pipe.name();
+    let job = std::thread::spawn(move || running.run(wait_for_pipe, path));
+    let writer = pipe.hold();
     kill(worker, libc::SIGKILL);
     let error = within("the killed job", move || job.join().unwrap().unwrap_err());
+    drop(writer);
     assert!(error.is_worker_died(), "{error}");
     assert_eq!(
         error.termination(),

@@ -117,6 +117,15 @@ impl Pipe {
     /// fails while there is no reader, and retry within [`BOUND`].
     pub fn open(&self) {
         use std::io::Write;
+        let mut writer = self.hold();
+        writer.write_all(b"go").unwrap();
+    }
+
+    /// Waits until a `wait_for_pipe` job has the pipe open for reading, which proves it is
+    /// running in a worker rather than merely assigned to one (a job whose worker dies before
+    /// delivery is retried elsewhere), and returns the writing end: the job goes on waiting
+    /// until it is dropped.
+    pub fn hold(&self) -> std::fs::File {
         use std::os::unix::fs::OpenOptionsExt;
         let mut writer = None;
         eventually("a worker to open the pipe", || {
@@ -127,9 +136,7 @@ impl Pipe {
                 .ok();
             writer.is_some()
         });
-        if let Some(mut writer) = writer {
-            writer.write_all(b"go").unwrap();
-        }
+        writer.expect("eventually returned, so the pipe opened")
     }
 }
 
