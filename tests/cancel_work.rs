@@ -122,19 +122,26 @@ fn cancelled_work_waiting_for_a_worker_leaves_the_line_and_the_worker_lives() {
     assert_eq!(status.pids(), [worker], "nobody killed the worker");
 }
 
+/// Starts a job that waits on a pipe, cancels its handler once the job runs in a worker, and
+/// returns the handler's error.
+fn cancel_once_running(executor: &Executor, name: &str) -> ythread::Error {
+    let pipe = Pipe::new(name);
+    let path = pipe.name();
+    let running = YieldableThread::spawn(executor, move |y| y.apply(wait_for_pipe, path));
+    let writer = pipe.hold();
+    running.cancel();
+    let error = join(running).unwrap_err();
+    drop(writer);
+    error
+}
+
 #[test]
 fn cancelled_work_running_in_a_worker_kills_it_and_the_pool_heals() {
     let pool = pool(1).build().unwrap();
     let status = pool.status();
     let worker = status.pids()[0];
     let executor = Executor::new(pool);
-    let pipe = Pipe::new("cancel-running");
-    let path = pipe.name();
-    let running = YieldableThread::spawn(&executor, move |y| y.apply(wait_for_pipe, path));
-    let writer = pipe.hold();
-    running.cancel();
-    let error = join(running).unwrap_err();
-    drop(writer);
+    let error = cancel_once_running(&executor, "cancel-running");
     assert!(error.is_cancelled(), "{error}");
     eventually("a replacement worker", || {
         status.pids().len() == 1 && status.pids()[0] != worker
@@ -157,13 +164,7 @@ fn a_cancel_under_a_deadline_ends_cancelled_not_timed_out() {
     let status = pool.status();
     let worker = status.pids()[0];
     let executor = Executor::new(pool);
-    let pipe = Pipe::new("cancel-deadline");
-    let path = pipe.name();
-    let running = YieldableThread::spawn(&executor, move |y| y.apply(wait_for_pipe, path));
-    let writer = pipe.hold();
-    running.cancel();
-    let error = join(running).unwrap_err();
-    drop(writer);
+    let error = cancel_once_running(&executor, "cancel-deadline");
     assert!(error.is_cancelled(), "{error}");
     let next = executor.run(pid, ()).unwrap();
     assert_ne!(next, worker, "the cancelled job's worker was replaced");
