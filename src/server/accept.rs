@@ -26,7 +26,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use parking_lot::Mutex;
+use super::lock::Mutex;
 use socket2::SockRef;
 use ythread::{YieldableThread, Yielder};
 
@@ -106,12 +106,13 @@ fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
         let Some(admitted) = admit(hub, stream, id) else {
             continue;
         };
-        let key = admitted.key;
+        let state = Arc::clone(&admitted.state);
         connection::serve(y, admitted, hub.settings);
-        hub.connections.lock().release(key);
         // A cancellation meant for the connection just served that came too late to stop its
-        // work must not reach the next one: this acceptor ends instead.
-        if y.is_cancelled() || hub.idle_acceptors.load(Ordering::SeqCst) >= MAX_IDLE_ACCEPTORS {
+        // work (or is still on its way) must not reach the next one: this acceptor ends
+        // instead.
+        let cancelled = state.let_go() || y.is_cancelled();
+        if cancelled || hub.idle_acceptors.load(Ordering::SeqCst) >= MAX_IDLE_ACCEPTORS {
             return;
         }
     }

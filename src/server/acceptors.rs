@@ -1,7 +1,8 @@
 //! The acceptors' handles, by id: each acceptor is a handler that accepts a connection,
 //! serves it and goes back to accepting (see [`super::accept`]). The table of connections
 //! keeps them, so that the watcher can cancel the acceptor serving a connection whose peer
-//! left, under the same lock that tells it which acceptor that is.
+//! left (see [`super::state::ConnectionState::let_go`] for how that cancellation never reaches
+//! the acceptor's next connection).
 
 use ythread::JoinHandle;
 

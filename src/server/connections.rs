@@ -1,7 +1,7 @@
 //! The live connections, and the little state each handler shares with the watcher.
 //!
-//! One lock guards the table; acceptors take it to admit a connection and to let go of it,
-//! the watcher for each event it handles, nobody across I/O or work. Each slot holds the
+//! One lock guards the table; acceptors take it to admit a connection, the watcher for each
+//! event it handles, nobody across I/O or work. Each slot holds the
 //! connection's [`ConnectionState`], a *weak* reference to its socket, and who serves it: an
 //! acceptor (by id, in [`Acceptors`]), a handler's [`JoinHandle`], or nobody while it rests.
 //! The one serving it owns the only strong reference to the socket, so the socket closes the
@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use super::lock::Mutex;
 use ythread::JoinHandle;
 
 use super::acceptors::{AcceptorId, Acceptors};
@@ -120,8 +120,9 @@ impl Admitted {
 struct Tracked {
     /// The handler serving the connection since it woke from a rest.
     handler: Option<JoinHandle<()>>,
-    /// The acceptor serving the connection it accepted, until it lets go of it.
-    acceptor: Option<AcceptorId>,
+    /// The acceptor that accepted the connection; it serves it until it lets go (see
+    /// [`ConnectionState::let_go`]).
+    acceptor: AcceptorId,
     state: Arc<ConnectionState>,
     socket: Weak<TcpStream>,
     /// The connection while it rests, and when its rest runs out.
@@ -201,7 +202,7 @@ impl Connections {
             state: Arc::clone(&state),
             socket: Arc::downgrade(&socket),
             resting: None,
-            acceptor: Some(acceptor),
+            acceptor,
         });
         self.shared.open.fetch_add(1, Ordering::SeqCst);
         Admitted {
@@ -213,13 +214,6 @@ impl Connections {
                 shared: Arc::clone(&self.shared),
                 key,
             },
-        }
-    }
-
-    /// The acceptor serving `key` is done with it: a departure can no longer cancel it.
-    pub(crate) fn release(&mut self, key: Key) {
-        if let Some(tracked) = self.tracked_mut(key) {
-            tracked.acceptor = None;
         }
     }
 
@@ -310,10 +304,11 @@ impl Connections {
         if !tracked.state.peer_left() {
             return;
         }
-        match (&tracked.handler, tracked.acceptor) {
-            (Some(handler), _) => handler.cancel(),
-            (None, Some(acceptor)) => self.acceptors.cancel(acceptor),
-            (None, None) => {}
+        if let Some(handler) = &tracked.handler {
+            handler.cancel();
+        } else if tracked.state.claim_acceptor_cancel() {
+            let acceptor = tracked.acceptor;
+            self.acceptors.cancel(acceptor);
         }
     }
 

@@ -38,6 +38,7 @@ mod connections;
 mod hub;
 mod limits;
 mod listener;
+mod lock;
 pub mod protocol;
 mod reader;
 mod resting;

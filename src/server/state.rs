@@ -1,8 +1,9 @@
 //! What a connection is doing, as the watcher and the acceptors see it: idle since when,
-//! busy with a request, or shed; and whether its peer has left. The handler and the watcher
-//! each change it with one atomic operation, so neither waits for the other.
+//! busy with a request, or shed; whether its peer has left; and whether the acceptor that
+//! admitted it still serves it. The handler and the watcher each change it with one atomic
+//! operation, so neither waits for the other.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// What a connection is doing, as the watcher and the acceptors see it.
@@ -12,8 +13,17 @@ pub(crate) struct ConnectionState {
     phase: AtomicU64,
     /// Set by the watcher when the peer closed its side or reset the connection.
     peer_gone: AtomicBool,
+    /// [`SERVED`], [`LET_GO`] or [`CANCEL_CLAIMED`]: see [`ConnectionState::let_go`].
+    acceptor: AtomicU8,
     epoch: Instant,
 }
+
+/// The acceptor that admitted the connection serves it.
+const SERVED: u8 = 0;
+/// The acceptor is done with it: a departure must not cancel that acceptor any more.
+const LET_GO: u8 = 1;
+/// The watcher is cancelling the acceptor for this connection's departure.
+const CANCEL_CLAIMED: u8 = 2;
 
 const BUSY: u64 = u64::MAX;
 const SHED: u64 = u64::MAX - 1;
@@ -23,6 +33,7 @@ impl ConnectionState {
         let state = ConnectionState {
             phase: AtomicU64::new(0),
             peer_gone: AtomicBool::new(false),
+            acceptor: AtomicU8::new(SERVED),
             epoch,
         };
         state.wait_for_request();
@@ -83,6 +94,22 @@ impl ConnectionState {
     pub(crate) fn shed(&self, since: u64) -> bool {
         self.phase
             .compare_exchange(since, SHED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// Said by the acceptor when it is done with the connection: from now on a departure
+    /// does not cancel it. Returns whether the watcher claimed a cancellation first, which
+    /// may not have reached the acceptor yet: the acceptor must then end rather than take
+    /// another connection, or the cancellation could land on that one.
+    pub(crate) fn let_go(&self) -> bool {
+        self.acceptor.swap(LET_GO, Ordering::SeqCst) == CANCEL_CLAIMED
+    }
+
+    /// Said by the watcher before it cancels the acceptor for this connection's departure:
+    /// `false` if the acceptor has already let go (it serves another connection now).
+    pub(crate) fn claim_acceptor_cancel(&self) -> bool {
+        self.acceptor
+            .compare_exchange(SERVED, CANCEL_CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     }
 }
