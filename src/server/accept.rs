@@ -99,7 +99,9 @@ pub(crate) fn spawn_acceptor(hub: &Arc<Hub>) {
 /// enough others waiting.
 fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
     let _end = AcceptorEnd { hub, id };
+    let mut ready = Vec::new();
     loop {
+        super::watcher::help(hub, &mut ready);
         let Some(stream) = next_connection(hub) else {
             return;
         };

@@ -31,6 +31,10 @@ pub(crate) struct Hub {
     pub(crate) poller: Arc<Poller>,
     /// Acceptors waiting in `accept` right now.
     pub(crate) idle_acceptors: AtomicUsize,
+    /// Whether the watcher waits for events right now (it will see the next ones itself).
+    pub(crate) watcher_waiting: AtomicBool,
+    /// Acceptors handling events for the watcher right now (see [`Hub::begin_helping`]).
+    helping: AtomicUsize,
     stopping: AtomicBool,
     /// The first error of the listening socket that is not a shortage, for the watcher to
     /// return: the server cannot accept any more.
@@ -56,6 +60,8 @@ impl Hub {
             connections: Mutex::new(Connections::new(Arc::clone(&poller))),
             poller,
             idle_acceptors: AtomicUsize::new(0),
+            watcher_waiting: AtomicBool::new(false),
+            helping: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             failure: Mutex::new(None),
             out_of_fds: AtomicBool::new(false),
@@ -72,6 +78,27 @@ impl Hub {
         let _ = socket2::SockRef::from(&self.listener).shutdown(std::net::Shutdown::Read);
     }
 
+    /// Lets an acceptor handle events for the watcher until the guard drops; `None` once the
+    /// server is stopping. Either the stop sees the helper in [`Hub::wait_for_helpers`], or the
+    /// helper sees the stop here: the count goes up before the flag is read, and the flag is
+    /// set before the count is read.
+    pub(crate) fn begin_helping(&self) -> Option<Helping<'_>> {
+        self.helping.fetch_add(1, Ordering::SeqCst);
+        let helping = Helping(self);
+        (!self.is_stopping()).then_some(helping)
+    }
+
+    /// After [`Hub::stop_accepting`]: waits for acceptors that are handling events to finish,
+    /// so that none starts a handler once the stop has drained the table. Each handles a few
+    /// events without blocking, so this takes microseconds; the bound only keeps a bug from
+    /// turning into a hung stop.
+    pub(crate) fn wait_for_helpers(&self) {
+        let deadline = std::time::Instant::now() + HELPERS_BOUND;
+        while self.helping.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
@@ -82,6 +109,18 @@ impl Hub {
 
     pub(crate) fn take_failure(&self) -> Option<io::Error> {
         self.failure.lock().take()
+    }
+}
+
+/// How long a stop waits for helping acceptors: see [`Hub::wait_for_helpers`].
+const HELPERS_BOUND: Duration = Duration::from_secs(1);
+
+/// An acceptor handling events for the watcher: see [`Hub::begin_helping`].
+pub(crate) struct Helping<'a>(&'a Hub);
+
+impl Drop for Helping<'_> {
+    fn drop(&mut self) {
+        self.0.helping.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -80,6 +80,9 @@ pub(crate) struct Poller {
     epoll: OwnedFd,
 }
 
+/// The most events one wait takes.
+const BATCH: usize = 256;
+
 /// A connection's hang-up, reported once (see [`Poller`]).
 const HANG_UP: u32 = (libc::EPOLLRDHUP | libc::EPOLLET) as u32;
 
@@ -140,16 +143,25 @@ impl Poller {
     /// Waits up to `timeout` for events and replaces `keys` with their keys; an interrupting
     /// signal returns with none.
     pub(crate) fn wait(&self, keys: &mut Vec<u64>, timeout: Duration) -> io::Result<()> {
-        const BATCH: usize = 256;
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
         let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        self.wait_for(keys, millis, BATCH)
+    }
+
+    /// Replaces `keys` with those of at most `max` events ready now, without waiting.
+    pub(crate) fn ready_now(&self, keys: &mut Vec<u64>, max: usize) -> io::Result<()> {
+        self.wait_for(keys, 0, max)
+    }
+
+    fn wait_for(&self, keys: &mut Vec<u64>, millis: libc::c_int, max: usize) -> io::Result<()> {
+        let max = max.clamp(1, BATCH);
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
         // SAFETY: `events` is a writable array of `BATCH` epoll_events that outlives the call,
-        // and the epoll descriptor is open.
+        // the kernel writes at most `max` <= `BATCH` of them, and the epoll descriptor is open.
         let ready = unsafe {
             libc::epoll_wait(
                 self.epoll.as_raw_fd(),
                 events.as_mut_ptr(),
-                BATCH as libc::c_int,
+                max as libc::c_int,
                 millis,
             )
         };

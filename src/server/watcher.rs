@@ -7,6 +7,16 @@
 //! result discarded). Between waits it joins the handlers that ended, closes connections that
 //! rested for a whole idle timeout, and starts an acceptor if none is left. Each event costs
 //! constant work, whatever the number of open connections.
+//!
+//! Acceptors help. Closing a socket is most of the watcher's work (about 40% of the server's
+//! CPU under one-request clients), and one thread sharing two cores with many falls behind:
+//! the peers' sockets then linger half-closed for milliseconds, which cost the *clients'*
+//! machine more CPU than the closes themselves (the loopback's TCP work for them runs on the
+//! clients' time). So an acceptor on its way back to `accept` takes up to [`HELP_BATCH`]
+//! ready events off the epoll and handles them itself, while the watcher is busy with a
+//! batch; a watcher waiting for events sees the next ones at once and is left to them.
+//! Trade-off: the acceptor's next connection waits for those few closes (microseconds each),
+//! and a stop first waits for helping acceptors to finish (see [`Hub::wait_for_helpers`]).
 
 use std::io;
 use std::sync::Arc;
@@ -71,7 +81,9 @@ impl Watcher {
             timeout.min(until.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
         });
         let mut events = std::mem::take(&mut self.events);
+        self.hub.watcher_waiting.store(true, Ordering::SeqCst);
         let waited = self.hub.poller.wait(&mut events, timeout);
+        self.hub.watcher_waiting.store(false, Ordering::SeqCst);
         // After the wait: a connection reported in `events` was handed back before its watch
         // began, so it is in the queue now.
         self.hub
@@ -79,7 +91,7 @@ impl Watcher {
             .lock()
             .take_resting(self.hub.settings.idle_timeout);
         for &key in &events {
-            self.connection_event(Key::from_u64(key));
+            connection_event(&self.hub, Key::from_u64(key));
         }
         self.events = events;
         match self.hub.take_failure() {
@@ -92,77 +104,99 @@ impl Watcher {
     /// [`Server::run`](super::Server::run)).
     pub(crate) fn stop(self, grace: Duration) {
         self.hub.stop_accepting();
+        // An acceptor helping with events could start a handler for a connection the drain
+        // has already taken, which nobody would then join.
+        self.hub.wait_for_helpers();
         let drained = self.hub.connections.lock().drain();
         stop_handlers(drained, grace);
     }
+}
 
-    /// A resting connection has input: a new handler for a request, the close for an end.
-    /// Any other connection's event is its peer leaving.
-    fn connection_event(&mut self, key: Key) {
-        let woken = {
-            let mut connections = self.hub.connections.lock();
-            let woken = connections.wake(key);
-            if woken.is_none() {
-                connections.peer_left(key);
-            }
-            woken
-        };
-        let Some((mut resting, until)) = woken else {
-            return;
-        };
-        match resting::peek(&resting.socket) {
-            Input::Request => {
-                // As at admission, a failure only costs noticing a departure during the work.
-                let _ = self
-                    .hub
-                    .poller
-                    .rewatch_hang_up(&*resting.socket, key.to_u64());
-                resting.may_rest = false;
-                self.start_handler(resting);
-            }
-            Input::Closed => resting.close(),
-            Input::Nothing => {
-                let _ = self
-                    .hub
-                    .poller
-                    .watch_input_once(&*resting.socket, key.to_u64());
-                self.hub.connections.lock().rest_again(resting, until);
-            }
+/// A resting connection has input: a new handler for a request, the close for an end.
+/// Any other connection's event is its peer leaving.
+fn connection_event(hub: &Arc<Hub>, key: Key) {
+    let woken = {
+        let mut connections = hub.connections.lock();
+        let woken = connections.wake(key);
+        if woken.is_none() {
+            connections.peer_left(key);
         }
-    }
-
-    /// Starts the handler of a woken connection; refuses the connection if no thread can be
-    /// had.
-    fn start_handler(&mut self, admitted: Admitted) {
-        let key = admitted.key;
-        let socket = Arc::clone(&admitted.socket);
-        let settings = self.hub.settings;
-        let started = YieldableThread::builder()
-            .name(HANDLER_NAME)
-            .spawn(&self.hub.executor, move |y| {
-                connection::serve(y, admitted, settings)
-            });
-        match started {
-            Ok(handler) => {
-                drop(socket);
-                self.hub.connections.lock().started(key, handler);
-            }
-            Err(e) => {
-                if !self.hub.out_of_threads.swap(true, Ordering::SeqCst) {
-                    eprintln!(
-                        "sumserver: cannot start a handler thread ({e}); refusing requests on \
-                         resting connections (raise the thread limit or lower \
-                         --max-connections)"
-                    );
-                }
-                refuse(
-                    &socket,
-                    format_args!(
-                        "server busy: cannot start a thread for this connection ({e}); try \
-                         again later"
-                    ),
-                );
-            }
+        woken
+    };
+    let Some((mut resting, until)) = woken else {
+        return;
+    };
+    match resting::peek(&resting.socket) {
+        Input::Request => {
+            // As at admission, a failure only costs noticing a departure during the work.
+            let _ = hub.poller.rewatch_hang_up(&*resting.socket, key.to_u64());
+            resting.may_rest = false;
+            start_handler(hub, resting);
+        }
+        Input::Closed => resting.close(),
+        Input::Nothing => {
+            let _ = hub.poller.watch_input_once(&*resting.socket, key.to_u64());
+            hub.connections.lock().rest_again(resting, until);
         }
     }
 }
+
+/// Starts the handler of a woken connection; refuses the connection if no thread can be
+/// had.
+fn start_handler(hub: &Arc<Hub>, admitted: Admitted) {
+    let key = admitted.key;
+    let socket = Arc::clone(&admitted.socket);
+    let settings = hub.settings;
+    let started = YieldableThread::builder()
+        .name(HANDLER_NAME)
+        .spawn(&hub.executor, move |y| {
+            connection::serve(y, admitted, settings)
+        });
+    match started {
+        Ok(handler) => {
+            drop(socket);
+            hub.connections.lock().started(key, handler);
+        }
+        Err(e) => {
+            if !hub.out_of_threads.swap(true, Ordering::SeqCst) {
+                eprintln!(
+                    "sumserver: cannot start a handler thread ({e}); refusing requests on \
+                     resting connections (raise the thread limit or lower \
+                     --max-connections)"
+                );
+            }
+            refuse(
+                &socket,
+                format_args!(
+                    "server busy: cannot start a thread for this connection ({e}); try \
+                     again later"
+                ),
+            );
+        }
+    }
+}
+
+/// Called by an acceptor on its way back to `accept`: while the watcher is busy with a batch
+/// (not waiting for events), takes up to [`HELP_BATCH`] ready events off it and handles them
+/// the same way, so that closes do not queue behind it (see the module docs).
+pub(crate) fn help(hub: &Arc<Hub>, keys: &mut Vec<u64>) {
+    if hub.watcher_waiting.load(Ordering::SeqCst) {
+        return;
+    }
+    let Some(_helping) = hub.begin_helping() else {
+        return;
+    };
+    if hub.poller.ready_now(keys, HELP_BATCH).is_err() || keys.is_empty() {
+        return;
+    }
+    hub.connections
+        .lock()
+        .take_resting(hub.settings.idle_timeout);
+    for &key in keys.iter() {
+        connection_event(hub, Key::from_u64(key));
+    }
+}
+
+/// The most events an acceptor handles on one way back to `accept`: enough to keep up with
+/// the watcher's backlog, few enough that the next connection is not kept waiting.
+const HELP_BATCH: usize = 16;
