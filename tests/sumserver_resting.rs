@@ -92,9 +92,13 @@ fn under_load_every_connection_is_answered_and_closed() {
     const CONNECTIONS_EACH: u64 = 150;
     const KEEP_ALIVE_CLIENTS: u64 = 2;
     const REQUESTS_EACH: u64 = 100;
-    let server = Server::bind(ServerConfig::default(), Executor::inline())
-        .unwrap()
-        .spawn();
+    // An idle timeout far past the wait below, so that a connection whose close was lost is
+    // not closed by the idle sweep in time to pass.
+    let config = ServerConfig {
+        idle_timeout: 10 * BOUND,
+        ..ServerConfig::default()
+    };
+    let server = Server::bind(config, Executor::inline()).unwrap().spawn();
     let addr = server.addr();
     let before = open_sockets();
     std::thread::scope(|scope| {

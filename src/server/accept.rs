@@ -101,7 +101,6 @@ fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
     let _end = AcceptorEnd { hub, id };
     let mut ready = Vec::new();
     loop {
-        super::watcher::help(hub, &mut ready);
         let Some(stream) = next_connection(hub) else {
             return;
         };
@@ -117,6 +116,7 @@ fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
         if cancelled || hub.idle_acceptors.load(Ordering::SeqCst) >= MAX_IDLE_ACCEPTORS {
             return;
         }
+        super::watcher::help(hub, &mut ready);
     }
 }
 

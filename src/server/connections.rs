@@ -1,7 +1,7 @@
 //! The live connections, and the little state each handler shares with the watcher.
 //!
-//! One lock guards the table; acceptors take it to admit a connection, the watcher for each
-//! event it handles, nobody across I/O or work. Each slot holds the
+//! One lock guards the table; acceptors take it to admit a connection, the watcher (and an
+//! acceptor helping it) for each event it handles, nobody across I/O or work. Each slot holds the
 //! connection's [`ConnectionState`], a *weak* reference to its socket, and who serves it: an
 //! acceptor (by id, in [`Acceptors`]), a handler's [`JoinHandle`], or nobody while it rests.
 //! The one serving it owns the only strong reference to the socket, so the socket closes the
@@ -219,10 +219,21 @@ impl Connections {
 
     /// Records the handler of a connection woken from its rest. It is the connection's only
     /// one: an acceptor served it before, and a woken connection does not rest again.
-    pub(crate) fn started(&mut self, key: Key, handler: JoinHandle<()>) {
-        if let Some(tracked) = self.tracked_mut(key) {
-            tracked.handler = Some(handler);
+    ///
+    /// A departure seen while the handler was being started found no handler to cancel: it is
+    /// cancelled here. Returns the handle if the slot is gone: the connection ended (its
+    /// handler is done, or about to be) before its handle could be recorded, and the caller
+    /// joins it.
+    #[must_use]
+    pub(crate) fn started(&mut self, key: Key, handler: JoinHandle<()>) -> Option<JoinHandle<()>> {
+        let Some(tracked) = self.tracked_mut(key) else {
+            return Some(handler);
+        };
+        if tracked.state.is_peer_gone() {
+            handler.cancel();
         }
+        tracked.handler = Some(handler);
+        None
     }
 
     /// Moves the connections handed back to rest into their slots; each rests for up to
@@ -232,6 +243,7 @@ impl Connections {
         for admitted in handed_back {
             let key = admitted.key;
             let until = Instant::now() + idle_for;
+            admitted.state.handed_back();
             if let Some(tracked) = self.tracked_mut(key) {
                 tracked.resting = Some((admitted, until));
                 self.rest_deadlines.push_back((until, key));
@@ -263,9 +275,16 @@ impl Connections {
     }
 
     /// Puts a connection taken by [`Connections::wake`] back to rest, until the same deadline.
+    ///
+    /// Its deadline's entry may have been popped while it was out of its slot: if the
+    /// deadline has passed, a new entry at the front has it closed on the next sweep.
     pub(crate) fn rest_again(&mut self, admitted: Admitted, until: Instant) {
-        if let Some(tracked) = self.tracked_mut(admitted.key) {
+        let key = admitted.key;
+        if let Some(tracked) = self.tracked_mut(key) {
             tracked.resting = Some((admitted, until));
+            if until <= Instant::now() {
+                self.rest_deadlines.push_front((until, key));
+            }
         }
     }
 

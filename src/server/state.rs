@@ -22,7 +22,8 @@ pub(crate) struct ConnectionState {
 const SERVED: u8 = 0;
 /// The acceptor is done with it: a departure must not cancel that acceptor any more.
 const LET_GO: u8 = 1;
-/// The watcher is cancelling the acceptor for this connection's departure.
+/// The watcher (or an acceptor helping it) is cancelling the acceptor for this connection's
+/// departure.
 const CANCEL_CLAIMED: u8 = 2;
 
 const BUSY: u64 = u64::MAX;
@@ -105,7 +106,23 @@ impl ConnectionState {
         self.acceptor.swap(LET_GO, Ordering::SeqCst) == CANCEL_CLAIMED
     }
 
-    /// Said by the watcher before it cancels the acceptor for this connection's departure:
+    /// Said when the connection is handed back to rest: the acceptor that served it is done
+    /// with it, even if it has not said so yet, so a later departure must not cancel that
+    /// acceptor (it may be serving its next connection by then). A cancellation already
+    /// claimed stands: the acceptor still sees it in [`ConnectionState::let_go`].
+    pub(crate) fn handed_back(&self) {
+        let _ = self
+            .acceptor
+            .compare_exchange(SERVED, LET_GO, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Whether the watcher has seen the peer leave.
+    pub(crate) fn is_peer_gone(&self) -> bool {
+        self.peer_gone.load(Ordering::SeqCst)
+    }
+
+    /// Said by the watcher (or an acceptor helping it) before it cancels the acceptor for
+    /// this connection's departure:
     /// `false` if the acceptor has already let go (it serves another connection now).
     pub(crate) fn claim_acceptor_cancel(&self) -> bool {
         self.acceptor

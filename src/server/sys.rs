@@ -1,5 +1,5 @@
-//! The server's only `unsafe`: termination signals, the watcher's epoll instance, and reading
-//! resource limits.
+//! The server's only `unsafe`: termination signals, the epoll instance over the connections
+//! (the watcher's, which acceptors help with), and reading resource limits.
 //!
 //! The signal handler does one async-signal-safe thing, a lock-free atomic store, and the
 //! watcher looks at that flag between `epoll_wait(2)` waits of at most
@@ -70,9 +70,10 @@ pub(crate) fn soft_rlimit(resource: libc::__rlimit_resource_t) -> Option<u64> {
     (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
-/// One epoll instance for the watcher, over the connections. While a handler serves a
-/// connection, only its hang-up is watched (edge-triggered: reported once, when the peer's end-of-stream or reset
-/// arrives), so request bytes never wake the loop. While a connection rests (no handler, see
+/// One epoll instance over the connections, waited on by the watcher and, without waiting,
+/// by acceptors that help it; every event is reported to one of them. While a handler serves
+/// a connection, only its hang-up is watched (edge-triggered: reported once, when the peer's
+/// end-of-stream or reset arrives), so request bytes never wake the loop. While a connection rests (no handler, see
 /// [`super::resting`]), its next input is watched once, level-triggered, so that input which
 /// arrived before the watch is reported too. A connection's registration goes away with its
 /// socket.

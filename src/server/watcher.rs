@@ -85,7 +85,8 @@ impl Watcher {
         let waited = self.hub.poller.wait(&mut events, timeout);
         self.hub.watcher_waiting.store(false, Ordering::SeqCst);
         // After the wait: a connection reported in `events` was handed back before its watch
-        // began, so it is in the queue now.
+        // began, so it is in the queue now (or already in its slot, moved by a helping
+        // acceptor).
         self.hub
             .connections
             .lock()
@@ -135,8 +136,10 @@ fn connection_event(hub: &Arc<Hub>, key: Key) {
         }
         Input::Closed => resting.close(),
         Input::Nothing => {
-            let _ = hub.poller.watch_input_once(&*resting.socket, key.to_u64());
+            // Back in its slot before the watch: whoever the input is reported to finds it.
+            let socket = Arc::clone(&resting.socket);
             hub.connections.lock().rest_again(resting, until);
+            let _ = hub.poller.watch_input_once(&*socket, key.to_u64());
         }
     }
 }
@@ -155,7 +158,10 @@ fn start_handler(hub: &Arc<Hub>, admitted: Admitted) {
     match started {
         Ok(handler) => {
             drop(socket);
-            hub.connections.lock().started(key, handler);
+            let ended = hub.connections.lock().started(key, handler);
+            if let Some(handler) = ended {
+                report_handler_outcome(handler.join());
+            }
         }
         Err(e) => {
             if !hub.out_of_threads.swap(true, Ordering::SeqCst) {
@@ -176,11 +182,14 @@ fn start_handler(hub: &Arc<Hub>, admitted: Admitted) {
     }
 }
 
-/// Called by an acceptor on its way back to `accept`: while the watcher is busy with a batch
-/// (not waiting for events), takes up to [`HELP_BATCH`] ready events off it and handles them
-/// the same way, so that closes do not queue behind it (see the module docs).
+/// Called by an acceptor on its way back to `accept` after serving a connection: while the
+/// watcher is busy with a batch (not waiting for events) and another acceptor waits in
+/// `accept`, takes up to [`HELP_BATCH`] ready events off the epoll and handles them the same
+/// way, so that closes do not queue behind the watcher (see the module docs).
 pub(crate) fn help(hub: &Arc<Hub>, keys: &mut Vec<u64>) {
-    if hub.watcher_waiting.load(Ordering::SeqCst) {
+    // With no acceptor waiting in `accept`, a newcomer would wait for these events.
+    if hub.watcher_waiting.load(Ordering::SeqCst) || hub.idle_acceptors.load(Ordering::SeqCst) == 0
+    {
         return;
     }
     let Some(_helping) = hub.begin_helping() else {
