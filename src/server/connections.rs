@@ -1,8 +1,8 @@
 //! The live connections, and the little state each handler shares with the watcher.
 //!
 //! One lock guards the table; acceptors take it to admit a connection, the watcher (and an
-//! acceptor helping it) for each event it handles, nobody across I/O or work. Each slot holds the
-//! connection's [`ConnectionState`], a *weak* reference to its socket, and who serves it: an
+//! acceptor helping it) for each event it handles, nobody across I/O or work. Each slot holds
+//! the connection's [`ConnectionState`], a *weak* reference to its socket, and who serves it: an
 //! acceptor (by id, in [`Acceptors`]), a handler's [`JoinHandle`], or nobody while it rests.
 //! The one serving it owns the only strong reference to the socket, so the socket closes the
 //! moment it is dropped, with no duplicate descriptor and no wait for the watcher. What flows

@@ -73,10 +73,10 @@ pub(crate) fn soft_rlimit(resource: libc::__rlimit_resource_t) -> Option<u64> {
 /// One epoll instance over the connections, waited on by the watcher and, without waiting,
 /// by acceptors that help it; every event is reported to one of them. While a handler serves
 /// a connection, only its hang-up is watched (edge-triggered: reported once, when the peer's
-/// end-of-stream or reset arrives), so request bytes never wake the loop. While a connection rests (no handler, see
-/// [`super::resting`]), its next input is watched once, level-triggered, so that input which
-/// arrived before the watch is reported too. A connection's registration goes away with its
-/// socket.
+/// end-of-stream or reset arrives), so request bytes never wake the loop. While a connection
+/// rests (no handler, see [`super::resting`]), its next input is watched once,
+/// level-triggered, so that input which arrived before the watch is reported too. A
+/// connection's registration goes away with its socket.
 pub(crate) struct Poller {
     epoll: OwnedFd,
 }
