@@ -6,7 +6,8 @@ mod subprocess_support;
 use subprocess_support::{is_our_child, pool, within};
 use ythread::{Executor, Termination};
 use ythread_executors::{ExecutorConfig, SubprocessConfig};
-use ythread_suite::tasks::{allocate_mib, pid};
+use serde_bytes::ByteBuf;
+use ythread_suite::tasks::{allocate_mib, echo_bytes, pid};
 
 const LIMIT: u64 = 64 << 20;
 
@@ -73,4 +74,25 @@ fn a_limit_too_small_to_run_a_worker_is_refused_before_anything_starts() {
     let error = pool(1).memory(Some(1 << 20)).build().unwrap_err();
     assert!(error.is_config(), "{error}");
     assert!(error.to_string().contains("at least 16 MiB"), "{error}");
+}
+
+#[test]
+fn an_argument_too_large_for_the_limit_fails_its_job_and_the_worker_serves_on() {
+    let pool = pool(1).memory(Some(LIMIT)).build().unwrap();
+    let worker = pool.pids()[0];
+    let executor = Executor::new(pool);
+    let (error, next) = within("an argument past the memory limit", move || {
+        let error = executor
+            .run(echo_bytes, ByteBuf::from(vec![7u8; 128 << 20]))
+            .unwrap_err();
+        (error, executor.run(pid, ()).unwrap())
+    });
+    assert_eq!(error.kind(), ythread::ErrorKind::Codec, "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("could not allocate 134217728 bytes within its memory limit of 64 MiB")
+            && text.contains("raise the pool's `memory` limit"),
+        "{text}"
+    );
+    assert_eq!(next, worker, "the worker had only refused the room: it serves on");
 }

@@ -1,6 +1,8 @@
 //! A worker that dies with a large payload in flight fails only its job and leaves no
 //! shared-memory region behind: after a thousand large jobs and twenty kills, this process
 //! holds exactly the descriptors and mappings it started with, and each worker only its own.
+//! Both ways large payloads travel are checked: through the shared regions, and by direct
+//! copies (where a kill can also land while the parent copies into or out of the worker).
 //! One test in its own binary, so that no other pool's regions are counted.
 
 mod subprocess_support;
@@ -8,6 +10,7 @@ mod subprocess_support;
 use serde_bytes::ByteBuf;
 use subprocess_support::{Pipe, eventually, is_our_child, pool, regions_held, within};
 use ythread::{Executor, YieldableThread};
+use ythread_executors::CopyMode;
 use ythread_suite::tasks::{echo_bytes, hold_bytes};
 
 const KIB: usize = 1 << 10;
@@ -42,15 +45,21 @@ fn kill_holding_worker(executor: &Executor, status: &ythread_executors::PoolStat
 
 #[test]
 fn a_thousand_large_jobs_and_twenty_kills_leave_no_region_behind() {
+    thousand_jobs_and_twenty_kills(CopyMode::Shared);
+    thousand_jobs_and_twenty_kills(CopyMode::Direct);
+}
+
+fn thousand_jobs_and_twenty_kills(copy: CopyMode) {
     let me = std::process::id();
-    let pool = pool(1).build().unwrap();
+    let pool = pool(1).copy(copy).build().unwrap();
     let status = pool.status();
     let executor = Executor::new(pool);
     let warm = ByteBuf::from(pattern(256 * KIB, 9));
     assert_eq!(executor.run(echo_bytes, warm.clone()).unwrap(), warm);
-    // One worker: its two regions, open and mapped here and in the worker.
+    // One worker: its two regions, open here and in the worker, and mapped here once used.
     let start = regions_held(me);
-    assert_eq!(start, (2, 2), "the parent's descriptors and mappings");
+    let mapped = if copy == CopyMode::Shared { 2 } else { 0 };
+    assert_eq!(start, (2, mapped), "the parent's descriptors and mappings ({copy})");
     assert_eq!(
         regions_held(status.pids()[0]).0,
         2,

@@ -8,7 +8,7 @@
 //! exclusive[,SCHEDULING]
 //! rayon[:THREADS][,nice=N][,SCHEDULING]
 //! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N][,nice=idle|N]
-//!     [,memory=SIZE][,max_payload=SIZE][,SCHEDULING]
+//!     [,memory=SIZE][,max_payload=SIZE][,copy=direct|shared][,SCHEDULING]
 //! nats://HOST:PORT[,timeout=DURATION][,subject=PREFIX]      (with the `nats` feature)
 //!
 //! SCHEDULING: order=shortest|fifo, inline_below=auto|off|DURATION
@@ -29,14 +29,14 @@ use ythread::Executor;
 use crate::schedule::Scheduling;
 pub(crate) use crate::units::{parse_duration, write_duration};
 use crate::units::{parse_size, size_text, write_size};
-use crate::{Error, Exclusive, RayonPool, SubprocessPool, WorkerPriority};
+use crate::{CopyMode, Error, Exclusive, RayonPool, SubprocessPool, WorkerPriority};
 
 /// The environment variable [`ExecutorConfig::from_env`] reads.
 pub const ENV_VAR: &str = "YTHREAD_EXECUTOR";
 
 const VALID_FORMS: &str = "inline, exclusive[,SCHEDULING], rayon[:THREADS][,nice=N][,SCHEDULING], \
      subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N]\
-     [,nice=idle|N][,memory=SIZE][,max_payload=SIZE][,SCHEDULING], \
+     [,nice=idle|N][,memory=SIZE][,max_payload=SIZE][,copy=direct|shared][,SCHEDULING], \
      nats://HOST:PORT[,timeout=DURATION][,subject=PREFIX], where SCHEDULING is order=shortest|fifo and \
      inline_below=auto|off|DURATION (durations like 2s, 500ms, 50us; sizes like 512MiB, 2GiB)";
 
@@ -115,6 +115,8 @@ pub struct SubprocessConfig {
     /// The largest argument or result of a job in bytes, encoded; `None`: the pool's default
     /// ([`DEFAULT_MAX_PAYLOAD`](crate::subprocess::DEFAULT_MAX_PAYLOAD), 1 GiB).
     pub max_payload: Option<u64>,
+    /// How large byte strings travel; `None`: [`CopyMode::Direct`], the default.
+    pub copy: Option<CopyMode>,
     /// Order and inlining of the work.
     pub scheduling: Scheduling,
 }
@@ -178,6 +180,9 @@ impl ExecutorConfig {
                 builder = builder.memory(settings.memory);
                 if let Some(max) = settings.max_payload {
                     builder = builder.max_payload(max);
+                }
+                if let Some(copy) = settings.copy {
+                    builder = builder.copy(copy);
                 }
                 Executor::new(builder.build()?)
             }
@@ -294,6 +299,7 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
                     "nice" => settings.nice = Some(WorkerPriority::parse(value)?),
                     "memory" => settings.memory = Some(parse_memory(value)?),
                     "max_payload" => settings.max_payload = Some(parse_max_payload(value)?),
+                    "copy" => settings.copy = Some(CopyMode::parse(value)?),
                     _ if settings.scheduling.set(key, value)? => {}
                     _ => return unknown(key),
                 }
@@ -429,6 +435,9 @@ impl fmt::Display for ExecutorConfig {
                 if let Some(max) = s.max_payload {
                     f.write_str(",max_payload=")?;
                     write_size(f, max)?;
+                }
+                if let Some(copy) = s.copy {
+                    write!(f, ",copy={copy}")?;
                 }
                 s.scheduling.write(f)
             }

@@ -48,4 +48,4 @@ pub use exclusive::Exclusive;
 pub use nats::{NatsConfig, NatsExecutor};
 pub use priority::WorkerPriority;
 pub use rayon_pool::RayonPool;
-pub use subprocess::{PoolStatus, SubprocessBuilder, SubprocessPool, WORKER_ENV, init};
+pub use subprocess::{CopyMode, PoolStatus, SubprocessBuilder, SubprocessPool, WORKER_ENV, init};

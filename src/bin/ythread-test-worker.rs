@@ -4,6 +4,9 @@
 //! With `YTHREAD_WORKER` set it is a worker node of the `nats` strategy; with
 //! `YTHREAD_TEST_REGISTRY=other` as well, a node built from a different set of tasks.
 //!
+//! Started under a name that ends in `-undumpable` (a link to this binary), it makes itself
+//! undumpable first, so that its parent cannot copy into or out of its memory directly.
+//!
 //! Started with the argument `parent WORKERS`, it instead plays a server that owns a pool: it
 //! starts one with itself as the worker program, prints the workers' pids on one line, and
 //! waits until its stdin closes. The parent-death test SIGKILLs it there and checks that the
@@ -14,6 +17,12 @@ use std::io::{Read, Write};
 use ythread_executors::SubprocessPool;
 
 fn main() {
+    let name = std::env::args_os().next().unwrap_or_default();
+    if name.to_string_lossy().ends_with("-undumpable") {
+        // SAFETY: `prctl(PR_SET_DUMPABLE, 0)` changes a flag of this process; no memory is
+        // passed.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    }
     let registry = match std::env::var("YTHREAD_TEST_REGISTRY").as_deref() {
         Ok("other") => ythread::TaskRegistry::new().with(ythread_suite::tasks::pid),
         _ => ythread_suite::tasks::registry(),

@@ -71,7 +71,9 @@
 
 mod cancel;
 mod cost;
+mod decode;
 mod driver;
+mod encoded;
 mod error;
 mod executor;
 mod handler_state;
@@ -91,6 +93,7 @@ mod yielder;
 
 pub use cancel::{CancelGuard, Cancellation};
 pub use cost::{CostModel, CostSize, LearnedCost};
+pub use encoded::{Apart, BadGaps, Encoded};
 pub use error::{Error, ErrorKind, Termination};
 pub use executor::{CpuApply, Executor, Inline};
 pub use join::JoinHandle;

@@ -10,11 +10,13 @@ use std::any::type_name;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::decode::decode;
+use crate::encoded::Encoded;
 use crate::sink::{ByteSink, encode_to};
 use crate::unwind::catch_work;
 use crate::{CostModel, Error, Task};
 
-pub(crate) type RunEncoded = fn(&[u8], &mut dyn ByteSink) -> Result<(), Error>;
+pub(crate) type RunEncoded = fn(Encoded<'_>, &mut dyn ByteSink) -> Result<(), Error>;
 
 #[derive(Clone)]
 struct Entry {
@@ -133,11 +135,12 @@ impl TaskRegistry {
     /// does not encode, and [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when the task
     /// panics (the panic is caught here).
     pub fn run_encoded(&self, name: &str, args: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        self.run_encoded_to(name, args, out)
+        self.run_encoded_to(name, Encoded::whole(args), out)
     }
 
-    /// [`run_encoded`](Self::run_encoded), writing the encoded result into any [`ByteSink`]
-    /// (a shared-memory region, say) instead of a `Vec`.
+    /// [`run_encoded`](Self::run_encoded) on arguments whose large byte strings may have
+    /// travelled apart (handed to the task without a copy), writing the encoded result into
+    /// any [`ByteSink`] (a shared-memory region, say) instead of a `Vec`.
     ///
     /// # Errors
     /// As [`run_encoded`](Self::run_encoded); a sink that refuses the result makes it a
@@ -145,7 +148,7 @@ impl TaskRegistry {
     pub fn run_encoded_to(
         &self,
         name: &str,
-        args: &[u8],
+        args: Encoded<'_>,
         out: &mut dyn ByteSink,
     ) -> Result<(), Error> {
         let entry = self.tasks.get(name).ok_or_else(|| {
@@ -164,8 +167,8 @@ impl fmt::Debug for TaskRegistry {
     }
 }
 
-fn run_encoded<T: Task>(args: &[u8], out: &mut dyn ByteSink) -> Result<(), Error> {
-    let args: T::Args = postcard::from_bytes(args)
+fn run_encoded<T: Task>(args: Encoded<'_>, out: &mut dyn ByteSink) -> Result<(), Error> {
+    let args: T::Args = decode(args)
         .map_err(|e| Error::codec(format!("decode the arguments of task `{}`", T::NAME), e))?;
     let output = catch_work(|| format!("task `{}`", T::NAME), || T::run(args))?;
     encode_to(&output, out)

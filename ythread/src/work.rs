@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::registry::{Found, RunEncoded, encode_into};
+use crate::decode::decode;
+use crate::encoded::Encoded;
 use crate::sink::{ByteSink, encode_to};
 use crate::unwind::catch_work;
 use crate::{CostModel, Error, Executor, Task};
@@ -47,7 +49,13 @@ pub trait Work: Send + sealed::Sealed {
     fn encode_args_to(&self, strategy: &str, out: &mut dyn ByteSink) -> Result<(), Error>;
 
     /// Decodes `bytes` as the postcard-encoded result and stores it (or a codec error).
-    fn complete_encoded(&mut self, bytes: &[u8]);
+    fn complete_encoded(&mut self, bytes: &[u8]) {
+        self.complete_pieces(Encoded::whole(bytes));
+    }
+
+    /// [`complete_encoded`](Self::complete_encoded) for a result whose large byte strings
+    /// travelled apart: they are handed to the result without a copy.
+    fn complete_pieces(&mut self, encoded: Encoded<'_>);
 
     /// Stores `error` as the outcome.
     fn fail(&mut self, error: Error);
@@ -136,9 +144,9 @@ impl<T: Task> Work for TaskWork<T> {
             .map_err(|e| Error::codec(format!("encode the arguments of task `{}`", T::NAME), e))
     }
 
-    fn complete_encoded(&mut self, bytes: &[u8]) {
+    fn complete_pieces(&mut self, encoded: Encoded<'_>) {
         self.args = None;
-        let decoded = postcard::from_bytes(bytes)
+        let decoded = decode(encoded)
             .map_err(|e| Error::codec(format!("decode the result of task `{}`", T::NAME), e));
         self.outcome = Some(decoded);
     }
@@ -205,7 +213,7 @@ impl<F: FnOnce() -> R + Send, R: Send> Work for ClosureWork<F, R> {
         Err(Error::not_portable(strategy))
     }
 
-    fn complete_encoded(&mut self, _bytes: &[u8]) {
+    fn complete_pieces(&mut self, _encoded: Encoded<'_>) {
         self.fail(Error::codec(
             "decode the result of closure work",
             "closure work has no encoded form",
@@ -258,7 +266,7 @@ impl Work for EncodedWork<'_> {
     fn run_here(&mut self) {
         let run: RunEncoded = self.task.run;
         let outcome = match self.args.take() {
-            Some(args) => run(args, self.out),
+            Some(args) => run(Encoded::whole(args), self.out),
             None => Err(ran_twice(self.task.name)),
         };
         self.outcome = Some(outcome);
@@ -284,9 +292,9 @@ impl Work for EncodedWork<'_> {
         })
     }
 
-    fn complete_encoded(&mut self, bytes: &[u8]) {
+    fn complete_pieces(&mut self, encoded: Encoded<'_>) {
         self.args = None;
-        self.out.extend_from_slice(bytes);
+        encoded.append_to(self.out);
         self.outcome = Some(Ok(()));
     }
 

@@ -141,24 +141,22 @@ impl Trip<'_> {
                     Ok(FromNode::Reply(Reply::Done {
                         result: Args::Inline(result),
                         ran,
-                    })) => {
+                        gaps,
+                    })) if gaps.is_empty() => {
                         self.record_wait(work, sent);
                         work.learn(ran);
                         work.complete_encoded(result);
                         return Ok(());
                     }
-                    Ok(FromNode::Reply(Reply::Done {
-                        result: Args::Shared(_),
-                        ..
-                    })) => {
+                    Ok(FromNode::Reply(Reply::Done { .. })) => {
                         return Err(WorkError::codec(
                             format!(
                                 "read the reply to task `{}` from {}",
                                 self.task,
                                 self.place()
                             ),
-                            "it points at shared memory, which a node cannot share; the node \
-                             runs another build",
+                            "it points at shared memory or at bytes sent apart, which a node \
+                             cannot share; the node runs another build",
                         ));
                     }
                     Ok(FromNode::Reply(Reply::Failed(wire))) => {

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::config::{SubprocessConfig, default_parallelism};
 use crate::schedule::{InlineBelow, Scheduler, Scheduling};
-use crate::{Error, WorkerPriority};
+use crate::{CopyMode, Error, WorkerPriority};
 
 /// Configures a [`SubprocessPool`].
 #[derive(Debug, Default)]
@@ -40,6 +40,7 @@ pub struct SubprocessBuilder {
     nice: Option<WorkerPriority>,
     memory: Option<u64>,
     max_payload: Option<u64>,
+    copy: Option<CopyMode>,
     scheduling: Scheduling,
 }
 
@@ -105,6 +106,14 @@ impl SubprocessBuilder {
     /// the worker, which keeps serving.
     pub fn max_payload(mut self, bytes: u64) -> Self {
         self.max_payload = Some(bytes);
+        self
+    }
+
+    /// How large byte strings travel (default [`CopyMode::Direct`]: the parent copies them
+    /// straight into and out of the worker's memory, one copy each way, where the kernel
+    /// allows it; [`CopyMode::Shared`]: through the shared regions, two copies each way).
+    pub fn copy(mut self, mode: CopyMode) -> Self {
+        self.copy = Some(mode);
         self
     }
 
@@ -225,6 +234,7 @@ impl SubprocessBuilder {
                 spin,
                 memory: self.memory,
                 max_payload: self.max_payload.unwrap_or(DEFAULT_MAX_PAYLOAD),
+                direct: self.copy.unwrap_or_default() == CopyMode::Direct,
                 start_timeout: self.start_timeout.unwrap_or(DEFAULT_START_TIMEOUT),
             }),
         };
@@ -237,6 +247,7 @@ impl SubprocessBuilder {
             nice: self.nice,
             memory: self.memory,
             max_payload: self.max_payload,
+            copy: self.copy,
             scheduling: self.scheduling,
         };
         let nice = self

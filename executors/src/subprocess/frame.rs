@@ -13,6 +13,7 @@
 //! piece (every small job and reply) is read in place, without a copy.
 
 use std::fmt;
+use std::time::Duration;
 
 use ipc_channel::IpcError;
 use ipc_channel::ipc::IpcBytesSender;
@@ -110,6 +111,8 @@ pub(super) struct FrameReceiver {
     receiver: Receiver,
     first: Vec<u8>,
     joined: Vec<u8>,
+    /// Whether the last body is in `first` (one piece) rather than `joined`.
+    last_in_place: bool,
 }
 
 impl FrameReceiver {
@@ -118,14 +121,41 @@ impl FrameReceiver {
             receiver,
             first: Vec::new(),
             joined: Vec::new(),
+            last_in_place: true,
         }
     }
 
     /// Waits for the next frame and returns its body.
     pub(super) fn recv(&mut self) -> Result<&[u8], FrameError> {
-        self.first = self.receiver.recv().map_err(FrameError::Channel)?;
+        self.recv_lending(Duration::ZERO).map(|(body, _)| body)
+    }
+
+    /// [`recv`](Self::recv) of a frame expected after about `expected` (see
+    /// [`Receiver::recv_expecting`]), lending the channel too, for an exchange of
+    /// single-piece messages while the body is still in use.
+    pub(super) fn recv_lending(
+        &mut self,
+        expected: Duration,
+    ) -> Result<(&[u8], &mut Receiver), FrameError> {
+        self.first = if expected.is_zero() {
+            self.receiver.recv()
+        } else {
+            self.receiver.recv_expecting(expected)
+        }
+        .map_err(FrameError::Channel)?;
         let receiver = &mut self.receiver;
-        receive(&self.first, &mut self.joined, || receiver.recv())
+        let body = receive(&self.first, &mut self.joined, || receiver.recv())?;
+        self.last_in_place = std::ptr::eq(body.as_ptr(), self.first[LENGTH_PREFIX..].as_ptr());
+        Ok((body, receiver))
+    }
+
+    /// The body of the last frame [`recv`](Self::recv) returned (empty before the first).
+    pub(super) fn last(&self) -> &[u8] {
+        if self.last_in_place {
+            self.first.get(LENGTH_PREFIX..).unwrap_or_default()
+        } else {
+            &self.joined
+        }
     }
 }
 

@@ -27,8 +27,10 @@ use super::deadline::{self, Watch};
 use super::frame::FrameReceiver;
 use super::process::{WorkerProcess, wait_until};
 use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION, Regions};
+use super::direct;
 use super::receive::Receiver;
 use super::shm::{self, Region};
+use super::supervisor::EVENTS;
 use crate::Error;
 
 /// How workers are started and what they must answer.
@@ -41,6 +43,8 @@ pub(super) struct LaunchSettings {
     pub(super) memory: Option<u64>,
     /// The largest argument or result in bytes.
     pub(super) max_payload: u64,
+    /// Whether large byte strings may go by direct copies (where the probe passes).
+    pub(super) direct: bool,
     pub(super) start_timeout: Duration,
 }
 
@@ -188,6 +192,18 @@ impl Launch {
                 hello.digest, self.settings.digest
             )));
         }
+        let direct = self.settings.direct
+            && direct::probe(pid, hello.probe)
+                .inspect_err(|error| {
+                    tracing::info!(
+                        target: EVENTS,
+                        pid,
+                        %error,
+                        "subprocess worker cannot be reached by direct copies; its large \
+                         payloads go through shared memory"
+                    );
+                })
+                .is_ok();
         let child = self.child.take().expect("a launch is admitted once");
         let regions = self.regions.take().expect("a launch is admitted once");
         Ok(WorkerProcess::new(
@@ -196,6 +212,7 @@ impl Launch {
             hello.jobs,
             FrameReceiver::new(Receiver::new(hello.replies, self.settings.spin)),
             Arc::new(Watch::new(pid)),
+            direct,
         ))
     }
 

@@ -33,8 +33,10 @@
 //! | `builder.rs` | [`SubprocessBuilder`]: settings, checks, start-up |
 //! | `marker.rs` | the worker's start-up settings in its environment |
 //! | `protocol.rs` | handshake, job and reply bodies |
-//! | `payload.rs` | arguments and results inline or in shared memory, `max_payload` |
+//! | `payload.rs` | arguments and results inline, in shared memory or apart, `max_payload` |
 //! | `shm.rs` | the workers' shared-memory regions (memfd) |
+//! | `direct.rs` | direct copies of large byte strings between the parent and a worker |
+//! | `answer.rs` | the worker's side of a job, and of direct copies |
 //! | `deaths.rs` | noticing workers that die while idle (pidfds) |
 //! | `frame.rs` | length-prefixed frames in pieces of one socket packet |
 //! | `worker.rs` | [`init`] and the worker's serve loop; dying with the parent |
@@ -45,9 +47,12 @@
 //! | `deadline.rs` | per-job deadlines |
 //! | `supervisor.rs` | the thread that starts, replaces, times and stops workers |
 
+mod answer;
 mod builder;
 mod deadline;
 mod deaths;
+mod direct;
+pub use direct::CopyMode;
 mod dispatch;
 mod frame;
 mod launch;

@@ -8,13 +8,18 @@
 //! large one is encoded once, into the memory the other process reads it from: no socket
 //! copies, no joining of pieces.
 //!
-//! Every payload, inline or shared, is held to the pool's `max_payload`: the writer refuses
-//! the byte that would pass it, so a runaway result cannot fill memory before it fails.
+//! A byte string of at least [`DIRECT_THRESHOLD`] given to a writer that can
+//! [`SendApart`] skips both: it goes by a direct copy (see `direct.rs`), and the writer
+//! records a [`Gap`] where it was, for the frame's trailer.
+//!
+//! Every payload, inline, shared or apart, is held to the pool's `max_payload`: the writer
+//! refuses the byte that would pass it, so a runaway result cannot fill memory before it fails.
 
 use std::io;
 
 use ythread::{ByteSink, SinkRefused};
 
+use super::direct::DIRECT_THRESHOLD;
 use super::shm::Region;
 
 /// Payloads larger than this travel through shared memory: 64 KiB. Below it a socket's copy
@@ -30,6 +35,20 @@ pub(super) enum Placement {
     Shared { len: usize },
 }
 
+/// A byte string that went by a direct copy instead of into the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Gap {
+    /// Where it was, as an offset into the rest of the payload.
+    pub(crate) at: u64,
+    pub(crate) len: u64,
+}
+
+/// A way to move a large byte string to the other process by a direct copy.
+pub(super) trait SendApart {
+    /// Moves `bytes`; when this returns `Ok`, the other process has them.
+    fn send_apart(&mut self, bytes: &[u8]) -> Result<(), Refusal>;
+}
+
 /// Why a payload could not be written.
 #[derive(Debug)]
 pub(super) enum Refusal {
@@ -37,6 +56,10 @@ pub(super) enum Refusal {
     TooLarge { max: usize },
     /// The region could not grow.
     Region(io::Error),
+    /// The worker could not allocate room for a byte string sent apart (its memory limit).
+    NoRoom(String),
+    /// A direct copy failed: the other process is gone, or broke the protocol.
+    Lost(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -53,6 +76,12 @@ impl std::fmt::Display for Refusal {
                 "the shared-memory region could not grow ({e}); free memory or lower the \
                  payload's size"
             ),
+            Refusal::NoRoom(why) => write!(
+                f,
+                "the worker had no room for it ({why}); raise the pool's `memory` limit or send \
+                 less"
+            ),
+            Refusal::Lost(why) => write!(f, "a direct copy failed: {why}"),
         }
     }
 }
@@ -63,10 +92,14 @@ pub(super) struct PayloadWriter<'a> {
     /// Where the payload starts in `frame`.
     start: usize,
     region: &'a mut Region,
+    apart: Option<&'a mut dyn SendApart>,
     max: usize,
     /// Bytes written so far, wherever they went.
+    total: usize,
+    /// Bytes written to the frame or the region (all but those sent apart).
     written: usize,
     shared: bool,
+    gaps: Vec<Gap>,
     refused: Option<Refusal>,
 }
 
@@ -77,24 +110,34 @@ impl<'a> PayloadWriter<'a> {
             start: frame.len(),
             frame,
             region,
+            apart: None,
             max,
+            total: 0,
             written: 0,
             shared: false,
+            gaps: Vec::new(),
             refused: None,
         }
     }
 
-    /// Where the payload ended up, or why it was refused (when the encoding failed because
-    /// this writer refused a write).
-    pub(super) fn finish(self) -> Result<Placement, Refusal> {
+    /// Sends byte strings of at least [`DIRECT_THRESHOLD`] apart through `apart`.
+    pub(super) fn sending_apart(mut self, apart: &'a mut dyn SendApart) -> Self {
+        self.apart = Some(apart);
+        self
+    }
+
+    /// Where the payload ended up and the byte strings sent apart from it, or why it was
+    /// refused (when the encoding failed because this writer refused a write).
+    pub(super) fn finish(self) -> Result<(Placement, Vec<Gap>), Refusal> {
         if let Some(refusal) = self.refused {
             return Err(refusal);
         }
-        Ok(if self.shared {
+        let placement = if self.shared {
             Placement::Shared { len: self.written }
         } else {
             Placement::Inline
-        })
+        };
+        Ok((placement, self.gaps))
     }
 
     fn refuse(&mut self, why: Refusal) -> Result<(), SinkRefused> {
@@ -105,10 +148,23 @@ impl<'a> PayloadWriter<'a> {
 
 impl ByteSink for PayloadWriter<'_> {
     fn put(&mut self, bytes: &[u8]) -> Result<(), SinkRefused> {
-        let total = self.written + bytes.len();
-        if total > self.max {
+        if self.total + bytes.len() > self.max {
             return self.refuse(Refusal::TooLarge { max: self.max });
         }
+        self.total += bytes.len();
+        if bytes.len() >= DIRECT_THRESHOLD
+            && let Some(apart) = self.apart.as_mut()
+        {
+            if let Err(refusal) = apart.send_apart(bytes) {
+                return self.refuse(refusal);
+            }
+            self.gaps.push(Gap {
+                at: self.written as u64,
+                len: bytes.len() as u64,
+            });
+            return Ok(());
+        }
+        let total = self.written + bytes.len();
         if !self.shared && total <= SHM_THRESHOLD {
             self.frame.extend_from_slice(bytes);
             self.written = total;
@@ -141,7 +197,7 @@ mod tests {
         let mut frame = b"head".to_vec();
         let mut writer = PayloadWriter::new(&mut frame, &mut region, usize::MAX);
         writer.put(b"small").unwrap();
-        assert_eq!(writer.finish().unwrap(), Placement::Inline);
+        assert_eq!(writer.finish().unwrap(), (Placement::Inline, Vec::new()));
         assert_eq!(frame, b"headsmall");
 
         let mut frame = b"head".to_vec();
@@ -151,7 +207,7 @@ mod tests {
         writer.put(&big).unwrap();
         writer.put(b"z").unwrap();
         let len = SHM_THRESHOLD + 3;
-        assert_eq!(writer.finish().unwrap(), Placement::Shared { len });
+        assert_eq!(writer.finish().unwrap().0, Placement::Shared { len });
         assert_eq!(frame, b"head", "nothing of the payload is left inline");
         let shared = region.read(len).unwrap();
         assert_eq!(&shared[..2], b"ab");

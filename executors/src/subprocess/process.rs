@@ -15,11 +15,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::IpcBytesSender;
-use ythread::{Error as WorkError, Termination, Work};
+use ythread::{Apart, Encoded, Error as WorkError, Termination, Work};
 
 use super::deadline::{Fired, Watch};
 use super::frame::{self, FrameError, FrameReceiver};
-use super::payload::PayloadWriter;
+use super::direct;
+use super::payload::{Gap, PayloadWriter, Refusal, SendApart};
 use super::protocol::{self, Args, Regions, Reply};
 use super::supervisor::EVENTS;
 
@@ -52,6 +53,8 @@ enum Received {
     PartlySent,
     /// The worker closed its reply channel: it is gone or going.
     Hangup,
+    /// The job was not sent: its arguments could not be (the work holds the error).
+    Refused,
 }
 
 fn garbled(pid: u32, task: &str, what: impl std::fmt::Display) -> WorkError {
@@ -85,6 +88,10 @@ pub(super) struct WorkerProcess {
     regions: Regions,
     watch: Arc<Watch>,
     frame: Vec<u8>,
+    /// For the small messages of direct copies.
+    message: Vec<u8>,
+    /// Whether large byte strings go by direct copies to and from this worker.
+    direct: bool,
     tasks_run: u64,
     /// How long the last job ran in the worker, as it reported.
     last_ran: Option<Duration>,
@@ -97,6 +104,7 @@ impl WorkerProcess {
         jobs: IpcBytesSender,
         replies: FrameReceiver,
         watch: Arc<Watch>,
+        direct: bool,
     ) -> Self {
         WorkerProcess {
             pid: child.id(),
@@ -106,6 +114,8 @@ impl WorkerProcess {
             regions,
             watch,
             frame: Vec::new(),
+            message: Vec::new(),
+            direct,
             tasks_run: 0,
             last_ran: None,
         }
@@ -133,29 +143,8 @@ impl WorkerProcess {
     /// Runs `work` (the task `task`) in this worker and stores its outcome in `work`.
     pub(super) fn run(&mut self, work: &mut dyn Work, task: &str, limits: JobLimits) -> After {
         self.last_ran = None;
-        protocol::start_job(task, &mut self.frame);
-        let mut args =
-            PayloadWriter::new(&mut self.frame, &mut self.regions.args, limits.max_payload);
-        let encoded = work.encode_args_to("subprocess", &mut args);
-        match (encoded, args.finish()) {
-            (_, Err(refusal)) => {
-                work.fail(WorkError::codec(
-                    format!(
-                        "send the arguments of task `{task}` to worker process {}",
-                        self.pid
-                    ),
-                    refusal,
-                ));
-                return After::Reusable;
-            }
-            (Err(error), _) => {
-                work.fail(error);
-                return After::Reusable;
-            }
-            (Ok(()), Ok(placement)) => protocol::place_args(&mut self.frame, placement),
-        }
-        frame::seal(&mut self.frame);
         // Armed for every job, with or without a deadline: a cancel may kill the worker too.
+        // Armed before the arguments are encoded: a direct copy already needs the worker.
         let deadline = limits
             .timeout
             .and_then(|limit| Instant::now().checked_add(limit));
@@ -164,14 +153,9 @@ impl WorkerProcess {
             work.fail(WorkError::cancelled());
             return After::Reusable;
         }
-        let sent = match &self.jobs {
-            Some(jobs) => frame::send(jobs, &self.frame),
-            None => Err(frame::Unsent { partly: false }),
-        };
-        let received = match sent {
+        let received = match self.send_job(work, task, limits) {
             Ok(()) => self.receive_reply(work, task, limits.max_payload),
-            Err(unsent) if unsent.partly => Received::PartlySent,
-            Err(_) => Received::NotSent,
+            Err(unsent) => unsent,
         };
         // Disarmed before anything can reap the worker or give it another job, so a kill
         // from the watch (deadline or cancel) can only ever reach this job's process.
@@ -184,13 +168,15 @@ impl WorkerProcess {
         self.regions.args.trim();
         self.regions.results.trim();
         match received {
-            Received::Answered => {
-                self.tasks_run += 1;
+            Received::Answered | Received::Refused => {
+                if received == Received::Answered {
+                    self.tasks_run += 1;
+                }
                 if !killed {
                     return After::Reusable;
                 }
-                // The answer won the race against the deadline or a cancel, but the worker
-                // was killed for it: it cannot take another job.
+                // The answer (or the refusal) won the race against the deadline or a cancel,
+                // but the worker was killed for it: it cannot take another job.
                 self.reap();
             }
             // A worker that breaks the protocol cannot be trusted with the next job.
@@ -206,19 +192,105 @@ impl WorkerProcess {
         After::Lost
     }
 
-    /// Waits for the reply and stores what it says in `work`.
+    /// Encodes the job and sends it; the error says how far it got (the work holds the
+    /// error of a refused job).
+    fn send_job(&mut self, work: &mut dyn Work, task: &str, limits: JobLimits) -> Result<(), Received> {
+        protocol::start_job(task, &mut self.frame);
+        let tag = self.frame.len() - 1;
+        let mut to_worker = ArgsToWorker {
+            pid: self.pid,
+            jobs: self.jobs.as_ref(),
+            replies: &mut self.replies,
+            message: &mut self.message,
+        };
+        let mut args =
+            PayloadWriter::new(&mut self.frame, &mut self.regions.args, limits.max_payload);
+        if self.direct {
+            args = args.sending_apart(&mut to_worker);
+        }
+        let encoded = work.encode_args_to("subprocess", &mut args);
+        let (placement, gaps) = match (encoded, args.finish()) {
+            // The worker went away (or broke the protocol) before it had the job.
+            (_, Err(Refusal::Lost(_))) => return Err(Received::NotSent),
+            (_, Err(refusal)) => {
+                work.fail(WorkError::codec(
+                    format!(
+                        "send the arguments of task `{task}` to worker process {}",
+                        self.pid
+                    ),
+                    refusal,
+                ));
+                return Err(Received::Refused);
+            }
+            (Err(error), _) => {
+                work.fail(error);
+                return Err(Received::Refused);
+            }
+            (Ok(()), Ok(written)) => written,
+        };
+        protocol::place_args(&mut self.frame, tag, placement, &gaps, self.direct);
+        frame::seal(&mut self.frame);
+        let sent = match &self.jobs {
+            Some(jobs) => frame::send(jobs, &self.frame),
+            None => Err(frame::Unsent { partly: false }),
+        };
+        sent.map_err(|unsent| {
+            if unsent.partly {
+                Received::PartlySent
+            } else {
+                Received::NotSent
+            }
+        })
+    }
+
+    /// Waits for the reply, reading the result bytes the worker offers before it, and
+    /// stores what it says in `work`.
     fn receive_reply(&mut self, work: &mut dyn Work, task: &str, max_payload: usize) -> Received {
         let pid = self.pid;
-        let body = match self.replies.recv() {
-            Ok(body) => body,
-            Err(FrameError::Channel(_)) => return Received::Hangup,
-            Err(bad @ FrameError::Malformed(_)) => {
-                work.fail(garbled(pid, task, bad));
+        let mut offered = Vec::new();
+        let mut offered_bytes = 0usize;
+        loop {
+            let offer = match self.replies.recv() {
+                Ok(body) => match body.split_first() {
+                    Some((&protocol::FROM_WORKER_OFFER, fields)) => protocol::small_fields(fields),
+                    _ => break,
+                },
+                Err(FrameError::Channel(_)) => return Received::Hangup,
+                Err(bad @ FrameError::Malformed(_)) => {
+                    work.fail(garbled(pid, task, bad));
+                    return Received::Garbled;
+                }
+            };
+            let Some([address, len]) = offer else {
+                work.fail(garbled(pid, task, "a malformed offer"));
+                return Received::Garbled;
+            };
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            offered_bytes = offered_bytes.saturating_add(len);
+            if offered_bytes > max_payload {
+                work.fail(garbled(pid, task, "result bytes over max_payload"));
                 return Received::Garbled;
             }
-        };
-        match protocol::read_reply(body) {
-            Ok(Reply::Done { result, ran }) => {
+            let mut bytes = Vec::new();
+            match direct::read_into(pid, address, len, &mut bytes) {
+                Ok(()) => offered.push(bytes),
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Received::Hangup,
+                Err(e) => {
+                    work.fail(garbled(pid, task, format!("its result bytes: {e}")));
+                    return Received::Garbled;
+                }
+            }
+            protocol::small_message(&mut self.message, protocol::TO_WORKER_TAKEN, &[]);
+            let taken = match &self.jobs {
+                Some(jobs) => frame::send(jobs, &self.message),
+                None => Err(frame::Unsent { partly: false }),
+            };
+            if taken.is_err() {
+                return Received::Hangup;
+            }
+        }
+        match protocol::read_reply(self.replies.last()) {
+            Ok(Reply::Done { result, ran, gaps }) => {
                 let result = match result {
                     Args::Inline(result) => result,
                     Args::Shared(len) if len > max_payload => {
@@ -237,9 +309,16 @@ impl WorkerProcess {
                         }
                     },
                 };
+                let encoded = match with_offered(result, &gaps, offered) {
+                    Ok(encoded) => encoded,
+                    Err(why) => {
+                        work.fail(garbled(pid, task, why));
+                        return Received::Garbled;
+                    }
+                };
                 self.last_ran = Some(ran);
                 work.learn(ran);
-                work.complete_encoded(result);
+                work.complete_pieces(encoded);
             }
             Ok(Reply::Failed(wire)) => work.fail(wire.into_error(task, pid)),
             Err(bad) => {
@@ -327,6 +406,65 @@ impl Drop for WorkerProcess {
         self.watch.disarm();
         if !self.try_reap() {
             let _ = self.kill_and_reap();
+        }
+    }
+}
+
+/// The result `rest` with the `offered` byte strings in its `gaps`.
+fn with_offered<'a>(
+    rest: &'a [u8],
+    gaps: &[Gap],
+    offered: Vec<Vec<u8>>,
+) -> Result<Encoded<'a>, String> {
+    if gaps.len() != offered.len() {
+        return Err(format!(
+            "a reply listing {} byte strings sent apart after {} offers",
+            gaps.len(),
+            offered.len()
+        ));
+    }
+    let mut apart = Vec::with_capacity(gaps.len());
+    for (gap, bytes) in gaps.iter().zip(offered) {
+        if gap.len != bytes.len() as u64 {
+            return Err("a reply whose gaps do not match its offers".to_owned());
+        }
+        let at = usize::try_from(gap.at).map_err(|_| "a gap past the end".to_owned())?;
+        apart.push(Apart { at, bytes });
+    }
+    Encoded::with_apart(rest, apart).map_err(|e| e.to_string())
+}
+
+/// Moves a job's large byte strings into the worker by direct copies: asks it for room, then
+/// writes into it.
+struct ArgsToWorker<'a> {
+    pid: u32,
+    jobs: Option<&'a IpcBytesSender>,
+    replies: &'a mut FrameReceiver,
+    message: &'a mut Vec<u8>,
+}
+
+impl SendApart for ArgsToWorker<'_> {
+    fn send_apart(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
+        let pid = self.pid;
+        let gone = || Refusal::Lost(format!("worker process {pid} is gone"));
+        let jobs = self.jobs.ok_or_else(gone)?;
+        protocol::small_message(self.message, protocol::TO_WORKER_WANT, &[bytes.len() as u64]);
+        frame::send(jobs, self.message).map_err(|_| gone())?;
+        let answer = self.replies.recv().map_err(|_| gone())?;
+        match answer.split_first() {
+            Some((&protocol::FROM_WORKER_ROOM, fields)) => {
+                let [address] = protocol::small_fields(fields)
+                    .ok_or_else(|| Refusal::Lost("a malformed answer to `want`".to_owned()))?;
+                direct::write_to(pid, address, bytes).map_err(|e| {
+                    Refusal::Lost(format!("could not write into worker process {pid}: {e}"))
+                })
+            }
+            Some((&protocol::FROM_WORKER_NO_ROOM, why)) => {
+                Err(Refusal::NoRoom(String::from_utf8_lossy(why).into_owned()))
+            }
+            _ => Err(Refusal::Lost(format!(
+                "worker process {pid} answered `want` with something else"
+            ))),
         }
     }
 }

@@ -11,30 +11,44 @@
 //! element by element through serde. Their bodies:
 //!
 //! ```text
-//! job:    postcard(task name: &str) ++ 0x00 ++ postcard(args)     args in the frame
-//!         postcard(task name: &str) ++ 0x01 ++ u64 LE length      args in the args region
-//! reply:  0x00 ++ u64 LE ran nanos ++ postcard(result)            the task returned
-//!         0x02 ++ u64 LE ran nanos ++ u64 LE length               ... result in the results region
-//!         0x01 ++ postcard(WireError)                             the task failed in the worker
+//! to the worker:
+//!   job:    0x00 ++ postcard(task name: &str) ++ TAG ++ ARGS ++ [gaps]
+//!   want:   0x01 ++ u64 LE length           allocate room for a byte string sent apart
+//!   taken:  0x02                            the parent has read the offered result bytes
+//! from the worker:
+//!   reply:  0x00|0x10 ++ u64 LE ran nanos ++ postcard(result) ++ [gaps]    the task returned
+//!           0x02|0x10 ++ u64 LE ran nanos ++ u64 LE length ++ [gaps]       ... result in the region
+//!           0x01 ++ postcard(WireError)                                    the task failed
+//!   room:   0x40 ++ u64 LE address          the room asked for by a `want`
+//!   no room: 0x41 ++ UTF-8 reason
+//!   offer:  0x42 ++ u64 LE address ++ u64 LE length       result bytes to read, sent apart
+//!
+//! TAG  = 0x00 args in the frame (ARGS = postcard(args)), 0x01 in the args region (ARGS = u64
+//!        LE length); | 0x10 with gaps; | 0x20 the worker may offer result bytes apart
+//! gaps = (u64 LE offset ++ u64 LE length) per byte string sent apart ++ u32 LE count
 //! ```
 //!
 //! Arguments and results above `payload::SHM_THRESHOLD` travel through the worker's
-//! shared-memory regions (see `shm.rs`), written there directly by the encoder.
+//! shared-memory regions (see `shm.rs`), written there directly by the encoder. Byte strings
+//! of at least `direct::DIRECT_THRESHOLD` within them go by a direct copy instead (see
+//! `direct.rs`), each announced by a `want` or an `offer` before the frame that lists them in
+//! its gaps, in order. The `nats` strategy sends a job body without its first byte, and never
+//! gaps.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender};
 use serde::{Deserialize, Serialize};
-use ythread::{Error as WorkError, ErrorKind, TaskRegistry};
+use ythread::{Error as WorkError, ErrorKind};
 
 use super::frame;
 pub(super) use super::marker::{MARKER_ENV, Marker};
-use super::payload::{PayloadWriter, Placement};
+use super::payload::{Gap, Placement};
 use super::shm::Region;
 
 /// Bumped whenever a frame, the marker or the hello changes shape.
-pub(crate) const PROTOCOL_VERSION: u32 = 4;
+pub(crate) const PROTOCOL_VERSION: u32 = 5;
 
 /// The exit status of a worker that could not set its memory limit.
 pub(super) const EXIT_NO_LIMIT: i32 = 93;
@@ -42,9 +56,23 @@ pub(super) const EXIT_NO_LIMIT: i32 = 93;
 const REPLY_OK: u8 = 0;
 const REPLY_ERR: u8 = 1;
 const REPLY_OK_SHARED: u8 = 2;
+pub(super) const FROM_WORKER_ROOM: u8 = 0x40;
+pub(super) const FROM_WORKER_NO_ROOM: u8 = 0x41;
+pub(super) const FROM_WORKER_OFFER: u8 = 0x42;
+
+pub(super) const TO_WORKER_JOB: u8 = 0;
+pub(super) const TO_WORKER_WANT: u8 = 1;
+pub(super) const TO_WORKER_TAKEN: u8 = 2;
 
 const ARGS_INLINE: u8 = 0;
 const ARGS_SHARED: u8 = 1;
+/// A job's or a reply's tag has this bit when gaps follow the payload.
+const WITH_GAPS: u8 = 0x10;
+/// A job's tag has this bit when the worker may offer result bytes apart.
+const OFFER_RESULTS: u8 = 0x20;
+
+const GAP_BYTES: usize = 16;
+const COUNT_BYTES: usize = 4;
 
 /// The worker's first and only message on the one-shot server.
 #[derive(Serialize, Deserialize)]
@@ -57,13 +85,38 @@ pub(super) struct Hello {
     pub(super) jobs: IpcBytesSender,
     /// The parent's end of the reply channel.
     pub(super) replies: IpcBytesReceiver,
+    /// Where the worker's `direct::PROBE` is, for the parent to read back.
+    pub(super) probe: u64,
 }
 
-/// Starts a job frame in `out` (cleared first); the caller appends the encoded arguments and
-/// seals the frame.
+/// Starts a job frame in `out` (cleared first); the caller appends the encoded arguments,
+/// [`place_args`] and seals the frame.
 pub(super) fn start_job(task: &str, out: &mut Vec<u8>) {
     frame::start(out);
+    out.push(TO_WORKER_JOB);
     write_job_head(task, out);
+}
+
+/// A sealed frame of one of the small messages: `tag` then `fields`.
+pub(super) fn small_message(out: &mut Vec<u8>, tag: u8, fields: &[u64]) {
+    frame::start(out);
+    out.push(tag);
+    for field in fields {
+        out.extend_from_slice(&field.to_le_bytes());
+    }
+    frame::seal(out);
+}
+
+/// The `u64` fields of a small message's body, after its tag.
+pub(super) fn small_fields<const N: usize>(body: &[u8]) -> Option<[u64; N]> {
+    if body.len() != N * 8 {
+        return None;
+    }
+    let mut fields = [0; N];
+    for (field, bytes) in fields.iter_mut().zip(body.chunks_exact(8)) {
+        *field = u64::from_le_bytes(bytes.try_into().ok()?);
+    }
+    Some(fields)
 }
 
 /// Appends the head of a job body to `out`: the task name, then the tag of arguments that
@@ -84,13 +137,63 @@ pub(crate) fn write_job_head(task: &str, out: &mut Vec<u8>) {
     out.push(ARGS_INLINE);
 }
 
-/// Finishes a job frame's arguments: in place if inline, or the region's length if shared.
-pub(super) fn place_args(out: &mut Vec<u8>, placement: Placement) {
+/// Finishes a job frame's arguments, whose tag is at `tag`: in place if inline, or the
+/// region's length if shared, then the gaps; and whether the worker may offer its result
+/// bytes apart.
+pub(super) fn place_args(
+    out: &mut Vec<u8>,
+    tag: usize,
+    placement: Placement,
+    gaps: &[Gap],
+    offer_results: bool,
+) {
     if let Placement::Shared { len } = placement {
-        let tag = out.len() - 1;
         out[tag] = ARGS_SHARED;
         out.extend_from_slice(&(len as u64).to_le_bytes());
     }
+    if offer_results {
+        out[tag] |= OFFER_RESULTS;
+    }
+    write_gaps(out, tag, gaps);
+}
+
+/// Appends `gaps` (if any) to `out` and marks the tag at `tag`.
+pub(super) fn write_gaps(out: &mut Vec<u8>, tag: usize, gaps: &[Gap]) {
+    if gaps.is_empty() {
+        return;
+    }
+    out[tag] |= WITH_GAPS;
+    for gap in gaps {
+        out.extend_from_slice(&gap.at.to_le_bytes());
+        out.extend_from_slice(&gap.len.to_le_bytes());
+    }
+    out.extend_from_slice(&(gaps.len() as u32).to_le_bytes());
+}
+
+/// Splits the gaps off the end of `body`, if `tag` says it has them.
+fn read_gaps(body: &[u8], tag: u8) -> Result<(&[u8], Vec<Gap>), &'static str> {
+    if tag & WITH_GAPS == 0 {
+        return Ok((body, Vec::new()));
+    }
+    let bad = "gaps that do not fit the frame";
+    let (rest, count) = body
+        .split_last_chunk::<COUNT_BYTES>()
+        .ok_or(bad)?;
+    let count = u32::from_le_bytes(*count) as usize;
+    let table = count.checked_mul(GAP_BYTES).ok_or(bad)?;
+    let split = rest.len().checked_sub(table).ok_or(bad)?;
+    let (payload, table) = rest.split_at(split);
+    let gaps = table
+        .chunks_exact(GAP_BYTES)
+        .map(|gap| {
+            let (at, len) = gap.split_at(8);
+            Gap {
+                at: u64::from_le_bytes(at.try_into().expect("8 bytes")),
+                len: u64::from_le_bytes(len.try_into().expect("8 bytes")),
+            }
+        })
+        .collect();
+    Ok((payload, gaps))
 }
 
 /// Where a job's encoded arguments (or a reply's encoded result) are.
@@ -102,20 +205,47 @@ pub(crate) enum Args<'a> {
     Shared(usize),
 }
 
-/// Splits a job body into the task name and where its encoded arguments are.
-pub(crate) fn split_job(body: &[u8]) -> Result<(&str, Args<'_>), postcard::Error> {
+/// A job, as the worker reads it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Job<'a> {
+    pub(crate) task: &'a str,
+    pub(crate) args: Args<'a>,
+    /// The byte strings of the arguments sent apart, in order.
+    pub(crate) gaps: Vec<Gap>,
+    /// Whether the worker may offer its result's byte strings apart.
+    pub(crate) offer_results: bool,
+}
+
+/// Splits a job body (without the subprocess message tag) into its parts.
+pub(crate) fn read_job(body: &[u8]) -> Result<Job<'_>, postcard::Error> {
+    let bad = postcard::Error::DeserializeBadEncoding;
     let (task, rest) = postcard::take_from_bytes::<&str>(body)?;
-    match rest.split_first() {
-        Some((&ARGS_INLINE, args)) => Ok((task, Args::Inline(args))),
-        Some((&ARGS_SHARED, len)) => {
-            let len =
-                <[u8; 8]>::try_from(len).map_err(|_| postcard::Error::DeserializeBadEncoding)?;
-            let len = usize::try_from(u64::from_le_bytes(len))
-                .map_err(|_| postcard::Error::DeserializeBadEncoding)?;
-            Ok((task, Args::Shared(len)))
+    let (&tag, rest) = rest.split_first().ok_or(bad.clone())?;
+    let (rest, gaps) = read_gaps(rest, tag).map_err(|_| bad.clone())?;
+    let args = match tag & !(WITH_GAPS | OFFER_RESULTS) {
+        ARGS_INLINE => Args::Inline(rest),
+        ARGS_SHARED => {
+            let len = <[u8; 8]>::try_from(rest).map_err(|_| bad.clone())?;
+            Args::Shared(usize::try_from(u64::from_le_bytes(len)).map_err(|_| bad.clone())?)
         }
-        _ => Err(postcard::Error::DeserializeBadEncoding),
+        _ => return Err(bad),
+    };
+    Ok(Job {
+        task,
+        args,
+        gaps,
+        offer_results: tag & OFFER_RESULTS != 0,
+    })
+}
+
+/// Splits a job body into the task name and where its encoded arguments are; gaps are not
+/// for this (the `nats` strategy's) use.
+pub(crate) fn split_job(body: &[u8]) -> Result<(&str, Args<'_>), postcard::Error> {
+    let job = read_job(body)?;
+    if !job.gaps.is_empty() {
+        return Err(postcard::Error::DeserializeBadEncoding);
     }
+    Ok((job.task, job.args))
 }
 
 /// A failure inside the worker, in a form that crosses the process boundary.
@@ -171,65 +301,6 @@ impl WireError {
     }
 }
 
-/// Worker side: runs the job `body` and writes the sealed reply frame into `out`.
-pub(super) fn answer(
-    registry: &TaskRegistry,
-    body: &[u8],
-    out: &mut Vec<u8>,
-    regions: &mut Regions,
-    max_payload: usize,
-) {
-    frame::start(out);
-    let start = out.len();
-    out.push(REPLY_OK);
-    out.extend_from_slice(&[0; RAN_BYTES]);
-    let began = Instant::now();
-    let mut result = PayloadWriter::new(out, &mut regions.results, max_payload);
-    let (task, outcome) = match split_job(body) {
-        Ok((task, Args::Inline(args))) => (task, registry.run_encoded_to(task, args, &mut result)),
-        Ok((task, Args::Shared(len))) if len > max_payload => (
-            task,
-            Err(WorkError::codec(
-                format!("take the arguments of task `{task}`"),
-                format!("{len} bytes are more than the pool's max_payload"),
-            )),
-        ),
-        Ok((task, Args::Shared(len))) => match regions.args.read(len) {
-            Ok(args) => (task, registry.run_encoded_to(task, args, &mut result)),
-            Err(e) => (
-                task,
-                Err(WorkError::codec(
-                    format!("take the arguments of task `{task}`"),
-                    e,
-                )),
-            ),
-        },
-        Err(e) => (
-            "",
-            Err(WorkError::codec("decode a job frame from the pool", e)),
-        ),
-    };
-    let outcome = match (outcome, result.finish()) {
-        (_, Err(refusal)) => Err(WorkError::codec(
-            format!("send the result of task `{task}` to the pool"),
-            refusal,
-        )),
-        (Ok(()), Ok(Placement::Shared { len })) => {
-            out[start] = REPLY_OK_SHARED;
-            out.extend_from_slice(&(len as u64).to_le_bytes());
-            Ok(())
-        }
-        (outcome, Ok(_)) => outcome,
-    };
-    let ran = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    out[start + 1..start + 1 + RAN_BYTES].copy_from_slice(&ran.to_le_bytes());
-    if let Err(error) = outcome {
-        out.truncate(start);
-        write_error(&WireError::from_error(&error), out);
-    }
-    frame::seal(out);
-}
-
 /// Runs the job `body` with `run` and appends the reply body to `out`, arguments and result
 /// inline: the task's result with its run time, or its error. A `nats` worker node runs the
 /// task this way, through its own local strategy; the subprocess worker uses [`answer`],
@@ -240,10 +311,8 @@ pub(crate) fn write_reply(
     out: &mut Vec<u8>,
     run: impl FnOnce(&str, &[u8], &mut Vec<u8>) -> Result<(), WorkError>,
 ) {
-    let start = out.len();
-    out.push(REPLY_OK);
-    out.extend_from_slice(&[0; RAN_BYTES]);
-    let began = Instant::now();
+    let start = start_reply(out);
+    let began = std::time::Instant::now();
     let outcome = match split_job(body) {
         Ok((task, Args::Inline(args))) => run(task, args, out),
         Ok((task, Args::Shared(_))) => Err(WorkError::codec(
@@ -252,8 +321,7 @@ pub(crate) fn write_reply(
         )),
         Err(e) => Err(WorkError::codec("decode a job body", e)),
     };
-    let ran = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    out[start + 1..start + 1 + RAN_BYTES].copy_from_slice(&ran.to_le_bytes());
+    finish_reply(out, start, began.elapsed(), Placement::Inline, &[]);
     if let Err(error) = outcome {
         out.truncate(start);
         write_error(&WireError::from_error(&error), out);
@@ -288,43 +356,70 @@ pub(super) struct Regions {
 pub(crate) enum Reply<'a> {
     /// Where the task's encoded result is, and how long the task ran (decoding and encoding
     /// included), which the pool's cost model learns from.
-    Done { result: Args<'a>, ran: Duration },
+    Done {
+        result: Args<'a>,
+        ran: Duration,
+        /// The result's byte strings sent apart (offered before the reply), in order.
+        gaps: Vec<Gap>,
+    },
     /// The task failed in the worker.
     Failed(WireError),
 }
 
 /// Parent side: decodes a reply frame.
 pub(crate) fn read_reply(frame: &[u8]) -> Result<Reply<'_>, BadReply> {
+    let bad = |what: &str| BadReply(what.to_owned());
     match frame.split_first() {
-        Some((&tag @ (REPLY_OK | REPLY_OK_SHARED), rest)) if rest.len() >= RAN_BYTES => {
-            let (ran, result) = rest.split_at(RAN_BYTES);
-            let ran = Duration::from_nanos(u64::from_le_bytes(
-                ran.try_into().expect("split at RAN_BYTES"),
-            ));
-            if tag == REPLY_OK {
-                return Ok(Reply::Done {
-                    result: Args::Inline(result),
-                    ran,
-                });
-            }
-            let len = <[u8; 8]>::try_from(result)
-                .ok()
-                .and_then(|len| usize::try_from(u64::from_le_bytes(len)).ok())
-                .ok_or_else(|| BadReply("a shared result without its length".to_owned()))?;
-            Ok(Reply::Done {
-                result: Args::Shared(len),
-                ran,
-            })
-        }
-        Some((&(REPLY_OK | REPLY_OK_SHARED), _)) => {
-            Err(BadReply("a result reply without its run time".to_owned()))
+        Some((&tag, rest)) if matches!(tag & !WITH_GAPS, REPLY_OK | REPLY_OK_SHARED) => {
+            let (ran, result) = rest
+                .split_first_chunk::<RAN_BYTES>()
+                .ok_or_else(|| bad("a result reply without its run time"))?;
+            let ran = Duration::from_nanos(u64::from_le_bytes(*ran));
+            let (result, gaps) = read_gaps(result, tag).map_err(bad)?;
+            let result = if tag & !WITH_GAPS == REPLY_OK {
+                Args::Inline(result)
+            } else {
+                let len = <[u8; 8]>::try_from(result)
+                    .ok()
+                    .and_then(|len| usize::try_from(u64::from_le_bytes(len)).ok())
+                    .ok_or_else(|| bad("a shared result without its length"))?;
+                Args::Shared(len)
+            };
+            Ok(Reply::Done { result, ran, gaps })
         }
         Some((&REPLY_ERR, body)) => postcard::from_bytes(body)
             .map(Reply::Failed)
             .map_err(|e| BadReply(e.to_string())),
         Some((tag, _)) => Err(BadReply(format!("unknown reply tag {tag}"))),
-        None => Err(BadReply("empty reply frame".to_owned())),
+        None => Err(bad("empty reply frame")),
     }
+}
+
+/// Starts a successful reply in `out`, a frame started with [`frame::start`]: returns where
+/// its tag is, for [`finish_reply`].
+pub(super) fn start_reply(out: &mut Vec<u8>) -> usize {
+    let tag = out.len();
+    out.push(REPLY_OK);
+    out.extend_from_slice(&[0; RAN_BYTES]);
+    tag
+}
+
+/// Finishes a successful reply started at `tag`: how long the task ran, where its result is,
+/// and its gaps.
+pub(super) fn finish_reply(
+    out: &mut Vec<u8>,
+    tag: usize,
+    ran: Duration,
+    placement: Placement,
+    gaps: &[Gap],
+) {
+    let ran = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX);
+    out[tag + 1..tag + 1 + RAN_BYTES].copy_from_slice(&ran.to_le_bytes());
+    if let Placement::Shared { len } = placement {
+        out[tag] = REPLY_OK_SHARED;
+        out.extend_from_slice(&(len as u64).to_le_bytes());
+    }
+    write_gaps(out, tag, gaps);
 }
 
 /// A reply frame that does not follow the protocol.
@@ -341,17 +436,6 @@ impl fmt::Display for BadReply {
 mod tests {
     use super::*;
 
-    ythread::task!(
-        fn add(a: u32, b: u32) -> u32 {
-            a + b
-        }
-    );
-    ythread::task!(
-        fn boom(x: u8) -> u8 {
-            panic!("boom {x}")
-        }
-    );
-
     /// The body of a sealed frame.
     fn body(frame: &[u8]) -> &[u8] {
         let mut joined = Vec::new();
@@ -366,113 +450,70 @@ mod tests {
         for name in ["t", &"x".repeat(200), &"y".repeat(20_000)] {
             let mut job = Vec::new();
             start_job(name, &mut job);
+            let tag = job.len() - 1;
             job.extend_from_slice(b"ARGS");
+            place_args(&mut job, tag, Placement::Inline, &[], false);
             frame::seal(&mut job);
-            let (task, args) = split_job(body(&job)).unwrap();
+            let (&kind, rest) = body(&job).split_first().unwrap();
+            assert_eq!(kind, TO_WORKER_JOB);
+            let (task, args) = split_job(rest).unwrap();
             assert_eq!((task, args), (name, Args::Inline(&b"ARGS"[..])));
         }
     }
 
-    fn regions() -> Regions {
-        Regions {
-            args: Region::create("test").unwrap(),
-            results: Region::create("test").unwrap(),
-        }
-    }
-
     #[test]
-    fn answers_round_trip_results_and_panics() {
-        let regions = &mut regions();
-        let registry = TaskRegistry::new().with(add).with(boom);
-        let mut job = Vec::new();
-        start_job(<add as ythread::Task>::NAME, &mut job);
-        job.extend(postcard::to_stdvec(&(2u32, 3u32)).unwrap());
-        frame::seal(&mut job);
-        let mut out = Vec::new();
-        answer(&registry, body(&job), &mut out, regions, usize::MAX);
+    fn gaps_and_flags_survive_the_frame() {
+        let gaps = [Gap { at: 3, len: 1 << 20 }, Gap { at: 9, len: 7 }];
+        for placement in [Placement::Inline, Placement::Shared { len: 12 }] {
+            let mut job = Vec::new();
+            start_job("t", &mut job);
+            let tag = job.len() - 1;
+            if placement == Placement::Inline {
+                job.extend_from_slice(b"ARGS");
+            }
+            place_args(&mut job, tag, placement, &gaps, true);
+            frame::seal(&mut job);
+            let read = read_job(&body(&job)[1..]).unwrap();
+            let args = match placement {
+                Placement::Inline => Args::Inline(&b"ARGS"[..]),
+                Placement::Shared { len } => Args::Shared(len),
+            };
+            let expected = Job {
+                task: "t",
+                args,
+                gaps: gaps.to_vec(),
+                offer_results: true,
+            };
+            assert_eq!(read, expected);
+            assert!(split_job(&body(&job)[1..]).is_err(), "gaps are not for nats");
+        }
+
+        let mut reply = Vec::new();
+        frame::start(&mut reply);
+        let tag = start_reply(&mut reply);
+        reply.extend_from_slice(b"RESULT");
+        let ran = Duration::from_micros(5);
+        finish_reply(&mut reply, tag, ran, Placement::Inline, &gaps);
+        frame::seal(&mut reply);
         let Ok(Reply::Done {
             result: Args::Inline(result),
-            ran,
-        }) = read_reply(body(&out))
+            ran: read_ran,
+            gaps: read_gaps,
+        }) = read_reply(body(&reply))
         else {
             panic!("expected a result")
         };
-        assert_eq!(postcard::from_bytes::<u32>(result).unwrap(), 5);
-        assert!(ran > Duration::ZERO, "the worker timed the run");
-
-        start_job(<boom as ythread::Task>::NAME, &mut job);
-        job.extend(postcard::to_stdvec(&7u8).unwrap());
-        frame::seal(&mut job);
-        answer(&registry, body(&job), &mut out, regions, usize::MAX);
-        let Ok(Reply::Failed(wire)) = read_reply(body(&out)) else {
-            panic!("expected a failure")
-        };
-        let error = wire.into_error("boom", 9);
-        assert_eq!(error.message(), Some("boom 7"));
-        assert!(error.location().unwrap().contains("protocol.rs"), "{error}");
-        assert!(error.to_string().contains("worker process 9"), "{error}");
-    }
-
-    ythread::task!(
-        fn zeros(len: u64) -> serde_bytes::ByteBuf {
-            serde_bytes::ByteBuf::from(vec![0; len as usize])
-        }
-    );
-
-    #[test]
-    fn a_large_result_goes_through_the_results_region() {
-        let registry = TaskRegistry::new().with(zeros);
-        let regions = &mut regions();
-        let mut job = Vec::new();
-        start_job(<zeros as ythread::Task>::NAME, &mut job);
-        job.extend(postcard::to_stdvec(&(1u64 << 20)).unwrap());
-        frame::seal(&mut job);
-        let mut out = Vec::new();
-        answer(&registry, body(&job), &mut out, regions, usize::MAX);
-        assert!(out.len() < 64, "the reply frame only names the region");
-        let Ok(Reply::Done {
-            result: Args::Shared(len),
-            ..
-        }) = read_reply(body(&out))
-        else {
-            panic!("expected a shared result")
-        };
-        let encoded = regions.results.read(len).unwrap();
-        let back: serde_bytes::ByteBuf = postcard::from_bytes(encoded).unwrap();
-        assert_eq!(back.len(), 1 << 20);
-
-        // Over the payload limit: a codec error naming it, from the worker.
-        answer(&registry, body(&job), &mut out, regions, 1000);
-        let Ok(Reply::Failed(wire)) = read_reply(body(&out)) else {
-            panic!("expected a failure")
-        };
-        let error = wire.into_error("zeros", 3);
-        assert!(error.to_string().contains("max_payload"), "{error}");
+        assert_eq!((result, read_ran, &read_gaps[..]), (&b"RESULT"[..], ran, &gaps[..]));
     }
 
     #[test]
-    fn unknown_tasks_and_garbage_are_errors_not_panics() {
-        let regions = &mut regions();
-        let registry = TaskRegistry::new();
-        let mut job = Vec::new();
-        start_job("nope", &mut job);
-        frame::seal(&mut job);
-        let mut out = Vec::new();
-        answer(&registry, body(&job), &mut out, regions, usize::MAX);
-        let Ok(Reply::Failed(wire)) = read_reply(body(&out)) else {
-            panic!("expected a failure")
-        };
-        let error = wire.into_error("nope", 1);
-        assert_eq!(error.kind(), ErrorKind::UnknownTask);
-        assert!(error.to_string().contains("`nope`"), "{error}");
-
-        answer(&registry, &[0xff], &mut out, regions, usize::MAX);
-        assert!(matches!(
-            read_reply(body(&out)),
-            Ok(Reply::Failed(WireError::Codec(_)))
-        ));
+    fn malformed_replies_are_errors() {
         assert!(read_reply(&[]).is_err());
         assert!(read_reply(&[7]).is_err());
         assert!(read_reply(&[REPLY_OK, 1, 2]).is_err(), "no run time");
+        let mut lying = vec![REPLY_OK | WITH_GAPS];
+        lying.extend_from_slice(&[0; RAN_BYTES]);
+        lying.extend_from_slice(&1000u32.to_le_bytes());
+        assert!(read_reply(&lying).is_err(), "more gaps than bytes");
     }
 }

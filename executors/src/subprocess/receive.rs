@@ -46,22 +46,40 @@ impl Receiver {
             self.skip -= 1;
             return self.channel.recv();
         }
-        let started = Instant::now();
-        loop {
-            match self.channel.try_recv() {
-                Ok(frame) => {
-                    self.backoff = 1;
-                    return Ok(frame);
-                }
-                Err(TryRecvError::IpcError(e)) => return Err(e),
-                Err(TryRecvError::Empty) if started.elapsed() < self.spin => {
-                    std::thread::yield_now();
-                }
-                Err(TryRecvError::Empty) => break,
-            }
+        if let Some(received) = self.poll(self.spin) {
+            self.backoff = 1;
+            return received;
         }
         self.skip = self.backoff;
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         self.channel.recv()
+    }
+
+    /// Waits for a frame that should come after about `expected` (the other side is busy
+    /// copying): polls that much longer than the budget, when polling is on, and a miss does
+    /// not make later receives block.
+    pub(super) fn recv_expecting(&mut self, expected: Duration) -> Result<Vec<u8>, IpcError> {
+        if self.spin.is_zero() {
+            return self.channel.recv();
+        }
+        match self.poll(self.spin + expected) {
+            Some(received) => received,
+            None => self.channel.recv(),
+        }
+    }
+
+    /// Polls for up to `budget`; `None` if nothing came.
+    fn poll(&mut self, budget: Duration) -> Option<Result<Vec<u8>, IpcError>> {
+        let started = Instant::now();
+        loop {
+            match self.channel.try_recv() {
+                Ok(frame) => return Some(Ok(frame)),
+                Err(TryRecvError::IpcError(e)) => return Some(Err(e)),
+                Err(TryRecvError::Empty) if started.elapsed() < budget => {
+                    std::thread::yield_now();
+                }
+                Err(TryRecvError::Empty) => return None,
+            }
+        }
     }
 }

@@ -19,8 +19,10 @@ use ipc_channel::ipc::{self, IpcSender};
 use parking_lot::Mutex;
 use ythread::TaskRegistry;
 
+use super::answer::{Answerer, Channels};
+use super::direct;
 use super::frame::{self, FrameError, FrameReceiver};
-use super::protocol::{self, EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION, Regions};
+use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION, Regions};
 use super::receive::Receiver;
 use super::shm::Region;
 
@@ -126,7 +128,7 @@ fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
     let regions = Region::adopt(marker.regions.0)
         .and_then(|args| Ok((args, Region::adopt(marker.regions.1)?)))
         .map(|(args, results)| Regions { args, results });
-    let mut regions = match regions {
+    let regions = match regions {
         Ok(regions) => regions,
         Err(e) => {
             return complain(
@@ -156,6 +158,7 @@ fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
         digest: registry.digest(),
         jobs: jobs_sender,
         replies: replies_receiver,
+        probe: direct::probe_address(),
     };
     let sent = IpcSender::<Hello>::connect(marker.server.clone())
         .map_err(IpcError::from)
@@ -167,12 +170,23 @@ fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
     let mut jobs = FrameReceiver::new(Receiver::new(jobs, marker.spin));
     let mut reply = Vec::new();
     let max_payload = usize::try_from(marker.max_payload).unwrap_or(usize::MAX);
+    let memory = (marker.memory > 0).then_some(marker.memory);
+    let mut answerer = Answerer::new(regions, max_payload, memory);
     loop {
-        match jobs.recv() {
-            Ok(job) => protocol::answer(registry, job, &mut reply, &mut regions, max_payload),
+        let answered = match jobs.recv_lending(answerer.next_message()) {
+            Ok((message, jobs)) => {
+                let channels = Channels {
+                    jobs,
+                    replies: &replies,
+                };
+                answerer.answer(registry, message, &mut reply, channels)
+            }
             // The pool closed the channel (shutdown, recycling) or its process is gone.
             Err(FrameError::Channel(IpcError::Disconnected)) => return 0,
             Err(e) => return complain(EXIT_NO_CHANNEL, &format!("could not read a job: {e}")),
+        };
+        if let Err(why) = answered {
+            return complain(EXIT_NO_CHANNEL, &format!("the pool sent {why}"));
         }
         if frame::send(&replies, &reply).is_err() {
             return 0;

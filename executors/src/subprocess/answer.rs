@@ -1,0 +1,411 @@
+//! The worker's side of the protocol: it answers each message from the pool, runs jobs, and
+//! takes part in direct copies (see `direct.rs`).
+//!
+//! For a direct copy of arguments the worker only allocates: a `want` gets a `Vec` of exactly
+//! that capacity, kept in `room`, and its address goes back. The parent writes the bytes and
+//! then sends the job, whose gaps list the byte strings in the order of their `want`s; the
+//! worker gives those `Vec`s, now full, to the decoder. Room left over from a job that the
+//! parent never sent (its encoding failed after a `want`) is the oldest, and is dropped when
+//! the next job comes.
+//!
+//! For a direct copy of a result the worker offers each large byte string as the encoder
+//! reaches it, and waits for the parent's `taken` before it goes on: the bytes stay where the
+//! value keeps them, borrowed by the encoder, for as long as the parent reads them.
+
+use std::time::{Duration, Instant};
+
+use ipc_channel::IpcError;
+use ipc_channel::ipc::IpcBytesSender;
+use ythread::{Apart, Encoded, Error as WorkError, TaskRegistry};
+
+use super::direct;
+use super::frame;
+use super::payload::{Gap, PayloadWriter, Refusal, SendApart};
+use super::protocol::{self, Args, Job, Regions, WireError};
+use super::receive::Receiver;
+use super::shm::Region;
+
+/// A worker's state between messages.
+pub(super) struct Answerer {
+    regions: Regions,
+    max_payload: usize,
+    /// The worker's memory limit in bytes, if any, for the reason it gives when it has no room.
+    memory: Option<u64>,
+    /// Allocated for byte strings of the next job's arguments, with the length each was
+    /// asked for, oldest first.
+    room: Vec<(Vec<u8>, usize)>,
+    /// How long the parent should take before its next message (it is copying into `room`).
+    next_message: Duration,
+}
+
+/// The channels a worker uses while it answers.
+pub(super) struct Channels<'a> {
+    pub(super) jobs: &'a mut Receiver,
+    pub(super) replies: &'a IpcBytesSender,
+}
+
+impl Answerer {
+    pub(super) fn new(regions: Regions, max_payload: usize, memory: Option<u64>) -> Self {
+        Answerer {
+            regions,
+            max_payload,
+            memory,
+            room: Vec::new(),
+            next_message: Duration::ZERO,
+        }
+    }
+
+    /// How long the pool should take to send its next message, if it is busy copying: see
+    /// `direct::wait_while_copying`.
+    pub(super) fn next_message(&self) -> Duration {
+        self.next_message
+    }
+
+    /// Answers one message `body` from the pool with the sealed reply frame in `out`, or says
+    /// why the message breaks the protocol.
+    pub(super) fn answer(
+        &mut self,
+        registry: &TaskRegistry,
+        body: &[u8],
+        out: &mut Vec<u8>,
+        channels: Channels<'_>,
+    ) -> Result<(), String> {
+        self.next_message = Duration::ZERO;
+        match body.split_first() {
+            Some((&protocol::TO_WORKER_JOB, job)) => {
+                self.run_job(registry, job, out, channels);
+                Ok(())
+            }
+            Some((&protocol::TO_WORKER_WANT, fields)) => {
+                let [len] = protocol::small_fields(fields).ok_or("a malformed `want`")?;
+                self.make_room(len, out);
+                Ok(())
+            }
+            Some((tag, _)) => Err(format!("a message with the unexpected tag {tag}")),
+            None => Err("an empty message".to_owned()),
+        }
+    }
+
+    fn make_room(&mut self, len: u64, out: &mut Vec<u8>) {
+        let held: usize = self.room.iter().map(|(_, len)| len).sum();
+        let room = usize::try_from(len)
+            .ok()
+            .filter(|&len| held.saturating_add(len) <= self.max_payload)
+            .ok_or_else(|| format!("{len} bytes are more than the pool's max_payload"))
+            .and_then(|len| {
+                let mut bytes = Vec::new();
+                bytes.try_reserve_exact(len).map_err(|_| match self.memory {
+                    Some(limit) => format!(
+                        "it could not allocate {len} bytes within its memory limit of {}",
+                        crate::units::size_text(limit)
+                    ),
+                    None => format!("it could not allocate {len} bytes"),
+                })?;
+                Ok((bytes, len))
+            });
+        match room {
+            Ok((bytes, len)) => {
+                self.next_message = direct::wait_while_copying(len);
+                let address = bytes.as_ptr() as u64;
+                self.room.push((bytes, len));
+                protocol::small_message(out, protocol::FROM_WORKER_ROOM, &[address]);
+            }
+            Err(why) => {
+                frame::start(out);
+                out.push(protocol::FROM_WORKER_NO_ROOM);
+                out.extend_from_slice(why.as_bytes());
+                frame::seal(out);
+            }
+        }
+    }
+
+    fn run_job(
+        &mut self,
+        registry: &TaskRegistry,
+        body: &[u8],
+        out: &mut Vec<u8>,
+        channels: Channels<'_>,
+    ) {
+        frame::start(out);
+        let tag = protocol::start_reply(out);
+        let began = Instant::now();
+        let job = protocol::read_job(body);
+        let room = std::mem::take(&mut self.room);
+        let mut offer = Offer {
+            channels,
+            message: Vec::new(),
+            joined: Vec::new(),
+        };
+        let mut result = PayloadWriter::new(out, &mut self.regions.results, self.max_payload);
+        if job.as_ref().is_ok_and(|job| job.offer_results) {
+            result = result.sending_apart(&mut offer);
+        }
+        let (task, outcome) = match job {
+            Ok(job) => (
+                job.task,
+                arguments(&job, &mut self.regions.args, self.max_payload, room)
+                    .and_then(|args| registry.run_encoded_to(job.task, args, &mut result)),
+            ),
+            Err(e) => (
+                "",
+                Err(WorkError::codec("decode a job frame from the pool", e)),
+            ),
+        };
+        let outcome = match (outcome, result.finish()) {
+            (_, Err(refusal)) => Err(WorkError::codec(
+                format!("send the result of task `{task}` to the pool"),
+                refusal,
+            )),
+            (Ok(()), Ok((placement, gaps))) => {
+                protocol::finish_reply(out, tag, began.elapsed(), placement, &gaps);
+                Ok(())
+            }
+            (Err(error), Ok(_)) => Err(error),
+        };
+        if let Err(error) = outcome {
+            out.truncate(tag);
+            protocol::write_error(&WireError::from_error(&error), out);
+        }
+        frame::seal(out);
+    }
+}
+
+/// The job's encoded arguments: the rest from the frame or the args region, and the byte
+/// strings the parent wrote into `room`.
+fn arguments<'a>(
+    job: &Job<'a>,
+    args_region: &'a mut Region,
+    max_payload: usize,
+    mut room: Vec<(Vec<u8>, usize)>,
+) -> Result<Encoded<'a>, WorkError> {
+    let failed = |why: String| WorkError::codec(format!("take the arguments of task `{}`", job.task), why);
+    let rest = match job.args {
+        Args::Inline(args) => args,
+        Args::Shared(len) if len > max_payload => {
+            return Err(failed(format!("{len} bytes are more than the pool's max_payload")));
+        }
+        Args::Shared(len) => args_region.read(len).map_err(|e| failed(e.to_string()))?,
+    };
+    if job.gaps.len() > room.len() {
+        return Err(failed(format!(
+            "the job lists {} byte strings sent apart, but room was made for {}",
+            job.gaps.len(),
+            room.len()
+        )));
+    }
+    let stale = room.len() - job.gaps.len();
+    let mut apart = Vec::with_capacity(job.gaps.len());
+    for (&Gap { at, len }, (mut bytes, asked)) in job.gaps.iter().zip(room.drain(stale..)) {
+        if usize::try_from(len) != Ok(asked) {
+            return Err(failed(format!(
+                "a byte string sent apart is listed as {len} bytes, but room was made for {asked}"
+            )));
+        }
+        // SAFETY: `bytes` was allocated with a capacity of exactly `asked` bytes by
+        // `make_room`, and the parent wrote all `asked` of them (process_vm_writev) before it
+        // sent this job: it sends a job only after every copy of its byte strings reported its
+        // full length, and the job lists them in the order of their `want`s, which is the order
+        // of `room`. The parent is the side of the protocol the worker trusts.
+        unsafe { bytes.set_len(asked) };
+        let at = usize::try_from(at).map_err(|_| failed("a gap past the end".to_owned()))?;
+        apart.push(Apart { at, bytes });
+    }
+    Encoded::with_apart(rest, apart).map_err(|e| failed(e.to_string()))
+}
+
+/// Offers a result's large byte strings to the parent, one at a time.
+struct Offer<'a> {
+    channels: Channels<'a>,
+    message: Vec<u8>,
+    joined: Vec<u8>,
+}
+
+impl SendApart for Offer<'_> {
+    fn send_apart(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
+        let offer = [bytes.as_ptr() as u64, bytes.len() as u64];
+        protocol::small_message(&mut self.message, protocol::FROM_WORKER_OFFER, &offer);
+        frame::send(self.channels.replies, &self.message)
+            .map_err(|_| Refusal::Lost("the pool is gone".to_owned()))?;
+        let answer = self
+            .channels
+            .jobs
+            .recv_expecting(direct::wait_while_copying(bytes.len()))
+            .map_err(|e| Refusal::Lost(format!("the pool did not take the offer: {e}")))?;
+        let body = frame::receive(&answer, &mut self.joined, || Err(IpcError::Disconnected))
+            .map_err(|e| Refusal::Lost(format!("the pool's answer to an offer: {e}")))?;
+        if body != [protocol::TO_WORKER_TAKEN] {
+            return Err(Refusal::Lost(
+                "the pool answered an offer with something else".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ipc_channel::ipc::{self, IpcBytesReceiver};
+    use ythread::ErrorKind;
+
+    use super::*;
+    use crate::subprocess::protocol::Reply;
+
+    ythread::task!(
+        fn add(a: u32, b: u32) -> u32 {
+            a + b
+        }
+    );
+    ythread::task!(
+        fn boom(x: u8) -> u8 {
+            panic!("boom {x}")
+        }
+    );
+    ythread::task!(
+        fn zeros(len: u64) -> serde_bytes::ByteBuf {
+            serde_bytes::ByteBuf::from(vec![0; len as usize])
+        }
+    );
+
+    /// A worker's answerer with both ends of its channels, in this process.
+    struct Worker {
+        answerer: Answerer,
+        jobs: Receiver,
+        replies: IpcBytesSender,
+        _to_jobs: IpcBytesSender,
+        _from_replies: IpcBytesReceiver,
+        out: Vec<u8>,
+    }
+
+    impl Worker {
+        fn new(max_payload: usize) -> Self {
+            let regions = Regions {
+                args: Region::create("test").unwrap(),
+                results: Region::create("test").unwrap(),
+            };
+            let (to_jobs, jobs) = ipc::bytes_channel().unwrap();
+            let (replies, from_replies) = ipc::bytes_channel().unwrap();
+            Worker {
+                answerer: Answerer::new(regions, max_payload, None),
+                jobs: Receiver::new(jobs, Duration::ZERO),
+                replies,
+                _to_jobs: to_jobs,
+                _from_replies: from_replies,
+                out: Vec::new(),
+            }
+        }
+
+        /// Answers the job `task(args)`, its arguments inline; returns the reply's body.
+        fn job(&mut self, registry: &TaskRegistry, task: &str, args: &[u8]) -> &[u8] {
+            let mut job = Vec::new();
+            protocol::start_job(task, &mut job);
+            job.extend_from_slice(args);
+            self.message(registry, &job[8..]).unwrap()
+        }
+
+        fn message(&mut self, registry: &TaskRegistry, body: &[u8]) -> Result<&[u8], String> {
+            let channels = Channels {
+                jobs: &mut self.jobs,
+                replies: &self.replies,
+            };
+            self.answerer.answer(registry, body, &mut self.out, channels)?;
+            Ok(&self.out[8..])
+        }
+    }
+
+    #[test]
+    fn answers_round_trip_results_and_panics() {
+        let registry = TaskRegistry::new().with(add).with(boom);
+        let mut worker = Worker::new(usize::MAX);
+        let args = postcard::to_stdvec(&(2u32, 3u32)).unwrap();
+        let Ok(Reply::Done {
+            result: Args::Inline(result),
+            ran,
+            ..
+        }) = protocol::read_reply(worker.job(&registry, <add as ythread::Task>::NAME, &args))
+        else {
+            panic!("expected a result")
+        };
+        assert_eq!(postcard::from_bytes::<u32>(result).unwrap(), 5);
+        assert!(ran > Duration::ZERO, "the worker timed the run");
+
+        let args = postcard::to_stdvec(&7u8).unwrap();
+        let reply = worker.job(&registry, <boom as ythread::Task>::NAME, &args);
+        let Ok(Reply::Failed(wire)) = protocol::read_reply(reply) else {
+            panic!("expected a failure")
+        };
+        let error = wire.into_error("boom", 9);
+        assert_eq!(error.message(), Some("boom 7"));
+        assert!(error.location().unwrap().contains("answer.rs"), "{error}");
+        assert!(error.to_string().contains("worker process 9"), "{error}");
+    }
+
+    #[test]
+    fn a_large_result_goes_through_the_results_region_unless_offered_apart() {
+        let registry = TaskRegistry::new().with(zeros);
+        let mut worker = Worker::new(usize::MAX);
+        let args = postcard::to_stdvec(&(1u64 << 20)).unwrap();
+        let reply = worker.job(&registry, <zeros as ythread::Task>::NAME, &args);
+        assert!(reply.len() < 64, "the reply frame only names the region");
+        let Ok(Reply::Done {
+            result: Args::Shared(len),
+            gaps,
+            ..
+        }) = protocol::read_reply(reply)
+        else {
+            panic!("expected a shared result")
+        };
+        assert!(gaps.is_empty(), "the job did not let the worker offer");
+        let encoded = worker.answerer.regions.results.read(len).unwrap();
+        let back: serde_bytes::ByteBuf = postcard::from_bytes(encoded).unwrap();
+        assert_eq!(back.len(), 1 << 20);
+
+        // Over the payload limit: a codec error naming it, from the worker.
+        let mut worker = Worker::new(1000);
+        let reply = worker.job(&registry, <zeros as ythread::Task>::NAME, &args);
+        let Ok(Reply::Failed(wire)) = protocol::read_reply(reply) else {
+            panic!("expected a failure")
+        };
+        let error = wire.into_error("zeros", 3);
+        assert!(error.to_string().contains("max_payload"), "{error}");
+    }
+
+    #[test]
+    fn room_is_made_within_max_payload_and_unknown_messages_are_refused() {
+        let registry = TaskRegistry::new();
+        let mut worker = Worker::new(1 << 20);
+        let mut want = Vec::new();
+        protocol::small_message(&mut want, protocol::TO_WORKER_WANT, &[1 << 19]);
+        let room = worker.message(&registry, &want[8..]).unwrap();
+        assert_eq!(room[0], protocol::FROM_WORKER_ROOM);
+        // A second half fits; a third is past max_payload with the room already held.
+        worker.message(&registry, &want[8..]).unwrap();
+        let no_room = worker.message(&registry, &want[8..]).unwrap();
+        assert_eq!(no_room[0], protocol::FROM_WORKER_NO_ROOM);
+        assert!(String::from_utf8_lossy(&no_room[1..]).contains("max_payload"));
+
+        let error = worker.message(&registry, &[0x77]).unwrap_err();
+        assert!(error.contains("unexpected tag"), "{error}");
+        assert!(worker.message(&registry, &[]).is_err());
+    }
+
+    #[test]
+    fn unknown_tasks_and_garbage_are_errors_not_panics() {
+        let registry = TaskRegistry::new();
+        let mut worker = Worker::new(usize::MAX);
+        let reply = worker.job(&registry, "nope", &[]);
+        let Ok(Reply::Failed(wire)) = protocol::read_reply(reply) else {
+            panic!("expected a failure")
+        };
+        let error = wire.into_error("nope", 1);
+        assert_eq!(error.kind(), ErrorKind::UnknownTask);
+        assert!(error.to_string().contains("`nope`"), "{error}");
+
+        let garbage = worker
+            .message(&registry, &[protocol::TO_WORKER_JOB, 0xff])
+            .unwrap();
+        assert!(matches!(
+            protocol::read_reply(garbage),
+            Ok(Reply::Failed(WireError::Codec(_)))
+        ));
+    }
+}

@@ -1,0 +1,61 @@
+//! Large byte strings go by direct copies between the parent and its workers: the shared
+//! regions are not even mapped for them. A worker the parent may not copy into (one that made
+//! itself undumpable) is found out at start-up and uses the regions instead. One test in its
+//! own binary, so that no other pool's regions are counted.
+
+mod subprocess_support;
+
+use serde_bytes::ByteBuf;
+use subprocess_support::{pool, regions_held, within};
+use ythread::Executor;
+use ythread_executors::CopyMode;
+use ythread_suite::tasks::{Blob, echo_bytes, reverse_blob};
+
+const MIB: usize = 1 << 20;
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed))
+        .collect()
+}
+
+/// Round-trips large payloads through `executor`; returns the regions this process then holds.
+fn round_trips(executor: Executor) -> (usize, usize) {
+    within("large round trips", move || {
+        let data = ByteBuf::from(pattern(4 * MIB, 3));
+        assert_eq!(executor.run(echo_bytes, data.clone()).unwrap(), data);
+        let blob = Blob {
+            name: "n".repeat(MIB),
+            data: ByteBuf::from(pattern(2 * MIB, 4)),
+            plain: pattern(1000, 5),
+        };
+        let mut expected = blob.clone();
+        expected.data.reverse();
+        expected.plain.reverse();
+        assert_eq!(executor.run(reverse_blob, blob).unwrap(), expected);
+        regions_held(std::process::id())
+    })
+}
+
+#[test]
+fn direct_copies_map_no_region_and_an_unreachable_worker_falls_back_to_the_regions() {
+    let direct = round_trips(Executor::new(pool(1).build().unwrap()));
+    assert_eq!(direct, (2, 0), "by direct copies the regions are never mapped");
+
+    let shared = round_trips(Executor::new(pool(1).copy(CopyMode::Shared).build().unwrap()));
+    assert_eq!(shared, (2, 2), "copy=shared maps both regions");
+
+    let dir = std::env::temp_dir().join(format!("ythread-direct-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let undumpable = dir.join("ythread-test-worker-undumpable");
+    let _ = std::fs::remove_file(&undumpable);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ythread-test-worker"), &undumpable).unwrap();
+    let pool = pool(1).program(&undumpable).build().unwrap();
+    let fallback = round_trips(Executor::new(pool));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        fallback,
+        (2, 2),
+        "a worker the parent cannot copy into gets its payloads through the regions"
+    );
+}
