@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use ythread_executors::schedule::{InlineBelow, Order, Scheduling};
-use ythread_executors::{ExecutorConfig, SubprocessConfig, WorkerPriority};
+use ythread_executors::{CopyMode, ExecutorConfig, SubprocessConfig, WorkerPriority};
 
 fn rayon(threads: Option<usize>, nice: Option<i32>) -> ExecutorConfig {
     scheduled_rayon(threads, nice, Scheduling::new())
@@ -143,6 +143,11 @@ fn every_valid_form_parses_to_what_it_names() {
         ("subprocess,max_payload=64MiB", {
             let mut settings = SubprocessConfig::default();
             settings.max_payload = Some(64 << 20);
+            ExecutorConfig::Subprocess(settings)
+        }),
+        ("subprocess,copy=shared", {
+            let mut settings = SubprocessConfig::default();
+            settings.copy = Some(CopyMode::Shared);
             ExecutorConfig::Subprocess(settings)
         }),
         ("subprocess,express=1,nice=5", {
@@ -300,6 +305,10 @@ fn display_writes_the_canonical_form() {
             "subprocess,memory=1GiB,max_payload=1GiB",
         ),
         (
+            "subprocess,copy=direct,max_payload=2GiB",
+            "subprocess,max_payload=2GiB,copy=direct",
+        ),
+        (
             "rayon,inline_below=auto,nice=3,order=shortest",
             "rayon,nice=3,order=shortest,inline_below=auto",
         ),
@@ -386,6 +395,11 @@ const INVALID: &[(&str, &str)] = &[
     ("subprocess,max_payload=0B", "below 1KiB"),
     ("subprocess,max_payload=", "is not a size"),
     ("exclusive,max_payload=1GiB", "no option `max_payload`"),
+    (
+        "subprocess,copy=mmap",
+        "`copy` takes `direct` or `shared`, not `mmap`",
+    ),
+    ("rayon,copy=direct", "no option `copy`"),
     (
         "subprocess,memory=1GiB,memory=2GiB",
         "option `memory` is given twice",

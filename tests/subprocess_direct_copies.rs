@@ -6,7 +6,7 @@
 mod subprocess_support;
 
 use serde_bytes::ByteBuf;
-use subprocess_support::{pool, regions_held, within};
+use subprocess_support::{UndumpableWorker, pool, regions_held, within};
 use ythread::Executor;
 use ythread_executors::CopyMode;
 use ythread_suite::tasks::{Blob, echo_bytes, reverse_blob};
@@ -40,19 +40,20 @@ fn round_trips(executor: Executor) -> (usize, usize) {
 #[test]
 fn direct_copies_map_no_region_and_an_unreachable_worker_falls_back_to_the_regions() {
     let direct = round_trips(Executor::new(pool(1).build().unwrap()));
-    assert_eq!(direct, (2, 0), "by direct copies the regions are never mapped");
+    assert_eq!(
+        direct,
+        (2, 0),
+        "by direct copies the regions are never mapped"
+    );
 
-    let shared = round_trips(Executor::new(pool(1).copy(CopyMode::Shared).build().unwrap()));
+    let shared = round_trips(Executor::new(
+        pool(1).copy(CopyMode::Shared).build().unwrap(),
+    ));
     assert_eq!(shared, (2, 2), "copy=shared maps both regions");
 
-    let dir = std::env::temp_dir().join(format!("ythread-direct-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let undumpable = dir.join("ythread-test-worker-undumpable");
-    let _ = std::fs::remove_file(&undumpable);
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ythread-test-worker"), &undumpable).unwrap();
-    let pool = pool(1).program(&undumpable).build().unwrap();
+    let undumpable = UndumpableWorker::new("direct");
+    let pool = pool(1).program(undumpable.program()).build().unwrap();
     let fallback = round_trips(Executor::new(pool));
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(
         fallback,
         (2, 2),

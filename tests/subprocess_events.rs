@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use subprocess_support::{Pipe, eventually, pool, within};
+use subprocess_support::{Pipe, UndumpableWorker, eventually, pool, within};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -161,4 +161,21 @@ fn the_pool_reports_its_lifecycle_to_a_subscriber() {
             &[&format!("pid={idle}"), "SIGKILL"],
         )
     });
+
+    // A worker that declines direct copies.
+    let undumpable = UndumpableWorker::new("events");
+    let declining = subprocess_support::pool(1)
+        .program(undumpable.program())
+        .build()
+        .unwrap();
+    let declined = declining.pids()[0];
+    assert!(
+        saw(
+            &seen,
+            "subprocess worker cannot be reached by direct copies",
+            &[&format!("pid={declined}"), "not dumpable"],
+        ),
+        "{:?}",
+        seen.lock()
+    );
 }

@@ -3,10 +3,10 @@
 
 mod subprocess_support;
 
+use serde_bytes::ByteBuf;
 use subprocess_support::{is_our_child, pool, within};
 use ythread::{Executor, Termination};
 use ythread_executors::{ExecutorConfig, SubprocessConfig};
-use serde_bytes::ByteBuf;
 use ythread_suite::tasks::{allocate_mib, echo_bytes, pid};
 
 const LIMIT: u64 = 64 << 20;
@@ -94,5 +94,8 @@ fn an_argument_too_large_for_the_limit_fails_its_job_and_the_worker_serves_on() 
             && text.contains("raise the pool's `memory` limit"),
         "{text}"
     );
-    assert_eq!(next, worker, "the worker had only refused the room: it serves on");
+    assert_eq!(
+        next, worker,
+        "the worker had only refused the room: it serves on"
+    );
 }

@@ -59,7 +59,11 @@ fn thousand_jobs_and_twenty_kills(copy: CopyMode) {
     // One worker: its two regions, open here and in the worker, and mapped here once used.
     let start = regions_held(me);
     let mapped = if copy == CopyMode::Shared { 2 } else { 0 };
-    assert_eq!(start, (2, mapped), "the parent's descriptors and mappings ({copy})");
+    assert_eq!(
+        start,
+        (2, mapped),
+        "the parent's descriptors and mappings ({copy})"
+    );
     assert_eq!(
         regions_held(status.pids()[0]).0,
         2,

@@ -1,5 +1,5 @@
-//! Large arguments and results travel through the workers' shared-memory regions, transparently
-//! to tasks; and `max_payload` bounds them in both directions. Leaks are checked in
+//! Large arguments and results travel by direct copies or through the workers' shared-memory
+//! regions, transparently to tasks; and `max_payload` bounds them in both directions. Leaks are checked in
 //! `subprocess_payload_leaks.rs`, alone in its process so that no other pool's regions count.
 
 mod subprocess_support;
@@ -7,6 +7,7 @@ mod subprocess_support;
 use serde_bytes::ByteBuf;
 use subprocess_support::{pool, within};
 use ythread::Executor;
+use ythread_executors::CopyMode;
 use ythread_suite::tasks::{
     Blob, echo_bytes, echo_text, make_bytes, pid, reverse_blob, sum_bytes, tiny,
 };
@@ -21,8 +22,17 @@ const KIB: usize = 1 << 10;
 const MIB: usize = 1 << 20;
 
 #[test]
-fn payloads_of_every_size_and_shape_round_trip() {
-    let executor = Executor::new(pool(1).build().unwrap());
+fn payloads_of_every_size_and_shape_round_trip_by_direct_copies() {
+    every_size_and_shape(CopyMode::Direct);
+}
+
+#[test]
+fn payloads_of_every_size_and_shape_round_trip_through_the_regions() {
+    every_size_and_shape(CopyMode::Shared);
+}
+
+fn every_size_and_shape(copy: CopyMode) {
+    let executor = Executor::new(pool(1).copy(copy).build().unwrap());
     within("payload round trips", move || {
         for len in [
             0,

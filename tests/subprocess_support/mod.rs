@@ -165,3 +165,31 @@ pub fn regions_held(pid: u32) -> (usize, usize) {
         .unwrap_or(0);
     (fds, maps)
 }
+
+/// A link to the test worker under a name that makes it undumpable (so it declines direct
+/// copies); the link goes with the value.
+pub struct UndumpableWorker {
+    dir: std::path::PathBuf,
+}
+
+impl UndumpableWorker {
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ythread-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let worker = UndumpableWorker { dir };
+        let _ = std::fs::remove_file(worker.program());
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ythread-test-worker"), worker.program())
+            .unwrap();
+        worker
+    }
+
+    pub fn program(&self) -> std::path::PathBuf {
+        self.dir.join("ythread-test-worker-undumpable")
+    }
+}
+
+impl Drop for UndumpableWorker {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -89,7 +89,10 @@ impl<'de> Reader<'de> {
 
     /// Bytes left in the stream.
     fn remaining(&self) -> usize {
-        let current = self.current.as_ref().map_or(0, |(bytes, at)| bytes.len() - at);
+        let current = self
+            .current
+            .as_ref()
+            .map_or(0, |(bytes, at)| bytes.len() - at);
         let apart: usize = self.apart.iter().map(|gap| gap.bytes.len()).sum();
         self.rest.len() - self.pos + current + apart
     }

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::registry::{Found, RunEncoded, encode_into};
 use crate::decode::decode;
 use crate::encoded::Encoded;
+use crate::registry::{Found, RunEncoded, encode_into};
 use crate::sink::{ByteSink, encode_to};
 use crate::unwind::catch_work;
 use crate::{CostModel, Error, Executor, Task};

@@ -94,13 +94,19 @@ impl Answerer {
             .ok_or_else(|| format!("{len} bytes are more than the pool's max_payload"))
             .and_then(|len| {
                 let mut bytes = Vec::new();
-                bytes.try_reserve_exact(len).map_err(|_| match self.memory {
-                    Some(limit) => format!(
-                        "it could not allocate {len} bytes within its memory limit of {}",
-                        crate::units::size_text(limit)
-                    ),
-                    None => format!("it could not allocate {len} bytes"),
-                })?;
+                bytes
+                    .try_reserve_exact(len)
+                    .map_err(|_| match self.memory {
+                        Some(limit) if limit % (1 << 20) == 0 => format!(
+                            "it could not allocate {len} bytes within its memory limit of {} MiB",
+                            limit >> 20
+                        ),
+                        Some(limit) => format!(
+                            "it could not allocate {len} bytes within its memory limit of {limit} \
+                         bytes"
+                        ),
+                        None => format!("it could not allocate {len} bytes"),
+                    })?;
                 Ok((bytes, len))
             });
         match room {
@@ -178,11 +184,14 @@ fn arguments<'a>(
     max_payload: usize,
     mut room: Vec<(Vec<u8>, usize)>,
 ) -> Result<Encoded<'a>, WorkError> {
-    let failed = |why: String| WorkError::codec(format!("take the arguments of task `{}`", job.task), why);
+    let failed =
+        |why: String| WorkError::codec(format!("take the arguments of task `{}`", job.task), why);
     let rest = match job.args {
         Args::Inline(args) => args,
         Args::Shared(len) if len > max_payload => {
-            return Err(failed(format!("{len} bytes are more than the pool's max_payload")));
+            return Err(failed(format!(
+                "{len} bytes are more than the pool's max_payload"
+            )));
         }
         Args::Shared(len) => args_region.read(len).map_err(|e| failed(e.to_string()))?,
     };
@@ -307,7 +316,8 @@ mod tests {
                 jobs: &mut self.jobs,
                 replies: &self.replies,
             };
-            self.answerer.answer(registry, body, &mut self.out, channels)?;
+            self.answerer
+                .answer(registry, body, &mut self.out, channels)?;
             Ok(&self.out[8..])
         }
     }

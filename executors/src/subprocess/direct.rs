@@ -128,7 +128,8 @@ pub(super) fn write_to(pid: u32, address: u64, bytes: &[u8]) -> io::Result<()> {
         // reads of its length for the whole call (it is borrowed); the kernel only reads it.
         // `remote` is memory of the other process, which the kernel checks and which this
         // process never dereferences. The iovec structs are valid locals.
-        let written = unsafe { libc::process_vm_writev(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
+        let written =
+            unsafe { libc::process_vm_writev(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
         done += transferred(written)?;
     }
     Ok(())
@@ -136,8 +137,12 @@ pub(super) fn write_to(pid: u32, address: u64, bytes: &[u8]) -> io::Result<()> {
 
 /// Appends `len` bytes read from `address` in process `pid` to `out`.
 pub(super) fn read_into(pid: u32, address: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
-    out.try_reserve_exact(len)
-        .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, format!("no room for {len} bytes")))?;
+    out.try_reserve_exact(len).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("no room for {len} bytes"),
+        )
+    })?;
     let start = out.len();
     let mut done = 0;
     while done < len {

@@ -24,10 +24,10 @@ use ipc_channel::IpcError;
 use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 
 use super::deadline::{self, Watch};
+use super::direct;
 use super::frame::FrameReceiver;
 use super::process::{WorkerProcess, wait_until};
 use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION, Regions};
-use super::direct;
 use super::receive::Receiver;
 use super::shm::{self, Region};
 use super::supervisor::EVENTS;

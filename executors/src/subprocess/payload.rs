@@ -226,4 +226,49 @@ mod tests {
             assert!(matches!(writer.finish(), Err(Refusal::TooLarge { .. })));
         }
     }
+
+    /// Keeps what it is sent apart.
+    #[derive(Default)]
+    struct Apart(Vec<Vec<u8>>);
+
+    impl SendApart for Apart {
+        fn send_apart(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
+            self.0.push(bytes.to_vec());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn large_byte_strings_go_apart_and_leave_gaps_where_they_were() {
+        let mut region = Region::create("test").unwrap();
+        let mut apart = Apart::default();
+        let mut frame = Vec::new();
+        let big = vec![5u8; DIRECT_THRESHOLD];
+        let mut writer =
+            PayloadWriter::new(&mut frame, &mut region, usize::MAX).sending_apart(&mut apart);
+        writer.put(b"ab").unwrap();
+        writer.put(&big).unwrap();
+        writer.put(&big[1..]).unwrap();
+        writer.put(&big).unwrap();
+        let (placement, gaps) = writer.finish().unwrap();
+        let len = DIRECT_THRESHOLD as u64;
+        assert_eq!(
+            placement,
+            Placement::Shared {
+                len: 2 + DIRECT_THRESHOLD - 1
+            }
+        );
+        assert_eq!(gaps, [Gap { at: 2, len }, Gap { at: len + 1, len }]);
+        assert_eq!(apart.0, [big.clone(), big]);
+
+        // Sent apart or not, every byte counts against the maximum.
+        let mut frame = Vec::new();
+        let max = 2 * DIRECT_THRESHOLD;
+        let mut apart = Apart::default();
+        let mut writer = PayloadWriter::new(&mut frame, &mut region, max).sending_apart(&mut apart);
+        writer.put(&vec![0u8; DIRECT_THRESHOLD]).unwrap();
+        writer.put(&vec![0u8; DIRECT_THRESHOLD]).unwrap();
+        assert!(writer.put(b"x").is_err());
+        assert!(matches!(writer.finish(), Err(Refusal::TooLarge { .. })));
+    }
 }

@@ -18,9 +18,9 @@ use ipc_channel::ipc::IpcBytesSender;
 use ythread::{Apart, Encoded, Error as WorkError, Termination, Work};
 
 use super::deadline::{Fired, Watch};
-use super::frame::{self, FrameError, FrameReceiver};
 use super::direct;
-use super::payload::{Gap, PayloadWriter, Refusal, SendApart};
+use super::frame::{self, FrameError, FrameReceiver};
+use super::payload::{Gap, PayloadWriter, Placement, Refusal, SendApart};
 use super::protocol::{self, Args, Regions, Reply};
 use super::supervisor::EVENTS;
 
@@ -154,7 +154,7 @@ impl WorkerProcess {
             return After::Reusable;
         }
         let received = match self.send_job(work, task, limits) {
-            Ok(()) => self.receive_reply(work, task, limits.max_payload),
+            Ok(worker_copies) => self.receive_reply(work, task, limits.max_payload, worker_copies),
             Err(unsent) => unsent,
         };
         // Disarmed before anything can reap the worker or give it another job, so a kill
@@ -192,9 +192,14 @@ impl WorkerProcess {
         After::Lost
     }
 
-    /// Encodes the job and sends it; the error says how far it got (the work holds the
-    /// error of a refused job).
-    fn send_job(&mut self, work: &mut dyn Work, task: &str, limits: JobLimits) -> Result<(), Received> {
+    /// Encodes the job and sends it; returns how many bytes the worker copies out of the
+    /// args region, or how far it got (the work holds the error of a refused job).
+    fn send_job(
+        &mut self,
+        work: &mut dyn Work,
+        task: &str,
+        limits: JobLimits,
+    ) -> Result<usize, Received> {
         protocol::start_job(task, &mut self.frame);
         let tag = self.frame.len() - 1;
         let mut to_worker = ArgsToWorker {
@@ -234,7 +239,11 @@ impl WorkerProcess {
             Some(jobs) => frame::send(jobs, &self.frame),
             None => Err(frame::Unsent { partly: false }),
         };
-        sent.map_err(|unsent| {
+        let worker_copies = match placement {
+            Placement::Shared { len } => len,
+            Placement::Inline => 0,
+        };
+        sent.map(|()| worker_copies).map_err(|unsent| {
             if unsent.partly {
                 Received::PartlySent
             } else {
@@ -244,13 +253,23 @@ impl WorkerProcess {
     }
 
     /// Waits for the reply, reading the result bytes the worker offers before it, and
-    /// stores what it says in `work`.
-    fn receive_reply(&mut self, work: &mut dyn Work, task: &str, max_payload: usize) -> Received {
+    /// stores what it says in `work`. The worker copies `worker_copies` bytes out of the args
+    /// region (and likely as many into the results region): the first wait polls for that
+    /// long too.
+    fn receive_reply(
+        &mut self,
+        work: &mut dyn Work,
+        task: &str,
+        max_payload: usize,
+        worker_copies: usize,
+    ) -> Received {
         let pid = self.pid;
         let mut offered = Vec::new();
         let mut offered_bytes = 0usize;
+        let mut expected = direct::wait_while_copying(worker_copies.saturating_mul(2));
         loop {
-            let offer = match self.replies.recv() {
+            let received = self.replies.recv_lending(std::mem::take(&mut expected));
+            let offer = match received.map(|(body, _)| body) {
                 Ok(body) => match body.split_first() {
                     Some((&protocol::FROM_WORKER_OFFER, fields)) => protocol::small_fields(fields),
                     _ => break,
@@ -448,7 +467,11 @@ impl SendApart for ArgsToWorker<'_> {
         let pid = self.pid;
         let gone = || Refusal::Lost(format!("worker process {pid} is gone"));
         let jobs = self.jobs.ok_or_else(gone)?;
-        protocol::small_message(self.message, protocol::TO_WORKER_WANT, &[bytes.len() as u64]);
+        protocol::small_message(
+            self.message,
+            protocol::TO_WORKER_WANT,
+            &[bytes.len() as u64],
+        );
         frame::send(jobs, self.message).map_err(|_| gone())?;
         let answer = self.replies.recv().map_err(|_| gone())?;
         match answer.split_first() {

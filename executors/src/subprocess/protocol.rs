@@ -176,9 +176,7 @@ fn read_gaps(body: &[u8], tag: u8) -> Result<(&[u8], Vec<Gap>), &'static str> {
         return Ok((body, Vec::new()));
     }
     let bad = "gaps that do not fit the frame";
-    let (rest, count) = body
-        .split_last_chunk::<COUNT_BYTES>()
-        .ok_or(bad)?;
+    let (rest, count) = body.split_last_chunk::<COUNT_BYTES>().ok_or(bad)?;
     let count = u32::from_le_bytes(*count) as usize;
     let table = count.checked_mul(GAP_BYTES).ok_or(bad)?;
     let split = rest.len().checked_sub(table).ok_or(bad)?;
@@ -463,7 +461,13 @@ mod tests {
 
     #[test]
     fn gaps_and_flags_survive_the_frame() {
-        let gaps = [Gap { at: 3, len: 1 << 20 }, Gap { at: 9, len: 7 }];
+        let gaps = [
+            Gap {
+                at: 3,
+                len: 1 << 20,
+            },
+            Gap { at: 9, len: 7 },
+        ];
         for placement in [Placement::Inline, Placement::Shared { len: 12 }] {
             let mut job = Vec::new();
             start_job("t", &mut job);
@@ -485,7 +489,10 @@ mod tests {
                 offer_results: true,
             };
             assert_eq!(read, expected);
-            assert!(split_job(&body(&job)[1..]).is_err(), "gaps are not for nats");
+            assert!(
+                split_job(&body(&job)[1..]).is_err(),
+                "gaps are not for nats"
+            );
         }
 
         let mut reply = Vec::new();
@@ -503,7 +510,10 @@ mod tests {
         else {
             panic!("expected a result")
         };
-        assert_eq!((result, read_ran, &read_gaps[..]), (&b"RESULT"[..], ran, &gaps[..]));
+        assert_eq!(
+            (result, read_ran, &read_gaps[..]),
+            (&b"RESULT"[..], ran, &gaps[..])
+        );
     }
 
     #[test]

@@ -32,7 +32,8 @@ struct Everything {
 }
 
 fn everything() -> Everything {
-    let big = |seed: u8, len: usize| ByteBuf::from((0..len).map(|i| seed ^ i as u8).collect::<Vec<_>>());
+    let big =
+        |seed: u8, len: usize| ByteBuf::from((0..len).map(|i| seed ^ i as u8).collect::<Vec<_>>());
     Everything {
         flag: true,
         small: (-5, 250, -30_000, 65_000, i32::MIN, u32::MAX),
@@ -54,9 +55,12 @@ fn everything() -> Everything {
                 tags: vec!["a".into(), String::new()],
             },
         ],
-        map: [("k".to_owned(), big(4, 80_000)), ("z".to_owned(), big(5, 3))]
-            .into_iter()
-            .collect(),
+        map: [
+            ("k".to_owned(), big(4, 80_000)),
+            ("z".to_owned(), big(5, 3)),
+        ]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -113,7 +117,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
         ((self.0 >> 33) as usize) % n.max(1)
     }
 }
@@ -134,7 +141,11 @@ fn random_cuts(len: usize, rng: &mut Lcg) -> Vec<(usize, usize)> {
 fn check_every_cut<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T) {
     let whole = postcard::to_stdvec(value).unwrap();
     let large = large_writes(value, 1 << 16);
-    assert_eq!(&decode_cut::<T>(&whole, &large).unwrap(), value, "cut at its large writes");
+    assert_eq!(
+        &decode_cut::<T>(&whole, &large).unwrap(),
+        value,
+        "cut at its large writes"
+    );
     // Cuts one byte off from the byte strings, either way, at either end.
     for (grow_start, grow_end) in [(0, 1), (0, -1), (1, 0), (-1, 0)] {
         let shifted: Vec<(usize, usize)> = large
@@ -152,9 +163,15 @@ fn check_every_cut<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &
     for round in 0..40 {
         let cuts = random_cuts(whole.len(), &mut rng);
         let decoded = decode_cut::<T>(&whole, &cuts);
-        assert!(decoded.as_ref() == Ok(value), "round {round}: cuts {cuts:?}");
+        assert!(
+            decoded.as_ref() == Ok(value),
+            "round {round}: cuts {cuts:?}"
+        );
     }
-    assert_eq!(&decode_cut::<T>(&whole, &[(0, whole.len())]).unwrap(), value);
+    assert_eq!(
+        &decode_cut::<T>(&whole, &[(0, whole.len())]).unwrap(),
+        value
+    );
 }
 
 #[test]
@@ -172,10 +189,19 @@ fn a_byte_string_sent_apart_is_handed_over_without_a_copy() {
     assert_eq!(large.len(), 2, "both strings are single writes");
     let (rest, apart) = cut(&whole, &large);
     let addresses: Vec<*const u8> = apart.iter().map(|gap| gap.bytes.as_ptr()).collect();
-    let decoded: (u8, ByteBuf, String) = decode(Encoded::with_apart(&rest, apart).unwrap()).unwrap();
+    let decoded: (u8, ByteBuf, String) =
+        decode(Encoded::with_apart(&rest, apart).unwrap()).unwrap();
     assert_eq!(decoded, value);
-    assert_eq!(decoded.1.as_ptr(), addresses[0], "the ByteBuf is the piece itself");
-    assert_eq!(decoded.2.as_ptr(), addresses[1], "the String is the piece itself");
+    assert_eq!(
+        decoded.1.as_ptr(),
+        addresses[0],
+        "the ByteBuf is the piece itself"
+    );
+    assert_eq!(
+        decoded.2.as_ptr(),
+        addresses[1],
+        "the String is the piece itself"
+    );
 }
 
 #[test]
