@@ -43,6 +43,33 @@ fn kill_holding_worker(executor: &Executor, status: &ythread_executors::PoolStat
     eventually("the killed worker reaped", || !is_our_child(victim));
 }
 
+/// Kills the worker twenty times as soon as it has a large job, wherever the job is then
+/// (being copied in, decoded, run, copied out): each job comes back whole or as a worker's
+/// death, never as wrong bytes, and the pool heals every time.
+fn kill_while_copying(executor: &Executor, status: &ythread_executors::PoolStatus) {
+    for round in 0..20 {
+        eventually("an idle worker", || status.idle_workers() == 1);
+        let victim = status.pids()[0];
+        let data = ByteBuf::from(pattern(8 * MIB, round as u8));
+        let expected = data.clone();
+        let job = YieldableThread::spawn(executor, move |y| y.apply(echo_bytes, data));
+        eventually("the job to reach the worker", || status.idle_workers() == 0);
+        // SAFETY: `kill` touches no memory; `victim` is the pool's busy worker, an unreaped
+        // child (the pool reaps it only after its job ends).
+        assert_eq!(
+            unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) },
+            0
+        );
+        match within("the job of a killed worker", move || job.join().unwrap()) {
+            // The kill came before the job reached the worker, or after it answered: the
+            // job ran whole (on a replacement, if it never got to the victim).
+            Ok(back) => assert!(back == expected, "round {round}: wrong bytes"),
+            Err(error) => assert!(error.is_worker_died(), "round {round}: {error}"),
+        }
+        eventually("the killed worker reaped", || !is_our_child(victim));
+    }
+}
+
 #[test]
 fn a_thousand_large_jobs_and_twenty_kills_leave_no_region_behind() {
     thousand_jobs_and_twenty_kills(CopyMode::Shared);
@@ -80,6 +107,7 @@ fn thousand_jobs_and_twenty_kills(copy: CopyMode) {
         });
         kill_holding_worker(&executor, &status, round);
     }
+    kill_while_copying(&executor, &status);
     assert_eq!(executor.run(echo_bytes, warm.clone()).unwrap(), warm);
     eventually("the pool to settle on one worker", || {
         status.pids().len() == 1 && status.idle_workers() == 1
