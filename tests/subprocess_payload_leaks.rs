@@ -56,10 +56,8 @@ fn kill_while_copying(executor: &Executor, status: &ythread_executors::PoolStatu
         eventually("the job to reach the worker", || status.idle_workers() == 0);
         // SAFETY: `kill` touches no memory; `victim` is the pool's busy worker, an unreaped
         // child (the pool reaps it only after its job ends).
-        assert_eq!(
-            unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) },
-            0
-        );
+        let killed = unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) };
+        assert_eq!(killed, 0);
         match within("the job of a killed worker", move || job.join().unwrap()) {
             // The kill came before the job reached the worker, or after it answered: the
             // job ran whole (on a replacement, if it never got to the victim).
