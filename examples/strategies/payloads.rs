@@ -4,8 +4,9 @@
 //!
 //! Each figure is the median of a few round trips, strategy and floor alternating, so both see
 //! the same machine. In-process strategies move no bytes (the argument is moved, not copied),
-//! so they sit far under the floor; the subprocess pool is the row to read: its payloads
-//! above 64 KiB travel through shared memory. It runs as configured, so with the default
+//! so they sit far under the floor; the subprocess pool is the row to read: its byte strings
+//! of 256 KiB and more are copied straight into and out of the worker (the rest of a payload
+//! above 64 KiB travels through shared memory). It runs as configured, so with the default
 //! express lane its regular workers, which take work of unknown cost such as this, are in the
 //! idle scheduling class: on a machine busy with other processes they wait for it (see
 //! `docs/subprocess.md`; `benches/subprocess.rs` measures the transfer alone).
@@ -135,7 +136,8 @@ pub(crate) fn table(out: &mut String, section: &Section, notes: &mut Notes) {
          and as result (`echo_bytes`), against the floor: a second process echoing them over a \
          Unix socket pair. Medians of {} alternating rounds; a ratio under 1 is faster than \
          the floor. In-process strategies move the argument without copying it; the subprocess \
-         pool sends payloads over 64 KiB through shared memory. A `nats` row would fail: the \
+         pool copies byte strings of 256 KiB and more straight into and out of its worker, \
+         one copy each way. A `nats` row would fail: the \
          broker refuses messages over its `max_payload` (1 MiB by default) by design.\n",
         section.rounds
     );

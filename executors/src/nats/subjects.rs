@@ -88,20 +88,20 @@ mod tests {
         let subjects = Subjects::new("jobs", 0xabc);
         assert_eq!(
             subjects.task("my_crate::tasks::sumn"),
-            "jobs.v4-0000000000000abc.task.my_crate::tasks::sumn"
+            "jobs.v5-0000000000000abc.task.my_crate::tasks::sumn"
         );
         assert_eq!(
             subjects.task("a.b c*>"),
-            "jobs.v4-0000000000000abc.task.a_b_c__"
+            "jobs.v5-0000000000000abc.task.a_b_c__"
         );
-        assert_eq!(subjects.all_tasks(), "jobs.v4-0000000000000abc.task.>");
+        assert_eq!(subjects.all_tasks(), "jobs.v5-0000000000000abc.task.>");
         assert_eq!(
             subjects.at_node("h_1", "t"),
-            "jobs.v4-0000000000000abc.at.h_1.t"
+            "jobs.v5-0000000000000abc.at.h_1.t"
         );
         assert_eq!(
             subjects.all_at_node("h_1"),
-            "jobs.v4-0000000000000abc.at.h_1.>"
+            "jobs.v5-0000000000000abc.at.h_1.>"
         );
         assert!(!subjects.room().starts_with(&subjects.all_tasks()[..28]));
     }

@@ -26,6 +26,13 @@
 use std::time::Duration;
 use std::{fmt, io};
 
+use ipc_channel::ipc::IpcBytesSender;
+use ythread::{Apart, Encoded};
+
+use super::frame::{self, FrameReceiver};
+use super::payload::{Gap, Refusal, SendApart};
+use super::protocol;
+
 /// How a subprocess pool moves large byte strings (`copy=direct|shared`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CopyMode {
@@ -179,6 +186,69 @@ fn transferred(result: isize) -> io::Result<usize> {
             "the other process's memory ended before the copy did",
         )),
         _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// The result `rest` with the `offered` byte strings in its `gaps`.
+pub(super) fn with_offered<'a>(
+    rest: &'a [u8],
+    gaps: &[Gap],
+    offered: Vec<Vec<u8>>,
+) -> Result<Encoded<'a>, String> {
+    if gaps.len() != offered.len() {
+        return Err(format!(
+            "a reply listing {} byte strings sent apart after {} offers",
+            gaps.len(),
+            offered.len()
+        ));
+    }
+    let mut apart = Vec::with_capacity(gaps.len());
+    for (gap, bytes) in gaps.iter().zip(offered) {
+        if gap.len != bytes.len() as u64 {
+            return Err("a reply whose gaps do not match its offers".to_owned());
+        }
+        let at = usize::try_from(gap.at).map_err(|_| "a gap past the end".to_owned())?;
+        apart.push(Apart { at, bytes });
+    }
+    Encoded::with_apart(rest, apart).map_err(|e| e.to_string())
+}
+
+/// Moves a job's large byte strings into the worker by direct copies: asks it for room, then
+/// writes into it.
+pub(super) struct ArgsToWorker<'a> {
+    pub(super) pid: u32,
+    pub(super) jobs: Option<&'a IpcBytesSender>,
+    pub(super) replies: &'a mut FrameReceiver,
+    pub(super) message: &'a mut Vec<u8>,
+}
+
+impl SendApart for ArgsToWorker<'_> {
+    fn send_apart(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
+        let pid = self.pid;
+        let gone = || Refusal::Lost(format!("worker process {pid} is gone"));
+        let jobs = self.jobs.ok_or_else(gone)?;
+        protocol::small_message(
+            self.message,
+            protocol::TO_WORKER_WANT,
+            &[bytes.len() as u64],
+        );
+        frame::send(jobs, self.message).map_err(|_| gone())?;
+        let answer = self.replies.recv().map_err(|_| gone())?;
+        match answer.split_first() {
+            Some((&protocol::FROM_WORKER_ROOM, fields)) => {
+                let [address] = protocol::small_fields(fields)
+                    .ok_or_else(|| Refusal::Lost("a malformed answer to `want`".to_owned()))?;
+                write_to(pid, address, bytes).map_err(|e| {
+                    Refusal::Lost(format!("could not write into worker process {pid}: {e}"))
+                })
+            }
+            Some((&protocol::FROM_WORKER_NO_ROOM, why)) => {
+                Err(Refusal::NoRoom(String::from_utf8_lossy(why).into_owned()))
+            }
+            _ => Err(Refusal::Lost(format!(
+                "worker process {pid} answered `want` with something else"
+            ))),
+        }
     }
 }
 

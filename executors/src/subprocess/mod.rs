@@ -33,6 +33,7 @@
 //! | `builder.rs` | [`SubprocessBuilder`]: settings, checks, start-up |
 //! | `marker.rs` | the worker's start-up settings in its environment |
 //! | `protocol.rs` | handshake, job and reply bodies |
+//! | `wire_error.rs` | a worker's failure as it crosses to the parent |
 //! | `payload.rs` | arguments and results inline, in shared memory or apart, `max_payload` |
 //! | `shm.rs` | the workers' shared-memory regions (memfd) |
 //! | `direct.rs` | direct copies of large byte strings between the parent and a worker |
@@ -63,6 +64,7 @@ pub(crate) mod protocol;
 mod receive;
 mod shm;
 mod supervisor;
+mod wire_error;
 mod worker;
 
 use std::sync::{Arc, mpsc};

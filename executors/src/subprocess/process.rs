@@ -15,12 +15,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::IpcBytesSender;
-use ythread::{Apart, Encoded, Error as WorkError, Termination, Work};
+use ythread::{Error as WorkError, Termination, Work};
 
 use super::deadline::{Fired, Watch};
 use super::direct;
 use super::frame::{self, FrameError, FrameReceiver};
-use super::payload::{Gap, PayloadWriter, Placement, Refusal, SendApart};
+use super::payload::{PayloadWriter, Placement, Refusal};
 use super::protocol::{self, Args, Regions, Reply};
 use super::supervisor::EVENTS;
 
@@ -202,7 +202,7 @@ impl WorkerProcess {
     ) -> Result<usize, Received> {
         protocol::start_job(task, &mut self.frame);
         let tag = self.frame.len() - 1;
-        let mut to_worker = ArgsToWorker {
+        let mut to_worker = direct::ArgsToWorker {
             pid: self.pid,
             jobs: self.jobs.as_ref(),
             replies: &mut self.replies,
@@ -328,7 +328,7 @@ impl WorkerProcess {
                         }
                     },
                 };
-                let encoded = match with_offered(result, &gaps, offered) {
+                let encoded = match direct::with_offered(result, &gaps, offered) {
                     Ok(encoded) => encoded,
                     Err(why) => {
                         work.fail(garbled(pid, task, why));
@@ -425,69 +425,6 @@ impl Drop for WorkerProcess {
         self.watch.disarm();
         if !self.try_reap() {
             let _ = self.kill_and_reap();
-        }
-    }
-}
-
-/// The result `rest` with the `offered` byte strings in its `gaps`.
-fn with_offered<'a>(
-    rest: &'a [u8],
-    gaps: &[Gap],
-    offered: Vec<Vec<u8>>,
-) -> Result<Encoded<'a>, String> {
-    if gaps.len() != offered.len() {
-        return Err(format!(
-            "a reply listing {} byte strings sent apart after {} offers",
-            gaps.len(),
-            offered.len()
-        ));
-    }
-    let mut apart = Vec::with_capacity(gaps.len());
-    for (gap, bytes) in gaps.iter().zip(offered) {
-        if gap.len != bytes.len() as u64 {
-            return Err("a reply whose gaps do not match its offers".to_owned());
-        }
-        let at = usize::try_from(gap.at).map_err(|_| "a gap past the end".to_owned())?;
-        apart.push(Apart { at, bytes });
-    }
-    Encoded::with_apart(rest, apart).map_err(|e| e.to_string())
-}
-
-/// Moves a job's large byte strings into the worker by direct copies: asks it for room, then
-/// writes into it.
-struct ArgsToWorker<'a> {
-    pid: u32,
-    jobs: Option<&'a IpcBytesSender>,
-    replies: &'a mut FrameReceiver,
-    message: &'a mut Vec<u8>,
-}
-
-impl SendApart for ArgsToWorker<'_> {
-    fn send_apart(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
-        let pid = self.pid;
-        let gone = || Refusal::Lost(format!("worker process {pid} is gone"));
-        let jobs = self.jobs.ok_or_else(gone)?;
-        protocol::small_message(
-            self.message,
-            protocol::TO_WORKER_WANT,
-            &[bytes.len() as u64],
-        );
-        frame::send(jobs, self.message).map_err(|_| gone())?;
-        let answer = self.replies.recv().map_err(|_| gone())?;
-        match answer.split_first() {
-            Some((&protocol::FROM_WORKER_ROOM, fields)) => {
-                let [address] = protocol::small_fields(fields)
-                    .ok_or_else(|| Refusal::Lost("a malformed answer to `want`".to_owned()))?;
-                direct::write_to(pid, address, bytes).map_err(|e| {
-                    Refusal::Lost(format!("could not write into worker process {pid}: {e}"))
-                })
-            }
-            Some((&protocol::FROM_WORKER_NO_ROOM, why)) => {
-                Err(Refusal::NoRoom(String::from_utf8_lossy(why).into_owned()))
-            }
-            _ => Err(Refusal::Lost(format!(
-                "worker process {pid} answered `want` with something else"
-            ))),
         }
     }
 }
