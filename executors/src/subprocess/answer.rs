@@ -96,17 +96,7 @@ impl Answerer {
                 let mut bytes = Vec::new();
                 bytes
                     .try_reserve_exact(len)
-                    .map_err(|_| match self.memory {
-                        Some(limit) if limit % (1 << 20) == 0 => format!(
-                            "it could not allocate {len} bytes within its memory limit of {} MiB",
-                            limit >> 20
-                        ),
-                        Some(limit) => format!(
-                            "it could not allocate {len} bytes within its memory limit of {limit} \
-                         bytes"
-                        ),
-                        None => format!("it could not allocate {len} bytes"),
-                    })?;
+                    .map_err(|_| no_room(len, self.memory))?;
                 Ok((bytes, len))
             });
         match room {
@@ -176,6 +166,20 @@ impl Answerer {
     }
 }
 
+/// Why a worker under the memory limit `memory` could not allocate `len` bytes.
+fn no_room(len: usize, memory: Option<u64>) -> String {
+    match memory {
+        Some(limit) if limit % (1 << 20) == 0 => format!(
+            "it could not allocate {len} bytes within its memory limit of {} MiB",
+            limit >> 20
+        ),
+        Some(limit) => {
+            format!("it could not allocate {len} bytes within its memory limit of {limit} bytes")
+        }
+        None => format!("it could not allocate {len} bytes"),
+    }
+}
+
 /// The job's encoded arguments: the rest from the frame or the args region, and the byte
 /// strings the parent wrote into `room`.
 fn arguments<'a>(
@@ -210,8 +214,8 @@ fn arguments<'a>(
                 "a byte string sent apart is listed as {len} bytes, but room was made for {asked}"
             )));
         }
-        // SAFETY: `bytes` was allocated with a capacity of exactly `asked` bytes by
-        // `make_room`, and the parent wrote all `asked` of them (process_vm_writev) before it
+        // SAFETY: `make_room` reserved a capacity of at least `asked` bytes for `bytes`, and
+        // the parent wrote the first `asked` of them (process_vm_writev) before it
         // sent this job: it sends a job only after every copy of its byte strings reported its
         // full length, and the job lists them in the order of their `want`s, which is the order
         // of `room`. The parent is the side of the protocol the worker trusts.
