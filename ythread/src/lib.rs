@@ -37,6 +37,7 @@
 //! | [`CpuApply`] / [`Executor`] | a strategy, and the shareable handle that carries one |
 //! | [`Inline`] | the default strategy: run the work on the handler's thread |
 //! | [`TaskRegistry`] | tasks by name, so another process of the same program can run them |
+//! | [`ByteSink`] / [`Encoded`] | where encoded work goes, and encodings whose large byte strings travelled apart |
 //! | [`CostModel`] | what each task has cost, by size, so strategies can predict the next call |
 //! | [`Metrics`] | a snapshot of what a strategy ran, waited on and learned, per task |
 //! | [`Error`] / [`ErrorKind`] | every failure, with predicates and actionable messages |

@@ -7,6 +7,8 @@
 //! likely to pay off: after a receive that the spin missed, [`Receiver`] blocks straight away
 //! for the next 1, 2, 4 ... 64 receives before probing again, so a worker that runs long tasks
 //! costs its caller at most one wasted budget every 64 jobs, while tiny jobs keep the fast path.
+//! A receive that knows the other side is busy for a while (copying a large payload) polls
+//! that much longer, and its miss does not count ([`Receiver::recv_expecting`]).
 //! See `docs/subprocess.md` for the measurements behind the default.
 
 use std::time::{Duration, Instant};
