@@ -43,6 +43,17 @@ ythread::task! {
 }
 
 ythread::task! {
+    /// Makes the process that runs it undumpable (`PR_SET_DUMPABLE` 0) and returns its pid:
+    /// a worker then declines direct copies.
+    pub fn become_undumpable() -> u32 {
+        // SAFETY: `prctl(PR_SET_DUMPABLE, 0)` changes a flag of this process; no memory is
+        // passed.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        std::process::id()
+    }
+}
+
+ythread::task! {
     /// The process id of whoever runs the task.
     pub fn pid() -> u32 {
         std::process::id()
@@ -218,6 +229,7 @@ pub fn registry() -> TaskRegistry {
         .with(tiny)
         .with(echo_bytes)
         .with(pid)
+        .with(become_undumpable)
         .with(sleep_ms)
         .with(pid_after_ms)
         .with(panic_with)

@@ -1,6 +1,6 @@
 //! Large byte strings go by direct copies between the parent and its workers: the shared
-//! regions are not even mapped for them. A worker the parent may not copy into (one that made
-//! itself undumpable) is found out at start-up and uses the regions instead. One test in its
+//! regions are not even mapped for them. A worker that made itself undumpable declines direct
+//! copies, at start-up or after a task did it, and uses the regions instead. One test in its
 //! own binary, so that no other pool's regions are counted.
 
 mod subprocess_support;
@@ -9,7 +9,7 @@ use serde_bytes::ByteBuf;
 use subprocess_support::{UndumpableWorker, pool, regions_held, within};
 use ythread::Executor;
 use ythread_executors::CopyMode;
-use ythread_suite::tasks::{Blob, echo_bytes, reverse_blob};
+use ythread_suite::tasks::{Blob, become_undumpable, echo_bytes, pid, reverse_blob};
 
 const MIB: usize = 1 << 20;
 
@@ -52,11 +52,30 @@ fn direct_copies_map_no_region_and_an_unreachable_worker_falls_back_to_the_regio
     assert_eq!(shared, (2, 2), "copy=shared maps both regions");
 
     let undumpable = UndumpableWorker::new("direct");
-    let pool = pool(1).program(undumpable.program()).build().unwrap();
-    let fallback = round_trips(Executor::new(pool));
+    let declining = pool(1).program(undumpable.program()).build().unwrap();
+    let fallback = round_trips(Executor::new(declining));
     assert_eq!(
         fallback,
         (2, 2),
         "a worker the parent cannot copy into gets its payloads through the regions"
+    );
+
+    // A task makes its worker undumpable: the same worker goes on, through the regions.
+    let executor = Executor::new(pool(1).build().unwrap());
+    let before = executor.run(pid, ()).unwrap();
+    let by_direct = round_trips(executor.clone());
+    let undumpable = executor.run(become_undumpable, ()).unwrap();
+    let by_regions = round_trips(executor.clone());
+    let last = executor.run(pid, ()).unwrap();
+    assert_eq!(by_direct, (2, 0), "direct copies until the task ran");
+    assert_eq!(
+        by_regions,
+        (2, 2),
+        "then its payloads go through the regions"
+    );
+    assert_eq!(
+        (undumpable, last),
+        (before, before),
+        "the same worker served throughout"
     );
 }

@@ -14,7 +14,9 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 use ythread::{Executor, YieldableThread};
-use ythread_suite::tasks::{abort_process, pid, spin_forever, wait_for_pipe};
+use ythread_suite::tasks::{
+    abort_process, become_undumpable, echo_bytes, pid, spin_forever, wait_for_pipe,
+};
 
 /// One event as text: `message key=value ...`.
 type Seen = Arc<Mutex<Vec<String>>>;
@@ -174,6 +176,21 @@ fn the_pool_reports_its_lifecycle_to_a_subscriber() {
             &seen,
             "subprocess worker cannot be reached by direct copies",
             &[&format!("pid={declined}"), "not dumpable"],
+        ),
+        "{:?}",
+        seen.lock()
+    );
+
+    // A worker that a task made undumpable declines its next direct copy.
+    let turned = Executor::new(subprocess_support::pool(1).build().unwrap());
+    let turned_pid = turned.run(become_undumpable, ()).unwrap();
+    let data = serde_bytes::ByteBuf::from(vec![5u8; 1 << 20]);
+    assert_eq!(turned.run(echo_bytes, data.clone()).unwrap(), data);
+    assert!(
+        saw(
+            &seen,
+            "subprocess worker declined direct copies",
+            &[&format!("pid={turned_pid}")],
         ),
         "{:?}",
         seen.lock()

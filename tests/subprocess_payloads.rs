@@ -111,3 +111,31 @@ fn a_256_mib_payload_round_trips() {
     });
     assert_eq!((count, sum), (len as u64, 3 * len as u64));
 }
+
+#[test]
+fn a_job_refused_half_way_through_its_direct_copies_leaves_the_worker_whole() {
+    let pool = pool(1).max_payload(MIB as u64).build().unwrap();
+    let worker = pool.pids()[0];
+    let executor = Executor::new(pool);
+    let (refused, echoes, next) = within("jobs after a refused one", move || {
+        // The name goes apart first; the data would pass max_payload: the job is refused
+        // after the worker made room for the name.
+        let blob = Blob {
+            name: "n".repeat(600 * KIB),
+            data: ByteBuf::from(pattern(600 * KIB, 7)),
+            plain: Vec::new(),
+        };
+        let refused = executor.run(reverse_blob, blob).unwrap_err();
+        let data = ByteBuf::from(pattern(600 * KIB, 8));
+        let echoes: Vec<bool> = (0..3)
+            .map(|_| executor.run(echo_bytes, data.clone()).ok() == Some(data.clone()))
+            .collect();
+        (refused, echoes, executor.run(pid, ()).unwrap())
+    });
+    assert!(refused.to_string().contains("max_payload"), "{refused}");
+    assert_eq!(
+        echoes, [true; 3],
+        "the room made for the refused job is not held against later ones"
+    );
+    assert_eq!(next, worker, "the worker serves on");
+}

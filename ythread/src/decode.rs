@@ -131,7 +131,11 @@ impl<'de> Reader<'de> {
                 let (bytes, _) = self.current.take().expect("matched above");
                 return Ok(Taken::Owned(bytes));
             }
-            None if self.pos + n <= self.rest_run_end() => {
+            None if self
+                .pos
+                .checked_add(n)
+                .is_some_and(|end| end <= self.rest_run_end()) =>
+            {
                 let taken = &self.rest[self.pos..self.pos + n];
                 self.pos += n;
                 return Ok(Taken::Borrowed(taken));

@@ -5,8 +5,11 @@
 //! that capacity, kept in `room`, and its address goes back. The parent writes the bytes and
 //! then sends the job, whose gaps list the byte strings in the order of their `want`s; the
 //! worker gives those `Vec`s, now full, to the decoder. Room left over from a job that the
-//! parent never sent (its encoding failed after a `want`) is the oldest, and is dropped when
-//! the next job comes.
+//! parent never sent (its encoding failed after a `want`) is dropped at the next job's first
+//! `want`, or when the next job comes.
+//!
+//! A worker that is no longer dumpable (a task made it so) declines both kinds of direct
+//! copy: the bytes then take the shared region.
 //!
 //! For a direct copy of a result the worker offers each large byte string as the encoder
 //! reaches it, and waits for the parent's `taken` before it goes on: the bytes stay where the
@@ -77,8 +80,16 @@ impl Answerer {
                 Ok(())
             }
             Some((&protocol::TO_WORKER_WANT, fields)) => {
-                let [len] = protocol::small_fields(fields).ok_or("a malformed `want`")?;
-                self.make_room(len, out);
+                let [len, first] = protocol::small_fields(fields).ok_or("a malformed `want`")?;
+                if first == 1 {
+                    // What is left is from an encoding the pool gave up: never to be listed.
+                    self.room.clear();
+                }
+                if direct::dumpable() {
+                    self.make_room(len, out);
+                } else {
+                    protocol::small_message(out, protocol::FROM_WORKER_DECLINED, &[]);
+                }
                 Ok(())
             }
             Some((tag, _)) => Err(format!("a message with the unexpected tag {tag}")),
@@ -235,6 +246,10 @@ struct Offer<'a> {
 
 impl SendApart for Offer<'_> {
     fn send_apart(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
+        if !direct::dumpable() {
+            // The task made this process undumpable: the pool may not be able to read it.
+            return Err(Refusal::Declined);
+        }
         let offer = [bytes.as_ptr() as u64, bytes.len() as u64];
         protocol::small_message(&mut self.message, protocol::FROM_WORKER_OFFER, &offer);
         frame::send(self.channels.replies, &self.message)
@@ -383,19 +398,34 @@ mod tests {
         assert!(error.to_string().contains("max_payload"), "{error}");
     }
 
+    /// The body of a small message.
+    fn message(tag: u8, fields: &[u64]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        protocol::small_message(&mut frame, tag, fields);
+        frame.split_off(8)
+    }
+
     #[test]
     fn room_is_made_within_max_payload_and_unknown_messages_are_refused() {
         let registry = TaskRegistry::new();
         let mut worker = Worker::new(1 << 20);
-        let mut want = Vec::new();
-        protocol::small_message(&mut want, protocol::TO_WORKER_WANT, &[1 << 19]);
-        let room = worker.message(&registry, &want[8..]).unwrap();
+        let half = 1 << 19;
+        let first = message(protocol::TO_WORKER_WANT, &[half, 1]);
+        let next = message(protocol::TO_WORKER_WANT, &[half, 0]);
+        let room = worker.message(&registry, &first).unwrap();
         assert_eq!(room[0], protocol::FROM_WORKER_ROOM);
         // A second half fits; a third is past max_payload with the room already held.
-        worker.message(&registry, &want[8..]).unwrap();
-        let no_room = worker.message(&registry, &want[8..]).unwrap();
+        worker.message(&registry, &next).unwrap();
+        let no_room = worker.message(&registry, &next).unwrap();
         assert_eq!(no_room[0], protocol::FROM_WORKER_NO_ROOM);
         assert!(String::from_utf8_lossy(&no_room[1..]).contains("max_payload"));
+        // A new encoding's first `want` drops the room of the one given up.
+        let room = worker.message(&registry, &first).unwrap();
+        assert_eq!(
+            room[0],
+            protocol::FROM_WORKER_ROOM,
+            "stale room was dropped"
+        );
 
         let error = worker.message(&registry, &[0x77]).unwrap_err();
         assert!(error.contains("unexpected tag"), "{error}");

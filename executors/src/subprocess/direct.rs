@@ -31,6 +31,7 @@ use ythread::{Apart, Encoded};
 
 use super::frame::{self, FrameReceiver};
 use super::payload::{Gap, Refusal, SendApart};
+use super::process::JobStart;
 use super::protocol;
 
 /// How a subprocess pool moves large byte strings (`copy=direct|shared`).
@@ -85,22 +86,29 @@ pub(super) fn wait_while_copying(len: usize) -> Duration {
 }
 
 /// What the worker's probe holds; the parent reads it back at start-up.
-pub(super) static PROBE: [u8; 16] = *b"ythread direct 1";
+const PROBE: [u8; 16] = *b"ythread direct 1";
 
-/// The address of [`PROBE`] in this process, for the worker's hello; 0 (declining direct
-/// copies) if the process is not dumpable: a program that made itself so before `init` asked
-/// that its memory not be reached from outside, which root could still do.
-pub(super) fn probe_address() -> u64 {
+/// Whether this process is dumpable: whether it allows others with the rights to reach its
+/// memory. A program that made itself undumpable asked that its memory not be reached from
+/// outside, which root could still do, so a worker that is not dumpable declines direct
+/// copies.
+pub(super) fn dumpable() -> bool {
     // SAFETY: `prctl(PR_GET_DUMPABLE)` reads a flag of this process; no memory is passed.
-    let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
-    if dumpable == 1 {
-        PROBE.as_ptr() as u64
-    } else {
-        0
-    }
+    unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 }
 }
 
-/// Whether the parent can read worker `pid`'s memory: reads its probe at `address`.
+/// For the worker's hello: the address of a buffer holding [`PROBE`], which the parent reads
+/// and writes back at start-up; 0 (declining direct copies) if the process is not dumpable.
+/// The buffer's 16 bytes are leaked: one per worker process, never touched here again.
+pub(super) fn probe_address() -> u64 {
+    if !dumpable() {
+        return 0;
+    }
+    Box::into_raw(Box::new(PROBE)) as u64
+}
+
+/// Whether the parent can read and write worker `pid`'s memory: reads its probe at
+/// `address`, then writes it back.
 pub(super) fn probe(pid: u32, address: u64) -> io::Result<()> {
     if address == 0 {
         return Err(io::Error::new(
@@ -116,7 +124,7 @@ pub(super) fn probe(pid: u32, address: u64) -> io::Result<()> {
             "the worker's probe reads back wrong",
         ));
     }
-    Ok(())
+    write_to(pid, address, &PROBE)
 }
 
 /// Copies `bytes` to `address` in process `pid`.
@@ -215,22 +223,32 @@ pub(super) fn with_offered<'a>(
 
 /// Moves a job's large byte strings into the worker by direct copies: asks it for room, then
 /// writes into it.
-pub(super) struct ArgsToWorker<'a> {
+pub(super) struct ArgsToWorker<'a, 'w> {
     pub(super) pid: u32,
     pub(super) jobs: Option<&'a IpcBytesSender>,
     pub(super) replies: &'a mut FrameReceiver,
     pub(super) message: &'a mut Vec<u8>,
+    /// Arms the job's watch before the first `want`: from then on the worker is involved.
+    pub(super) start: &'a mut JobStart<'w>,
+    /// Whether the next `want` is the job's first.
+    pub(super) first: bool,
+    /// Whether the worker declined direct copies.
+    pub(super) declined: bool,
 }
 
-impl SendApart for ArgsToWorker<'_> {
+impl SendApart for ArgsToWorker<'_, '_> {
     fn send_apart(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
+        if !self.start.arm() {
+            return Err(Refusal::Cancelled);
+        }
         let pid = self.pid;
         let gone = || Refusal::Lost(format!("worker process {pid} is gone"));
         let jobs = self.jobs.ok_or_else(gone)?;
+        let first = u64::from(std::mem::replace(&mut self.first, false));
         protocol::small_message(
             self.message,
             protocol::TO_WORKER_WANT,
-            &[bytes.len() as u64],
+            &[bytes.len() as u64, first],
         );
         frame::send(jobs, self.message).map_err(|_| gone())?;
         let answer = self.replies.recv().map_err(|_| gone())?;
@@ -244,6 +262,10 @@ impl SendApart for ArgsToWorker<'_> {
             }
             Some((&protocol::FROM_WORKER_NO_ROOM, why)) => {
                 Err(Refusal::NoRoom(String::from_utf8_lossy(why).into_owned()))
+            }
+            Some((&protocol::FROM_WORKER_DECLINED, [])) => {
+                self.declined = true;
+                Err(Refusal::Declined)
             }
             _ => Err(Refusal::Lost(format!(
                 "worker process {pid} answered `want` with something else"

@@ -60,6 +60,11 @@ pub(super) enum Refusal {
     NoRoom(String),
     /// A direct copy failed: the other process is gone, or broke the protocol.
     Lost(String),
+    /// The other process declines direct copies (it is no longer dumpable): the bytes take
+    /// the usual path, and so does the rest of the payload. Never the writer's own refusal.
+    Declined,
+    /// The job's handler was cancelled before the job could reach the worker.
+    Cancelled,
 }
 
 impl std::fmt::Display for Refusal {
@@ -82,6 +87,8 @@ impl std::fmt::Display for Refusal {
                  less"
             ),
             Refusal::Lost(why) => write!(f, "a direct copy failed: {why}"),
+            Refusal::Declined => f.write_str("the worker declines direct copies"),
+            Refusal::Cancelled => f.write_str("the job was cancelled before it was sent"),
         }
     }
 }
@@ -155,14 +162,17 @@ impl ByteSink for PayloadWriter<'_> {
         if bytes.len() >= DIRECT_THRESHOLD
             && let Some(apart) = self.apart.as_mut()
         {
-            if let Err(refusal) = apart.send_apart(bytes) {
-                return self.refuse(refusal);
+            match apart.send_apart(bytes) {
+                Ok(()) => {
+                    self.gaps.push(Gap {
+                        at: self.written as u64,
+                        len: bytes.len() as u64,
+                    });
+                    return Ok(());
+                }
+                Err(Refusal::Declined) => self.apart = None,
+                Err(refusal) => return self.refuse(refusal),
             }
-            self.gaps.push(Gap {
-                at: self.written as u64,
-                len: bytes.len() as u64,
-            });
-            return Ok(());
         }
         let total = self.written + bytes.len();
         if !self.shared && total <= SHM_THRESHOLD {

@@ -77,6 +77,29 @@ pub(super) enum After {
     Undelivered(WorkError),
 }
 
+/// Arms a worker's watch once, when the job starts to involve the worker: at its first
+/// direct copy, or when its frame is sent. Serialising the arguments before that counts
+/// neither against the deadline nor for a cancel's kill.
+pub(super) struct JobStart<'w> {
+    watch: &'w Watch,
+    timeout: Option<Duration>,
+    armed: bool,
+}
+
+impl JobStart<'_> {
+    /// Arms the watch unless it is armed already; false if the job's handler was cancelled
+    /// first, and the job must not start.
+    pub(super) fn arm(&mut self) -> bool {
+        if !self.armed {
+            let deadline = self
+                .timeout
+                .and_then(|limit| Instant::now().checked_add(limit));
+            self.armed = self.watch.arm(deadline);
+        }
+        self.armed
+    }
+}
+
 /// A running worker process and the parent's ends of its channels.
 pub(super) struct WorkerProcess {
     pid: u32,
@@ -143,16 +166,6 @@ impl WorkerProcess {
     /// Runs `work` (the task `task`) in this worker and stores its outcome in `work`.
     pub(super) fn run(&mut self, work: &mut dyn Work, task: &str, limits: JobLimits) -> After {
         self.last_ran = None;
-        // Armed for every job, with or without a deadline: a cancel may kill the worker too.
-        // Armed before the arguments are encoded: a direct copy already needs the worker.
-        let deadline = limits
-            .timeout
-            .and_then(|limit| Instant::now().checked_add(limit));
-        if !self.watch.arm(deadline) {
-            // Cancelled between the caller's check and now: the job is not sent.
-            work.fail(WorkError::cancelled());
-            return After::Reusable;
-        }
         let received = match self.send_job(work, task, limits) {
             Ok(worker_copies) => self.receive_reply(work, task, limits.max_payload, worker_copies),
             Err(unsent) => unsent,
@@ -202,11 +215,19 @@ impl WorkerProcess {
     ) -> Result<usize, Received> {
         protocol::start_job(task, &mut self.frame);
         let tag = self.frame.len() - 1;
+        let mut start = JobStart {
+            watch: &self.watch,
+            timeout: limits.timeout,
+            armed: false,
+        };
         let mut to_worker = direct::ArgsToWorker {
             pid: self.pid,
             jobs: self.jobs.as_ref(),
             replies: &mut self.replies,
             message: &mut self.message,
+            start: &mut start,
+            first: true,
+            declined: false,
         };
         let mut args =
             PayloadWriter::new(&mut self.frame, &mut self.regions.args, limits.max_payload);
@@ -214,9 +235,21 @@ impl WorkerProcess {
             args = args.sending_apart(&mut to_worker);
         }
         let encoded = work.encode_args_to("subprocess", &mut args);
-        let (placement, gaps) = match (encoded, args.finish()) {
+        let finished = args.finish();
+        if to_worker.declined {
+            self.direct = false;
+            tracing::info!(target: EVENTS, pid = self.pid, "subprocess worker declined direct copies; its large payloads go through shared memory");
+        }
+        let (placement, gaps) = match (encoded, finished) {
+            (_, Err(Refusal::Cancelled)) => {
+                work.fail(WorkError::cancelled());
+                return Err(Received::Refused);
+            }
             // The worker went away (or broke the protocol) before it had the job.
-            (_, Err(Refusal::Lost(_))) => return Err(Received::NotSent),
+            (_, Err(Refusal::Lost(why))) => {
+                tracing::warn!(target: EVENTS, pid = self.pid, task, reason = %why, "subprocess direct copy into a worker failed; it is replaced and the job goes to another");
+                return Err(Received::NotSent);
+            }
             (_, Err(refusal)) => {
                 work.fail(WorkError::codec(
                     format!(
@@ -233,6 +266,12 @@ impl WorkerProcess {
             }
             (Ok(()), Ok(written)) => written,
         };
+        // Armed for every job, with or without a deadline: a cancel may kill the worker too.
+        if !start.arm() {
+            // Cancelled between the caller's check and now: the job is not sent.
+            work.fail(WorkError::cancelled());
+            return Err(Received::Refused);
+        }
         protocol::place_args(&mut self.frame, tag, placement, &gaps, self.direct);
         frame::seal(&mut self.frame);
         let sent = match &self.jobs {
@@ -280,8 +319,12 @@ impl WorkerProcess {
                     return Received::Garbled;
                 }
             };
-            let Some([address, len]) = offer else {
-                work.fail(garbled(pid, task, "a malformed offer"));
+            let Some([address, len]) = offer.filter(|_| self.direct) else {
+                work.fail(garbled(
+                    pid,
+                    task,
+                    "an offer that is malformed or not allowed",
+                ));
                 return Received::Garbled;
             };
             let len = usize::try_from(len).unwrap_or(usize::MAX);
@@ -328,6 +371,10 @@ impl WorkerProcess {
                         }
                     },
                 };
+                if result.len().saturating_add(offered_bytes) > max_payload {
+                    work.fail(garbled(pid, task, "a result over max_payload"));
+                    return Received::Garbled;
+                }
                 let encoded = match direct::with_offered(result, &gaps, offered) {
                     Ok(encoded) => encoded,
                     Err(why) => {

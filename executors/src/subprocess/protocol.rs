@@ -13,7 +13,9 @@
 //! ```text
 //! to the worker:
 //!   job:    0x00 ++ postcard(task name: &str) ++ TAG ++ ARGS ++ [gaps]
-//!   want:   0x01 ++ u64 LE length           allocate room for a byte string sent apart
+//!   want:   0x01 ++ u64 LE length ++ u64 LE first    room for a byte string sent apart;
+//!                                                    first = 1 for a job's first (older
+//!                                                    room is stale: drop it)
 //!   taken:  0x02                            the parent has read the offered result bytes
 //! from the worker:
 //!   reply:  0x00|0x10 ++ u64 LE ran nanos ++ postcard(result) ++ [gaps]    the task returned
@@ -21,6 +23,7 @@
 //!           0x01 ++ postcard(WireError)                                    the task failed
 //!   room:   0x40 ++ u64 LE address          the room asked for by a `want`
 //!   no room: 0x41 ++ UTF-8 reason
+//!   declined: 0x43                          no direct copies (no longer dumpable)
 //!   offer:  0x42 ++ u64 LE address ++ u64 LE length       result bytes to read, sent apart
 //!
 //! TAG  = 0x00 args in the frame (ARGS = postcard(args)), 0x01 in the args region (ARGS = u64
@@ -60,6 +63,7 @@ const REPLY_OK_SHARED: u8 = 2;
 pub(super) const FROM_WORKER_ROOM: u8 = 0x40;
 pub(super) const FROM_WORKER_NO_ROOM: u8 = 0x41;
 pub(super) const FROM_WORKER_OFFER: u8 = 0x42;
+pub(super) const FROM_WORKER_DECLINED: u8 = 0x43;
 
 pub(super) const TO_WORKER_JOB: u8 = 0;
 pub(super) const TO_WORKER_WANT: u8 = 1;
@@ -86,7 +90,8 @@ pub(super) struct Hello {
     pub(super) jobs: IpcBytesSender,
     /// The parent's end of the reply channel.
     pub(super) replies: IpcBytesReceiver,
-    /// Where the worker's `direct::PROBE` is, for the parent to read back.
+    /// Where the worker's probe buffer is (`direct::probe_address`), for the parent to read
+    /// and write back; 0 if the worker declines direct copies.
     pub(super) probe: u64,
 }
 

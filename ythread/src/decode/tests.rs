@@ -223,4 +223,11 @@ fn bad_encodings_are_errors() {
     assert!(decode_cut::<(bool, u8)>(&bad_bool, &[(1, 2)]).is_err());
     let overlong = [0xffu8, 0xff, 0xff, 0];
     assert!(decode_cut::<(u16, u8)>(&overlong, &[(3, 4)]).is_err());
+
+    // A length near usize::MAX once every piece is read: an error, not an overflow.
+    let mut huge = vec![0xffu8; 9];
+    huge.push(0x01);
+    huge.push(0);
+    let error = decode_cut::<(ByteBuf, u8)>(&huge, &[(0, 1)]).unwrap_err();
+    assert!(error.to_string().contains("ended early"), "{error}");
 }
