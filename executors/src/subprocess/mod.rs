@@ -4,11 +4,13 @@
 //! out of memory), leaks, calls a library that is not thread-safe, or runs away stays in its
 //! worker: only that job fails, with `WorkerDied` or `TimedOut`, and the pool replaces the
 //! worker. A round trip costs about what a raw Unix-socket ping-pong between two processes
-//! costs (several microseconds: two hand-offs between processes), plus about 0.3 ms per MiB of
-//! arguments and result, which travel through per-worker shared memory above 64 KiB (see
-//! `docs/subprocess.md`), so it pays for work of a millisecond or more, or for work that must
-//! not take the server down. Optional limits: `memory=` caps each worker's heap, and
-//! `max_payload=` (1 GiB by default) bounds arguments and results.
+//! costs (several microseconds: two hand-offs between processes), plus about 0.2 ms per MiB of
+//! arguments and result: byte strings of 256 KiB and more are copied once each way, straight
+//! between the processes (`copy=direct`), and the rest of a payload above 64 KiB travels
+//! through per-worker shared memory (see `docs/subprocess.md`). So it pays for work of a
+//! millisecond or more, or for work that must not take the server down. Optional limits:
+//! `memory=` caps each worker's heap, and `max_payload=` (1 GiB by default) bounds arguments
+//! and results.
 //!
 //! Scheduling: callers wait in the shared [waiting line](crate::schedule), shortest predicted
 //! work first, with aging. The pool keeps `express` extra workers (default 1) that take only
