@@ -62,11 +62,15 @@ fn direct_copies_map_no_region_and_an_unreachable_worker_falls_back_to_the_regio
 
     // A task makes its worker undumpable: the same worker goes on, through the regions.
     let executor = Executor::new(pool(1).build().unwrap());
-    let before = executor.run(pid, ()).unwrap();
+    let pid_of = |executor: Executor| within("a small job", move || executor.run(pid, ()).unwrap());
+    let before = pid_of(executor.clone());
     let by_direct = round_trips(executor.clone());
-    let undumpable = executor.run(become_undumpable, ()).unwrap();
+    let runner = executor.clone();
+    let undumpable = within("a task making its worker undumpable", move || {
+        runner.run(become_undumpable, ()).unwrap()
+    });
     let by_regions = round_trips(executor.clone());
-    let last = executor.run(pid, ()).unwrap();
+    let last = pid_of(executor);
     assert_eq!(by_direct, (2, 0), "direct copies until the task ran");
     assert_eq!(
         by_regions,

@@ -183,9 +183,12 @@ fn the_pool_reports_its_lifecycle_to_a_subscriber() {
 
     // A worker that a task made undumpable declines its next direct copy.
     let turned = Executor::new(subprocess_support::pool(1).build().unwrap());
-    let turned_pid = turned.run(become_undumpable, ()).unwrap();
-    let data = serde_bytes::ByteBuf::from(vec![5u8; 1 << 20]);
-    assert_eq!(turned.run(echo_bytes, data.clone()).unwrap(), data);
+    let turned_pid = within("a worker made undumpable", move || {
+        let turned_pid = turned.run(become_undumpable, ()).unwrap();
+        let data = serde_bytes::ByteBuf::from(vec![5u8; 1 << 20]);
+        assert_eq!(turned.run(echo_bytes, data.clone()).unwrap(), data);
+        turned_pid
+    });
     assert!(
         saw(
             &seen,
