@@ -164,7 +164,7 @@ pub(super) fn place_args(
 }
 
 /// Appends `gaps` (if any) to `out` and marks the tag at `tag`.
-pub(super) fn write_gaps(out: &mut Vec<u8>, tag: usize, gaps: &[Gap]) {
+fn write_gaps(out: &mut Vec<u8>, tag: usize, gaps: &[Gap]) {
     if gaps.is_empty() {
         return;
     }
