@@ -26,10 +26,13 @@ pub(crate) fn decode<T: DeserializeOwned>(encoded: Encoded<'_>) -> Result<T> {
     let mut reader = Reader {
         rest,
         pos: 0,
+        apart_left: apart.iter().map(|gap| gap.bytes.len()).sum(),
         apart: apart.into_iter().rev().collect(),
         current: None,
     };
     let value = T::deserialize(&mut reader)?;
+    // Empty pieces at the very end hold nothing to read: postcard would accept them.
+    reader.enter_piece();
     match reader.apart.len() + usize::from(reader.current.is_some()) {
         0 => Ok(value),
         left => Err(DecodeError(format!(
@@ -71,6 +74,9 @@ struct Reader<'de> {
     pos: usize,
     /// The pieces not reached yet, the next one last.
     apart: Vec<Apart>,
+    /// The bytes of `apart`, kept as the pieces are entered, so that checking what is left
+    /// costs the same however many pieces there are.
+    apart_left: usize,
     /// A piece being read through, and how far.
     current: Option<(Vec<u8>, usize)>,
 }
@@ -93,14 +99,14 @@ impl<'de> Reader<'de> {
             .current
             .as_ref()
             .map_or(0, |(bytes, at)| bytes.len() - at);
-        let apart: usize = self.apart.iter().map(|gap| gap.bytes.len()).sum();
-        self.rest.len() - self.pos + current + apart
+        self.rest.len() - self.pos + current + self.apart_left
     }
 
     /// Moves into the next piece if the rest is read up to its gap.
     fn enter_piece(&mut self) {
         while self.current.is_none() && self.apart.last().is_some_and(|gap| gap.at == self.pos) {
             let gap = self.apart.pop().expect("checked above");
+            self.apart_left -= gap.bytes.len();
             if !gap.bytes.is_empty() {
                 self.current = Some((gap.bytes, 0));
             }

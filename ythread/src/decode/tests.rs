@@ -231,3 +231,20 @@ fn bad_encodings_are_errors() {
     let error = decode_cut::<(ByteBuf, u8)>(&huge, &[(0, 1)]).unwrap_err();
     assert!(error.to_string().contains("ended early"), "{error}");
 }
+
+#[test]
+fn empty_pieces_at_the_end_are_accepted_as_postcard_accepts_them() {
+    let whole = postcard::to_stdvec(&(7u32, ByteBuf::from(vec![3u8; 10]))).unwrap();
+    let end = whole.len();
+    let decoded: (u32, ByteBuf) = decode_cut(&whole, &[(1, 3), (end, end), (end, end)]).unwrap();
+    assert_eq!(decoded, (7, ByteBuf::from(vec![3u8; 10])));
+}
+
+#[test]
+fn many_one_byte_pieces_decode() {
+    // A hostile worker's 16,000 one-byte offers: every byte its own piece.
+    let value = ByteBuf::from((0..16_000u32).map(|i| i as u8).collect::<Vec<_>>());
+    let whole = postcard::to_stdvec(&value).unwrap();
+    let cuts: Vec<_> = (2..whole.len()).map(|at| (at, at + 1)).collect();
+    assert_eq!(decode_cut::<ByteBuf>(&whole, &cuts).unwrap(), value);
+}
