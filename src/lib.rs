@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod echo_floor;
+pub mod hostile;
 pub mod nats_broker;
 pub mod server;
 pub mod tasks;

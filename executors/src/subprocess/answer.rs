@@ -17,15 +17,12 @@
 
 use std::time::{Duration, Instant};
 
-use ipc_channel::IpcError;
-use ipc_channel::ipc::IpcBytesSender;
 use ythread::{Apart, Encoded, Error as WorkError, TaskRegistry};
 
 use super::direct;
-use super::frame;
+use super::frame::{self, Wire};
 use super::payload::{Gap, PayloadWriter, Refusal, SendApart};
 use super::protocol::{self, Args, Job, Regions, WireError};
-use super::receive::Receiver;
 use super::shm::Region;
 
 /// A worker's state between messages.
@@ -39,12 +36,6 @@ pub(super) struct Answerer {
     room: Vec<(Vec<u8>, usize)>,
     /// How long the parent should take before its next message (it is copying into `room`).
     next_message: Duration,
-}
-
-/// The channels a worker uses while it answers.
-pub(super) struct Channels<'a> {
-    pub(super) jobs: &'a mut Receiver,
-    pub(super) replies: &'a IpcBytesSender,
 }
 
 impl Answerer {
@@ -71,12 +62,12 @@ impl Answerer {
         registry: &TaskRegistry,
         body: &[u8],
         out: &mut Vec<u8>,
-        channels: Channels<'_>,
+        wire: &mut Wire,
     ) -> Result<(), String> {
         self.next_message = Duration::ZERO;
         match body.split_first() {
             Some((&protocol::TO_WORKER_JOB, job)) => {
-                self.run_job(registry, job, out, channels);
+                self.run_job(registry, job, out, wire);
                 Ok(())
             }
             Some((&protocol::TO_WORKER_WANT, fields)) => {
@@ -131,7 +122,7 @@ impl Answerer {
         registry: &TaskRegistry,
         body: &[u8],
         out: &mut Vec<u8>,
-        channels: Channels<'_>,
+        wire: &mut Wire,
     ) {
         frame::start(out);
         let tag = protocol::start_reply(out);
@@ -139,9 +130,8 @@ impl Answerer {
         let job = protocol::read_job(body);
         let room = std::mem::take(&mut self.room);
         let mut offer = Offer {
-            channels,
+            wire,
             message: Vec::new(),
-            joined: Vec::new(),
         };
         let mut result = PayloadWriter::new(out, &mut self.regions.results, self.max_payload);
         if job.as_ref().is_ok_and(|job| job.offer_results) {
@@ -239,9 +229,8 @@ fn arguments<'a>(
 
 /// Offers a result's large byte strings to the parent, one at a time.
 struct Offer<'a> {
-    channels: Channels<'a>,
+    wire: &'a mut Wire,
     message: Vec<u8>,
-    joined: Vec<u8>,
 }
 
 impl SendApart for Offer<'_> {
@@ -252,15 +241,13 @@ impl SendApart for Offer<'_> {
         }
         let offer = [bytes.as_ptr() as u64, bytes.len() as u64];
         protocol::small_message(&mut self.message, protocol::FROM_WORKER_OFFER, &offer);
-        frame::send(self.channels.replies, &self.message)
+        self.wire
+            .send(&mut self.message)
             .map_err(|_| Refusal::Lost("the pool is gone".to_owned()))?;
-        let answer = self
-            .channels
-            .jobs
-            .recv_expecting(direct::wait_while_copying(bytes.len()))
+        let body = self
+            .wire
+            .recv_small(direct::wait_while_copying(bytes.len()))
             .map_err(|e| Refusal::Lost(format!("the pool did not take the offer: {e}")))?;
-        let body = frame::receive(&answer, &mut self.joined, || Err(IpcError::Disconnected))
-            .map_err(|e| Refusal::Lost(format!("the pool's answer to an offer: {e}")))?;
         if body != [protocol::TO_WORKER_TAKEN] {
             return Err(Refusal::Lost(
                 "the pool answered an offer with something else".to_owned(),
@@ -272,10 +259,12 @@ impl SendApart for Offer<'_> {
 
 #[cfg(test)]
 mod tests {
-    use ipc_channel::ipc::{self, IpcBytesReceiver};
     use ythread::ErrorKind;
 
     use super::*;
+    use crate::subprocess::frame::{FrameReceiver, Side};
+    use crate::subprocess::receive::Receiver;
+    use crate::subprocess::socket::Socket;
     use crate::subprocess::protocol::Reply;
 
     ythread::task!(
@@ -297,10 +286,8 @@ mod tests {
     /// A worker's answerer with both ends of its channels, in this process.
     struct Worker {
         answerer: Answerer,
-        jobs: Receiver,
-        replies: IpcBytesSender,
-        _to_jobs: IpcBytesSender,
-        _from_replies: IpcBytesReceiver,
+        link: FrameReceiver,
+        _pool: Socket,
         out: Vec<u8>,
     }
 
@@ -310,14 +297,12 @@ mod tests {
                 args: Region::create("test").unwrap(),
                 results: Region::create("test").unwrap(),
             };
-            let (to_jobs, jobs) = ipc::bytes_channel().unwrap();
-            let (replies, from_replies) = ipc::bytes_channel().unwrap();
+            let (pool, worker) = Socket::pair().unwrap();
+            let receiver = Receiver::new(worker, None, Duration::ZERO);
             Worker {
                 answerer: Answerer::new(regions, max_payload, None),
-                jobs: Receiver::new(jobs, Duration::ZERO),
-                replies,
-                _to_jobs: to_jobs,
-                _from_replies: from_replies,
+                link: FrameReceiver::new(receiver, Side::Worker, usize::MAX),
+                _pool: pool,
                 out: Vec::new(),
             }
         }
@@ -327,17 +312,13 @@ mod tests {
             let mut job = Vec::new();
             protocol::start_job(task, &mut job);
             job.extend_from_slice(args);
-            self.message(registry, &job[8..]).unwrap()
+            self.message(registry, &job[frame::HEADER..]).unwrap()
         }
 
         fn message(&mut self, registry: &TaskRegistry, body: &[u8]) -> Result<&[u8], String> {
-            let channels = Channels {
-                jobs: &mut self.jobs,
-                replies: &self.replies,
-            };
             self.answerer
-                .answer(registry, body, &mut self.out, channels)?;
-            Ok(&self.out[8..])
+                .answer(registry, body, &mut self.out, self.link.wire())?;
+            Ok(&self.out[frame::HEADER..])
         }
     }
 
@@ -402,7 +383,7 @@ mod tests {
     fn message(tag: u8, fields: &[u64]) -> Vec<u8> {
         let mut frame = Vec::new();
         protocol::small_message(&mut frame, tag, fields);
-        frame.split_off(8)
+        frame.split_off(frame::HEADER)
     }
 
     #[test]

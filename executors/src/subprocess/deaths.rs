@@ -93,8 +93,9 @@ impl Drop for DeathWatch {
     }
 }
 
-/// The pidfd of `pid`, if the kernel has pidfds.
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+/// The pidfd of `pid`, if the kernel has pidfds. `pid` must be an unreaped child of this
+/// process, so that it names that process and no other.
+pub(super) fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     let pid = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0)?;
     // SAFETY: `pidfd_open(pid, flags)` takes two integers and returns a new descriptor or -1.
     // The pid is an unreaped child of this process (see `DeathWatch::watch`), so it names

@@ -26,13 +26,13 @@
 use std::time::Duration;
 use std::{fmt, io};
 
-use ipc_channel::ipc::IpcBytesSender;
 use ythread::{Apart, Encoded};
 
-use super::frame::{self, FrameReceiver};
+use super::frame::FrameReceiver;
 use super::payload::{Gap, Refusal, SendApart};
 use super::process::JobStart;
 use super::protocol;
+use super::wire_error::worker_text;
 
 /// How a subprocess pool moves large byte strings (`copy=direct|shared`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -225,8 +225,9 @@ pub(super) fn with_offered<'a>(
 /// writes into it.
 pub(super) struct ArgsToWorker<'a, 'w> {
     pub(super) pid: u32,
-    pub(super) jobs: Option<&'a IpcBytesSender>,
-    pub(super) replies: &'a mut FrameReceiver,
+    /// Whether the worker's socket is open for sending.
+    pub(super) open: bool,
+    pub(super) link: &'a mut FrameReceiver,
     pub(super) message: &'a mut Vec<u8>,
     /// Arms the job's watch before the first `want`: from then on the worker is involved.
     pub(super) start: &'a mut JobStart<'w>,
@@ -243,15 +244,20 @@ impl SendApart for ArgsToWorker<'_, '_> {
         }
         let pid = self.pid;
         let gone = || Refusal::Lost(format!("worker process {pid} is gone"));
-        let jobs = self.jobs.ok_or_else(gone)?;
+        if !self.open {
+            return Err(gone());
+        }
         let first = u64::from(std::mem::replace(&mut self.first, false));
         protocol::small_message(
             self.message,
             protocol::TO_WORKER_WANT,
             &[bytes.len() as u64, first],
         );
-        frame::send(jobs, self.message).map_err(|_| gone())?;
-        let answer = self.replies.recv().map_err(|_| gone())?;
+        self.link.wire().send(self.message).map_err(|_| gone())?;
+        let answer = self.link.recv().map_err(|e| match e {
+            e if e.is_garbled() => Refusal::Lost(format!("worker process {pid} misbehaved: {e}")),
+            _ => gone(),
+        })?;
         match answer.split_first() {
             Some((&protocol::FROM_WORKER_ROOM, fields)) => {
                 let [address] = protocol::small_fields(fields)
@@ -261,7 +267,7 @@ impl SendApart for ArgsToWorker<'_, '_> {
                 })
             }
             Some((&protocol::FROM_WORKER_NO_ROOM, why)) => {
-                Err(Refusal::NoRoom(String::from_utf8_lossy(why).into_owned()))
+                Err(Refusal::NoRoom(worker_text(&String::from_utf8_lossy(why))))
             }
             Some((&protocol::FROM_WORKER_DECLINED, [])) => {
                 self.declined = true;

@@ -25,11 +25,13 @@ use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 
 use super::deadline::{self, Watch};
 use super::direct;
-use super::frame::FrameReceiver;
+use super::deaths::pidfd_open;
+use super::frame::{self, FrameReceiver, Side};
 use super::process::{WorkerProcess, wait_until};
-use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION, Regions};
+use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, TRANSPORT_VERSION, Regions};
 use super::receive::Receiver;
 use super::shm::{self, Region};
+use super::socket::Socket;
 use super::supervisor::EVENTS;
 use crate::Error;
 
@@ -56,6 +58,8 @@ pub(super) struct Launch {
     hello: Inbox<Result<Hello, IpcError>>,
     /// The worker's shared-memory regions; handed to its [`WorkerProcess`].
     regions: Option<Regions>,
+    /// The parent's end of the worker's socket; handed to its [`WorkerProcess`].
+    socket: Option<Socket>,
     /// `None`: the start timeout is too long to ever pass.
     deadline: Option<Instant>,
     settings: Arc<LaunchSettings>,
@@ -78,17 +82,22 @@ pub(super) fn start(
             Error::start("could not create the shared-memory regions of a subprocess worker")
                 .with_source(e)
         })?;
+    let (socket, workers_end) = Socket::pair().map_err(|e| {
+        Error::start("could not create the socket of a subprocess worker").with_source(e)
+    })?;
     let marker = Marker {
         parent: std::process::id(),
         spin: settings.spin,
         memory: settings.memory.unwrap_or(0),
         max_payload: settings.max_payload,
         regions: (regions.args.fd(), regions.results.fd()),
+        socket: workers_end.fd(),
         server: name.clone(),
     };
     let mut command = Command::new(&settings.program);
-    shm::inherit(&mut command, &regions.args);
-    shm::inherit(&mut command, &regions.results);
+    shm::inherit(&mut command, regions.args.fd());
+    shm::inherit(&mut command, regions.results.fd());
+    shm::inherit(&mut command, workers_end.fd());
     let child = command
         .env(MARKER_ENV, marker.encode())
         .stdin(Stdio::null())
@@ -102,11 +111,14 @@ pub(super) fn start(
             ))
             .with_source(e)
         })?;
+    // The worker has its own copy now; the parent keeping this one would hide its end-of-file.
+    drop(workers_end);
     let mut launch = Launch {
         child: Some(child),
         server: name,
         hello: mpsc::channel().1,
         regions: Some(regions),
+        socket: Some(socket),
         deadline: deadline::after(Instant::now(), settings.start_timeout),
         settings: Arc::clone(settings),
     };
@@ -168,10 +180,10 @@ impl Launch {
     fn admit(&mut self, hello: Hello) -> Result<WorkerProcess, Error> {
         let pid = self.pid();
         let program = self.settings.program.display();
-        if hello.protocol != PROTOCOL_VERSION {
+        if hello.protocol != TRANSPORT_VERSION {
             return Err(Error::start(format!(
                 "worker process {pid} (program `{program}`) speaks subprocess protocol {} but \
-                 this pool speaks {PROTOCOL_VERSION}; build both from the same version of \
+                 this pool speaks {TRANSPORT_VERSION}; build both from the same version of \
                  ythread-executors",
                 hello.protocol
             )));
@@ -206,11 +218,18 @@ impl Launch {
                 .is_ok();
         let child = self.child.take().expect("a launch is admitted once");
         let regions = self.regions.take().expect("a launch is admitted once");
+        let socket = self.socket.take().expect("a launch is admitted once");
+        // The worker is an unreaped child of this process, so its pid names it alone. Where
+        // pidfds are missing, a job waits for end-of-file and its deadline instead.
+        let peer = pidfd_open(pid);
+        let limit = usize::try_from(self.settings.max_payload)
+            .unwrap_or(usize::MAX)
+            .saturating_add(frame::HEADROOM);
+        let receiver = Receiver::new(socket, peer, self.settings.spin);
         Ok(WorkerProcess::new(
             child,
             regions,
-            hello.jobs,
-            FrameReceiver::new(Receiver::new(hello.replies, self.settings.spin)),
+            FrameReceiver::new(receiver, Side::Parent, limit),
             Arc::new(Watch::new(pid)),
             direct,
         ))

@@ -1,20 +1,20 @@
 //! The worker's start-up settings, which the parent puts in its environment.
 //!
 //! ```text
-//! YTHREAD_SUBPROCESS_WORKER=VERSION;PARENT_PID;SPIN_NANOS;MEMORY_BYTES;MAX_PAYLOAD;ARGS_FD;RESULTS_FD;SERVER_NAME
+//! YTHREAD_SUBPROCESS_WORKER=VERSION;PARENT_PID;SPIN_NANOS;MEMORY_BYTES;MAX_PAYLOAD;ARGS_FD;RESULTS_FD;SOCKET_FD;SERVER_NAME
 //! ```
 //!
 //! The server name comes last because it is a path that may contain `;`.
 
 use std::time::Duration;
 
-use super::protocol::PROTOCOL_VERSION;
+use super::protocol::TRANSPORT_VERSION;
 
 /// The environment variable that makes a process a worker.
 pub(super) const MARKER_ENV: &str = "YTHREAD_SUBPROCESS_WORKER";
 
 /// What a worker learns from its environment:
-/// `VERSION;PARENT_PID;SPIN_NANOS;MEMORY_BYTES;MAX_PAYLOAD;ARGS_FD;RESULTS_FD;SERVER_NAME`
+/// `VERSION;PARENT_PID;SPIN_NANOS;MEMORY_BYTES;MAX_PAYLOAD;ARGS_FD;RESULTS_FD;SOCKET_FD;SERVER_NAME`
 /// (memory 0: no limit).
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Marker {
@@ -26,6 +26,8 @@ pub(super) struct Marker {
     pub(super) max_payload: u64,
     /// The descriptor numbers of the inherited args and results regions.
     pub(super) regions: (i32, i32),
+    /// The descriptor number of the worker's end of its socket.
+    pub(super) socket: i32,
     pub(super) server: String,
 }
 
@@ -33,20 +35,21 @@ impl Marker {
     /// The marker's value in the environment.
     pub(super) fn encode(&self) -> String {
         format!(
-            "{PROTOCOL_VERSION};{};{};{};{};{};{};{}",
+            "{TRANSPORT_VERSION};{};{};{};{};{};{};{};{}",
             self.parent,
             self.spin.as_nanos(),
             self.memory,
             self.max_payload,
             self.regions.0,
             self.regions.1,
+            self.socket,
             self.server
         )
     }
 
     /// Parses the environment value; the error says what is wrong with it.
     pub(super) fn decode(value: &str) -> Result<Self, String> {
-        let mut fields = value.splitn(8, ';');
+        let mut fields = value.splitn(9, ';');
         let mut next = |what: &str| {
             fields
                 .next()
@@ -54,10 +57,10 @@ impl Marker {
                 .ok_or_else(|| format!("{MARKER_ENV} has no {what}"))
         };
         let version = next("protocol version")?;
-        if version != PROTOCOL_VERSION.to_string() {
+        if version != TRANSPORT_VERSION.to_string() {
             return Err(format!(
                 "the pool speaks subprocess protocol {version} and this worker speaks \
-                 {PROTOCOL_VERSION}; build the parent and the worker program from the same \
+                 {TRANSPORT_VERSION}; build the parent and the worker program from the same \
                  version of ythread-executors"
             ));
         }
@@ -67,6 +70,7 @@ impl Marker {
         let max_payload = next("payload limit")?;
         let args_fd = next("args region")?;
         let results_fd = next("results region")?;
+        let socket = next("socket")?;
         let server = next("server name")?;
         Ok(Marker {
             parent: parent
@@ -90,6 +94,9 @@ impl Marker {
                     .parse()
                     .map_err(|_| format!("{MARKER_ENV} has a bad region `{results_fd}`"))?,
             ),
+            socket: socket
+                .parse()
+                .map_err(|_| format!("{MARKER_ENV} has a bad socket `{socket}`"))?,
             server: server.to_owned(),
         })
     }
@@ -107,12 +114,13 @@ mod tests {
             memory: 512 << 20,
             max_payload: 1 << 30,
             regions: (5, 6),
+            socket: 7,
             server: "/tmp/x;y/socket".to_owned(),
         };
         assert_eq!(Marker::decode(&marker.encode()).unwrap(), marker);
-        let err = Marker::decode("999;1;0;0;1;5;6;/tmp/s").unwrap_err();
+        let err = Marker::decode("999;1;0;0;1;5;6;7;/tmp/s").unwrap_err();
         assert!(err.contains("protocol 999"), "{err}");
-        let truncated = format!("{PROTOCOL_VERSION};1");
+        let truncated = format!("{TRANSPORT_VERSION};1");
         assert!(
             Marker::decode(&truncated)
                 .unwrap_err()

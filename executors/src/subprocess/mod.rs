@@ -41,12 +41,13 @@
 //! | `direct.rs` | direct copies of large byte strings between the parent and a worker |
 //! | `answer.rs` | the worker's side of a job, and of direct copies |
 //! | `deaths.rs` | noticing workers that die while idle (pidfds) |
-//! | `frame.rs` | length-prefixed frames in pieces of one socket packet |
+//! | `socket.rs` | the worker's socket, read without trusting the worker |
+//! | `frame.rs` | length-prefixed, numbered frames in packets |
 //! | `worker.rs` | [`init`] and the worker's serve loop; dying with the parent |
 //! | `launch.rs` | starting a worker and checking its handshake, with a timeout |
 //! | `dispatch.rs` | the pool's members in their lanes, over the shared waiting line |
 //! | `process.rs` | one worker as the parent sees it: a job round trip, reaping |
-//! | `receive.rs` | spin-then-block receive |
+//! | `receive.rs` | spin-then-block receive, ended by the worker's death |
 //! | `deadline.rs` | per-job deadlines |
 //! | `supervisor.rs` | the thread that starts, replaces, times and stops workers |
 
@@ -65,6 +66,7 @@ mod process;
 pub(crate) mod protocol;
 mod receive;
 mod shm;
+mod socket;
 mod supervisor;
 mod wire_error;
 mod worker;

@@ -6,7 +6,13 @@
 //! reaped right there, so the error can say how it ended (signal or exit status).
 //!
 //! Every process is reaped exactly once: on a lost job by [`WorkerProcess::run`], on a
-//! graceful stop by [`stop_all`], and, as a last resort, by `Drop` (kill, then wait).
+//! graceful stop by [`stop_all`], and, as a last resort, by `Drop` (kill, then wait). Just
+//! before it is reaped, its process group is killed: whatever the worker forked dies with it
+//! (the leader's pid, and so the group's, cannot be reused while it is unreaped).
+//!
+//! The worker is not trusted (see `docs/subprocess.md`, "Threat model"): a reply that breaks
+//! the protocol in any way is *garbled*, which fails the job with a `Codec` error saying the
+//! worker misbehaved, and kills and replaces the worker.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus};
@@ -14,14 +20,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ipc_channel::ipc::IpcBytesSender;
 use ythread::{Error as WorkError, Termination, Work};
 
-use super::deadline::{Fired, Watch};
-use super::direct;
+use super::deadline::{self, Fired, Watch};
+use super::direct::{self, DIRECT_THRESHOLD};
 use super::frame::{self, FrameError, FrameReceiver};
 use super::payload::{PayloadWriter, Placement, Refusal};
 use super::protocol::{self, Args, Regions, Reply};
+use super::socket::SocketError;
 use super::supervisor::EVENTS;
 
 /// How long a worker that closed its end may take to finish exiting before it is killed.
@@ -47,6 +53,8 @@ enum Received {
     Answered,
     /// The worker sent something that is not a reply; a codec error is stored in the work.
     Garbled,
+    /// The worker sent a frame while it had no job: it misbehaves, and did not get the job.
+    Unsolicited,
     /// The job could not be sent: the worker took none of it.
     NotSent,
     /// The worker died while it received the job.
@@ -60,7 +68,10 @@ enum Received {
 fn garbled(pid: u32, task: &str, what: impl std::fmt::Display) -> WorkError {
     WorkError::codec(
         format!("read the reply of worker process {pid} to task `{task}`"),
-        what,
+        format!(
+            "the worker misbehaved: {what}; it was killed and will be replaced (a crashed or \
+             compromised task, or a worker built from another version)"
+        ),
     )
 }
 
@@ -104,9 +115,10 @@ impl JobStart<'_> {
 pub(super) struct WorkerProcess {
     pid: u32,
     child: Child,
-    /// `None` once closed: the worker sees end-of-file and exits.
-    jobs: Option<IpcBytesSender>,
-    replies: FrameReceiver,
+    /// The parent's end of the worker's socket, framed.
+    link: FrameReceiver,
+    /// False once the parent said end-of-file: the worker exits when it reads it.
+    open: bool,
     /// Where large arguments and results travel; dropped (unmapped, closed) with the worker.
     regions: Regions,
     watch: Arc<Watch>,
@@ -124,16 +136,15 @@ impl WorkerProcess {
     pub(super) fn new(
         child: Child,
         regions: Regions,
-        jobs: IpcBytesSender,
-        replies: FrameReceiver,
+        link: FrameReceiver,
         watch: Arc<Watch>,
         direct: bool,
     ) -> Self {
         WorkerProcess {
             pid: child.id(),
             child,
-            jobs: Some(jobs),
-            replies,
+            link,
+            open: true,
             regions,
             watch,
             frame: Vec::new(),
@@ -166,8 +177,11 @@ impl WorkerProcess {
     /// Runs `work` (the task `task`) in this worker and stores its outcome in `work`.
     pub(super) fn run(&mut self, work: &mut dyn Work, task: &str, limits: JobLimits) -> After {
         self.last_ran = None;
+        let began = Instant::now();
         let received = match self.send_job(work, task, limits) {
-            Ok(worker_copies) => self.receive_reply(work, task, limits.max_payload, worker_copies),
+            Ok(worker_copies) => {
+                self.receive_reply(work, task, limits.max_payload, worker_copies, began)
+            }
             Err(unsent) => unsent,
         };
         // Disarmed before anything can reap the worker or give it another job, so a kill
@@ -194,6 +208,11 @@ impl WorkerProcess {
             }
             // A worker that breaks the protocol cannot be trusted with the next job.
             Received::Garbled => drop(self.kill_and_reap()),
+            Received::Unsolicited => {
+                tracing::warn!(target: EVENTS, pid = self.pid, task, "subprocess worker sent a frame while it had no job; it is killed, replaced, and the job goes to another");
+                let termination = self.kill_and_reap();
+                return After::Undelivered(WorkError::worker_died(self.pid, termination, task));
+            }
             // Nothing reached the worker, and nobody killed it for this job: it died idle.
             Received::NotSent if !killed => {
                 return After::Undelivered(self.lost(received, task, false, limits));
@@ -213,6 +232,13 @@ impl WorkerProcess {
         task: &str,
         limits: JobLimits,
     ) -> Result<usize, Received> {
+        match self.link.next_job() {
+            Ok(()) => {}
+            Err(FrameError::Channel(SocketError::Closed)) if self.open => {
+                return Err(Received::NotSent);
+            }
+            Err(_) => return Err(Received::Unsolicited),
+        }
         protocol::start_job(task, &mut self.frame);
         let tag = self.frame.len() - 1;
         let mut start = JobStart {
@@ -222,8 +248,8 @@ impl WorkerProcess {
         };
         let mut to_worker = direct::ArgsToWorker {
             pid: self.pid,
-            jobs: self.jobs.as_ref(),
-            replies: &mut self.replies,
+            open: self.open,
+            link: &mut self.link,
             message: &mut self.message,
             start: &mut start,
             first: true,
@@ -274,9 +300,9 @@ impl WorkerProcess {
         }
         protocol::place_args(&mut self.frame, tag, placement, &gaps, self.direct);
         frame::seal(&mut self.frame);
-        let sent = match &self.jobs {
-            Some(jobs) => frame::send(jobs, &self.frame),
-            None => Err(frame::Unsent { partly: false }),
+        let sent = match self.open {
+            true => self.link.wire().send(&mut self.frame),
+            false => Err(frame::Unsent { partly: false }),
         };
         let worker_copies = match placement {
             Placement::Shared { len } => len,
@@ -301,20 +327,21 @@ impl WorkerProcess {
         task: &str,
         max_payload: usize,
         worker_copies: usize,
+        began: Instant,
     ) -> Received {
         let pid = self.pid;
         let mut offered = Vec::new();
         let mut offered_bytes = 0usize;
         let mut expected = direct::wait_while_copying(worker_copies.saturating_mul(2));
         loop {
-            let received = self.replies.recv_lending(std::mem::take(&mut expected));
+            let received = self.link.recv_lending(std::mem::take(&mut expected));
             let offer = match received.map(|(body, _)| body) {
                 Ok(body) => match body.split_first() {
                     Some((&protocol::FROM_WORKER_OFFER, fields)) => protocol::small_fields(fields),
                     _ => break,
                 },
-                Err(FrameError::Channel(_)) => return Received::Hangup,
-                Err(bad @ FrameError::Malformed(_)) => {
+                Err(FrameError::Channel(SocketError::Closed)) => return Received::Hangup,
+                Err(bad) => {
                     work.fail(garbled(pid, task, bad));
                     return Received::Garbled;
                 }
@@ -328,6 +355,12 @@ impl WorkerProcess {
                 return Received::Garbled;
             };
             let len = usize::try_from(len).unwrap_or(usize::MAX);
+            if len < DIRECT_THRESHOLD {
+                // Only large byte strings are offered, so offers are few (at most
+                // max_payload / DIRECT_THRESHOLD) and each one pays for its exchange.
+                work.fail(garbled(pid, task, "an offer below the direct-copy threshold"));
+                return Received::Garbled;
+            }
             offered_bytes = offered_bytes.saturating_add(len);
             if offered_bytes > max_payload {
                 work.fail(garbled(pid, task, "result bytes over max_payload"));
@@ -343,15 +376,11 @@ impl WorkerProcess {
                 }
             }
             protocol::small_message(&mut self.message, protocol::TO_WORKER_TAKEN, &[]);
-            let taken = match &self.jobs {
-                Some(jobs) => frame::send(jobs, &self.message),
-                None => Err(frame::Unsent { partly: false }),
-            };
-            if taken.is_err() {
+            if !self.open || self.link.wire().send(&mut self.message).is_err() {
                 return Received::Hangup;
             }
         }
-        match protocol::read_reply(self.replies.last()) {
+        match protocol::read_reply(self.link.last()) {
             Ok(Reply::Done { result, ran, gaps }) => {
                 let result = match result {
                     Args::Inline(result) => result,
@@ -382,6 +411,9 @@ impl WorkerProcess {
                         return Received::Garbled;
                     }
                 };
+                // A worker's word on how long it ran teaches the process-wide cost model:
+                // never more than the parent saw pass.
+                let ran = ran.min(began.elapsed());
                 self.last_ran = Some(ran);
                 work.learn(ran);
                 work.complete_pieces(encoded);
@@ -426,30 +458,27 @@ impl WorkerProcess {
         }
     }
 
-    /// Closes the job channel: an idle worker sees end-of-file and exits.
+    /// Says end-of-file on the socket: an idle worker reads it and exits.
     pub(super) fn close(&mut self) {
-        self.jobs = None;
+        if std::mem::replace(&mut self.open, false) {
+            self.link.wire().close();
+        }
     }
 
-    /// Waits for the process to end (after its channel failed), killing it if it takes longer
+    /// Waits for the process to end (after its socket failed), killing it if it takes longer
     /// than a grace period, and returns how it ended.
     fn reap(&mut self) -> Termination {
         self.close();
-        let status = match wait_until(&mut self.child, Instant::now() + EXIT_GRACE) {
-            Some(status) => Ok(status),
-            None => {
-                let _ = self.child.kill();
-                self.child.wait()
-            }
-        };
-        status.map_or(Termination::Unknown, termination)
+        exited_by(self.pid, Instant::now() + EXIT_GRACE);
+        self.kill_and_reap()
     }
 
-    /// Kills the process (if it still runs) and returns how it ended: a process that had
-    /// already exited keeps its own status.
+    /// Kills the process (if it still runs) and its process group, reaps it, and returns how
+    /// it ended: a process that had already exited keeps its own status.
     fn kill_and_reap(&mut self) -> Termination {
         self.close();
-        let _ = self.child.kill();
+        // Unreaped until the wait below, so the pid (and the group's id) names this worker.
+        deadline::kill(self.pid);
         self.child.wait().map_or(Termination::Unknown, termination)
     }
 
@@ -459,9 +488,14 @@ impl WorkerProcess {
         self.kill_and_reap()
     }
 
-    /// Reaps the process if it has exited; returns whether it is reaped.
+    /// Reaps the process (killing its group first) if it has exited; returns whether it is
+    /// reaped.
     pub(super) fn try_reap(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)) | Err(_))
+        if !exited_by(self.pid, Instant::now()) {
+            return false;
+        }
+        self.kill_and_reap();
+        true
     }
 }
 
@@ -484,9 +518,40 @@ pub(super) fn stop_all(mut workers: Vec<WorkerProcess>, grace: Duration) {
     }
     let deadline = Instant::now() + grace;
     for mut worker in workers {
-        if wait_until(&mut worker.child, deadline).is_none() {
-            let _ = worker.kill_and_reap();
+        exited_by(worker.pid, deadline);
+        worker.kill_and_reap();
+    }
+}
+
+/// Polls until `pid`, an unreaped child, has exited or `deadline` passes, without reaping it;
+/// returns whether it exited. Used only on the way out of a worker, so a few sleeps cost
+/// nothing; the first checks are close together because a worker that has closed its socket
+/// is usually a few microseconds from being a zombie.
+fn exited_by(pid: u32, deadline: Instant) -> bool {
+    let mut pause = Duration::from_micros(20);
+    loop {
+        // SAFETY: an all-zero `siginfo_t` is a valid value for `waitid` to fill in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `waitid` writes into `info`, a live local; WNOWAIT leaves the child
+        // unreaped, WNOHANG returns at once.
+        let result = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+            )
+        };
+        // A failed `waitid` (no such child) has nothing to wait for either.
+        // SAFETY: `si_pid` is set by a successful `waitid` (0 while the child runs).
+        if result != 0 || unsafe { info.si_pid() } != 0 {
+            return true;
         }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+        pause = (pause * 2).min(Duration::from_millis(10));
     }
 }
 

@@ -2,13 +2,12 @@
 //!
 //! Start-up: the parent puts a [`Marker`] in the worker's environment (protocol version, parent
 //! pid, spin budget, memory and payload limits, the descriptors of its shared-memory regions
-//! and the name of a one-shot ipc-channel server; see `marker.rs`). The worker creates its two
-//! byte channels and sends the parent their far ends in a [`Hello`], with its pid, protocol
-//! version and registry digest. From then on the parent owns the only job sender and the worker
-//! the only reply sender, so each side sees end-of-file when the other dies.
-//!
-//! Jobs and replies are frames (see `frame.rs`) over ipc-channel's *bytes* channels, never
-//! element by element through serde. Their bodies:
+//! and of its end of the worker's socket, and the name of a one-shot ipc-channel server; see
+//! `marker.rs`). The worker answers with a [`Hello`] on that server: its pid, protocol version
+//! and registry digest. From then on jobs and replies are frames (see `frame.rs`) on the
+//! worker's socket (see `socket.rs`), which only the parent and that worker hold, so each side
+//! sees end-of-file when the other closes it; the parent also watches the worker's pidfd. Their
+//! bodies:
 //!
 //! ```text
 //! to the worker:
@@ -41,7 +40,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender};
 use serde::{Deserialize, Serialize};
 use ythread::Error as WorkError;
 
@@ -51,8 +49,14 @@ use super::payload::{Gap, Placement};
 use super::shm::Region;
 pub(crate) use super::wire_error::WireError;
 
-/// Bumped whenever a frame, the marker or the hello changes shape.
+/// The version of the job and reply bodies, which the `nats` strategy shares (its subjects
+/// carry it). Bumped whenever a body changes shape.
 pub(crate) const PROTOCOL_VERSION: u32 = 5;
+
+/// The version of the subprocess transport: the marker, the hello and the frames, and the
+/// bodies they carry. Bumped whenever any of them changes shape (6: frames on the worker's own
+/// socket, with sequence numbers).
+pub(super) const TRANSPORT_VERSION: u32 = 6;
 
 /// The exit status of a worker that could not set its memory limit.
 pub(super) const EXIT_NO_LIMIT: i32 = 93;
@@ -86,10 +90,6 @@ pub(super) struct Hello {
     pub(super) protocol: u32,
     pub(super) pid: u32,
     pub(super) digest: u64,
-    /// The parent's end of the job channel.
-    pub(super) jobs: IpcBytesSender,
-    /// The parent's end of the reply channel.
-    pub(super) replies: IpcBytesReceiver,
     /// Where the worker's probe buffer is (`direct::probe_address`), for the parent to read
     /// and write back; 0 if the worker declines direct copies.
     pub(super) probe: u64,
@@ -390,8 +390,9 @@ mod tests {
     /// The body of a sealed frame.
     fn body(frame: &[u8]) -> &[u8] {
         let mut joined = Vec::new();
-        let len = frame::receive(frame, &mut joined, || unreachable!())
+        let len = frame::receive(frame, &mut joined, usize::MAX, |_| unreachable!())
             .unwrap()
+            .1
             .len();
         &frame[frame.len() - len..]
     }

@@ -11,17 +11,19 @@
 //! that much longer, and its miss does not count ([`Receiver::recv_expecting`]).
 //! See `docs/subprocess.md` for the measurements behind the default.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use ipc_channel::ipc::IpcBytesReceiver;
-use ipc_channel::{IpcError, TryRecvError};
+use super::socket::{Socket, SocketError};
 
 /// How many receives a run of misses may skip spinning, at most.
 const MAX_BACKOFF: u32 = 64;
 
-/// One end of a byte channel, with an adaptive spin-then-block receive.
+/// One end of a worker's socket, with an adaptive spin-then-block receive.
 pub(super) struct Receiver {
-    channel: IpcBytesReceiver,
+    socket: Socket,
+    /// The other process's pidfd, if known: its exit ends a blocked wait.
+    peer: Option<OwnedFd>,
     spin: Duration,
     /// Receives left that block without spinning.
     skip: u32,
@@ -30,58 +32,79 @@ pub(super) struct Receiver {
 }
 
 impl Receiver {
-    pub(super) fn new(channel: IpcBytesReceiver, spin: Duration) -> Self {
+    pub(super) fn new(socket: Socket, peer: Option<OwnedFd>, spin: Duration) -> Self {
         Receiver {
-            channel,
+            socket,
+            peer,
             spin,
             skip: 0,
             backoff: 1,
         }
     }
 
-    /// Waits for the next frame. `Err(IpcError::Disconnected)` means the other side is gone.
-    pub(super) fn recv(&mut self) -> Result<Vec<u8>, IpcError> {
+    /// The socket, to send on.
+    pub(super) fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// Sends one packet; a peer that exits ends a wait for room.
+    pub(super) fn send(&self, packet: &[u8]) -> Result<(), SocketError> {
+        self.socket
+            .send(packet, self.peer.as_ref().map(AsFd::as_fd))
+    }
+
+    /// Receives a packet if one is waiting, without blocking.
+    pub(super) fn try_recv(&mut self, into: &mut Vec<u8>) -> Result<bool, SocketError> {
+        self.socket.try_recv(into)
+    }
+
+    /// Waits for the next packet. `Err(SocketError::Closed)` means the other side is gone.
+    pub(super) fn recv(&mut self, into: &mut Vec<u8>) -> Result<(), SocketError> {
         if self.spin.is_zero() {
-            return self.channel.recv();
+            return self.block(into);
         }
         if self.skip > 0 {
             self.skip -= 1;
-            return self.channel.recv();
+            return self.block(into);
         }
-        if let Some(received) = self.poll(self.spin) {
+        if self.poll(self.spin, into)? {
             self.backoff = 1;
-            return received;
+            return Ok(());
         }
         self.skip = self.backoff;
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        self.channel.recv()
+        self.block(into)
     }
 
-    /// Waits for a frame that should come after about `expected` (the other side is busy
+    /// Waits for a packet that should come after about `expected` (the other side is busy
     /// copying): polls that much longer than the budget, when polling is on, and a miss does
     /// not make later receives block.
-    pub(super) fn recv_expecting(&mut self, expected: Duration) -> Result<Vec<u8>, IpcError> {
-        if self.spin.is_zero() {
-            return self.channel.recv();
+    pub(super) fn recv_expecting(
+        &mut self,
+        expected: Duration,
+        into: &mut Vec<u8>,
+    ) -> Result<(), SocketError> {
+        if self.spin.is_zero() || !self.poll(self.spin + expected, into)? {
+            return self.block(into);
         }
-        match self.poll(self.spin + expected) {
-            Some(received) => received,
-            None => self.channel.recv(),
-        }
+        Ok(())
     }
 
-    /// Polls for up to `budget`; `None` if nothing came.
-    fn poll(&mut self, budget: Duration) -> Option<Result<Vec<u8>, IpcError>> {
+    fn block(&mut self, into: &mut Vec<u8>) -> Result<(), SocketError> {
+        self.socket.recv(into, self.peer.as_ref().map(AsFd::as_fd))
+    }
+
+    /// Polls for up to `budget`; false if nothing came.
+    fn poll(&mut self, budget: Duration, into: &mut Vec<u8>) -> Result<bool, SocketError> {
         let started = Instant::now();
         loop {
-            match self.channel.try_recv() {
-                Ok(frame) => return Some(Ok(frame)),
-                Err(TryRecvError::IpcError(e)) => return Some(Err(e)),
-                Err(TryRecvError::Empty) if started.elapsed() < budget => {
-                    std::thread::yield_now();
-                }
-                Err(TryRecvError::Empty) => return None,
+            if self.socket.try_recv(into)? {
+                return Ok(true);
             }
+            if started.elapsed() >= budget {
+                return Ok(false);
+            }
+            std::thread::yield_now();
         }
     }
 }

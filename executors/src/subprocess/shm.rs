@@ -41,6 +41,14 @@ const MIN_GROWTH: usize = 1 << 20;
 /// How much of a region keeps its pages between jobs.
 pub(super) const KEPT: usize = 64 << 20;
 
+/// How much of a region to map (and grow the file to) for a payload of `len` bytes: the next
+/// power of two, at least [`MIN_GROWTH`].
+fn growth(len: usize) -> usize {
+    len.checked_next_power_of_two()
+        .unwrap_or(len)
+        .max(MIN_GROWTH)
+}
+
 /// One shared-memory region and this process's mapping of it.
 pub(super) struct Region {
     file: File,
@@ -60,8 +68,10 @@ impl Region {
             .close_on_exec(true)
             .create(name)
             .map_err(io::Error::other)?;
+        // Sealed against more seals too: a worker cannot seal the region against writing or
+        // growing, which would fail the parent's next large payload.
         memfd
-            .add_seal(FileSeal::SealShrink)
+            .add_seals(&[FileSeal::SealShrink, FileSeal::SealSeal])
             .map_err(io::Error::other)?;
         Ok(Region {
             file: memfd.into_file(),
@@ -109,30 +119,28 @@ impl Region {
     /// Writer: room for at least `len` bytes, growing the file and the mapping if needed.
     pub(super) fn reserve(&mut self, len: usize) -> io::Result<&mut [u8]> {
         if self.map.as_ref().is_none_or(|map| map.len() < len) {
-            let size = self.file_size()?;
-            if size < len {
-                let grown = len
-                    .checked_next_power_of_two()
-                    .unwrap_or(len)
-                    .max(MIN_GROWTH);
+            let grown = growth(len);
+            if self.file_size()? < grown {
                 self.file.set_len(grown as u64)?;
             }
-            self.remap()?;
+            self.remap(grown)?;
         }
         self.used = self.used.max(len);
         let map = self.map.as_mut().expect("mapped above");
         Ok(&mut map[..])
     }
 
-    /// Reader: the first `len` bytes, as the other side wrote them.
+    /// Reader: the first `len` bytes, as the other side wrote them. Maps only what `len`
+    /// needs, whatever the size of the file: the other side may have grown it without bound.
     pub(super) fn read(&mut self, len: usize) -> io::Result<&[u8]> {
         if self.map.as_ref().is_none_or(|map| map.len() < len) {
-            if self.file_size()? < len {
+            let size = self.file_size()?;
+            if size < len {
                 return Err(io::Error::other(format!(
                     "a payload of {len} bytes does not fit its region"
                 )));
             }
-            self.remap()?;
+            self.remap(growth(len).min(size))?;
         }
         self.used = self.used.max(len);
         let map = self.map.as_ref().expect("mapped above");
@@ -169,25 +177,25 @@ impl Region {
         usize::try_from(len).map_err(io::Error::other)
     }
 
-    /// Maps the whole file as it is now, replacing the old mapping.
-    fn remap(&mut self) -> io::Result<()> {
+    /// Maps the first `len` bytes of the file (at most its size), replacing the old mapping.
+    fn remap(&mut self, len: usize) -> io::Result<()> {
         self.map = None;
-        let size = self.file_size()?;
-        if size == 0 {
+        if len == 0 {
             return Err(io::Error::other("the region is empty"));
         }
-        // SAFETY: see the module docs: the file cannot shrink under the mapping, and its
-        // contents are only ever read as untrusted bytes.
-        let map = unsafe { MmapOptions::new().len(size).map_mut(&self.file)? };
+        // SAFETY: see the module docs: the file cannot shrink under the mapping (and is at
+        // least `len` bytes long, checked by the callers), and its contents are only ever read
+        // as untrusted bytes.
+        let map = unsafe { MmapOptions::new().len(len).map_mut(&self.file)? };
         self.map = Some(map);
         Ok(())
     }
 }
 
-/// Lets the process that `command` starts inherit `region` under its own descriptor number
-/// (the parent's copy stays close-on-exec, so no other child gets it).
-pub(super) fn inherit(command: &mut Command, region: &Region) {
-    let fd = region.fd();
+/// Lets the process that `command` starts inherit descriptor `fd` (a region's, or the worker's
+/// end of its socket) under its own number (the parent's copy stays close-on-exec, so no other
+/// child gets it).
+pub(super) fn inherit(command: &mut Command, fd: RawFd) {
     // SAFETY: the closure runs in the child between fork and exec, where only
     // async-signal-safe calls are allowed: it makes one `fcntl` call on a descriptor the child
     // inherited from the parent, allocating nothing and taking no lock.

@@ -2,29 +2,30 @@
 //!
 //! A worker is the program itself, started again with [`MARKER_ENV`] set. `init` sees the
 //! marker and never returns: it ties the process's life to its parent, connects back, sends
-//! its [`Hello`] and then answers jobs one at a time until the parent closes the job channel.
+//! its [`Hello`] and then answers jobs one at a time on its socket until the parent closes it.
 //!
 //! Dying with the parent takes two mechanisms, because each has a gap:
 //! - `PR_SET_PDEATHSIG(SIGKILL)`: the kernel kills the worker when the parent *thread* that
 //!   started it exits (the pool starts every worker from its long-lived supervisor thread for
 //!   this reason). If the parent died before `prctl` ran, the worker has already been
 //!   reparented, so `getppid` no longer names the parent and the worker exits at once.
-//! - End-of-file on the job channel: the parent holds the only job sender, so an idle worker
-//!   wakes up and exits as soon as the parent is gone, for any reason.
+//! - End-of-file on the socket: the parent holds the only other end, so an idle worker wakes up
+//!   and exits as soon as the parent is gone, for any reason.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ipc_channel::IpcError;
-use ipc_channel::ipc::{self, IpcSender};
+use ipc_channel::ipc::IpcSender;
 use parking_lot::Mutex;
 use ythread::TaskRegistry;
 
-use super::answer::{Answerer, Channels};
+use super::answer::Answerer;
 use super::direct;
-use super::frame::{self, FrameError, FrameReceiver};
-use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, PROTOCOL_VERSION, Regions};
+use super::frame::{self, FrameError, FrameReceiver, Side};
+use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, TRANSPORT_VERSION, Regions};
 use super::receive::Receiver;
 use super::shm::Region;
+use super::socket::{Socket, SocketError};
 
 /// The registry given to [`init`] in this process, the default for pools built here.
 static REGISTRY: Mutex<Option<TaskRegistry>> = Mutex::new(None);
@@ -148,16 +149,14 @@ fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
             ),
         );
     }
-    let channels = ipc::bytes_channel().and_then(|jobs| Ok((jobs, ipc::bytes_channel()?)));
-    let Ok(((jobs_sender, jobs), (replies, replies_receiver))) = channels else {
-        return complain(EXIT_NO_CHANNEL, "could not create its channels");
+    let socket = match Socket::adopt(marker.socket) {
+        Ok(socket) => socket,
+        Err(e) => return complain(EXIT_NO_CHANNEL, &format!("could not take its socket: {e}")),
     };
     let hello = Hello {
-        protocol: PROTOCOL_VERSION,
+        protocol: TRANSPORT_VERSION,
         pid: std::process::id(),
         digest: registry.digest(),
-        jobs: jobs_sender,
-        replies: replies_receiver,
         probe: direct::probe_address(),
     };
     let sent = IpcSender::<Hello>::connect(marker.server.clone())
@@ -167,28 +166,23 @@ fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
         return complain(EXIT_NO_CHANNEL, &format!("could not reach the pool: {e}"));
     }
 
-    let mut jobs = FrameReceiver::new(Receiver::new(jobs, marker.spin));
-    let mut reply = Vec::new();
     let max_payload = usize::try_from(marker.max_payload).unwrap_or(usize::MAX);
+    let limit = max_payload.saturating_add(frame::HEADROOM);
+    let mut jobs = FrameReceiver::new(Receiver::new(socket, None, marker.spin), Side::Worker, limit);
+    let mut reply = Vec::new();
     let memory = (marker.memory > 0).then_some(marker.memory);
     let mut answerer = Answerer::new(regions, max_payload, memory);
     loop {
         let answered = match jobs.recv_lending(answerer.next_message()) {
-            Ok((message, jobs)) => {
-                let channels = Channels {
-                    jobs,
-                    replies: &replies,
-                };
-                answerer.answer(registry, message, &mut reply, channels)
-            }
-            // The pool closed the channel (shutdown, recycling) or its process is gone.
-            Err(FrameError::Channel(IpcError::Disconnected)) => return 0,
+            Ok((message, wire)) => answerer.answer(registry, message, &mut reply, wire),
+            // The pool closed the socket (shutdown, recycling) or its process is gone.
+            Err(FrameError::Channel(SocketError::Closed)) => return 0,
             Err(e) => return complain(EXIT_NO_CHANNEL, &format!("could not read a job: {e}")),
         };
         if let Err(why) = answered {
             return complain(EXIT_NO_CHANNEL, &format!("the pool sent {why}"));
         }
-        if frame::send(&replies, &reply).is_err() {
+        if jobs.wire().send(&mut reply).is_err() {
             return 0;
         }
         if reply.capacity() > KEPT_BUFFER {
