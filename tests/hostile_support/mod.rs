@@ -73,16 +73,21 @@ impl Scene {
         within("a hostile job", move || executor.run(send_raw, (packets, value)))
     }
 
+    /// Runs the honest `tiny(x)` on the current worker (which [`probe`](Self::probe) named).
+    pub fn tiny(&mut self, x: u64) -> u64 {
+        let executor = self.executor.clone();
+        let value = within("an honest job", move || executor.run(tiny, x).unwrap());
+        self.sent += 1;
+        value
+    }
+
     /// Checks that the last job's worker was killed and replaced, and that the new one
     /// answers honestly.
     pub fn assert_replaced(&mut self, after: &str) {
         let before = self.worker;
         let now = self.probe();
         assert_ne!(now, before, "{after}: the misbehaving worker was replaced");
-        let executor = self.executor.clone();
-        let next = within("an honest job", move || executor.run(tiny, 41).unwrap());
-        self.sent += 1;
-        assert_eq!(next, 42, "{after}: the next job gets its own result");
+        assert_eq!(self.tiny(41), 42, "{after}: the next job gets its own result");
     }
 }
 
@@ -144,11 +149,18 @@ pub fn raw_packets(scene: &mut Scene) {
 }
 
 /// Row 3: a task forks a child that inherits the worker's socket and lives on, then the
-/// worker aborts (the job fails at once: the worker's death is its pid's) or spins (the job
-/// ends at its deadline). Either way the child dies with the worker's process group.
-pub fn forks(scene: &mut Scene, deadline: Duration) {
+/// worker aborts (the job fails at once, with no deadline set: the worker's death is its
+/// pid's) or spins (the job ends at its deadline, on a pool of its own that has one). Either
+/// way the child dies with the worker's process group.
+pub fn forks(scene: &mut Scene) {
     let dir = tempdir("fork");
+    let deadline = Duration::from_secs(2);
+    let mut with_deadline = Scene::new(hostile_pool().timeout(Some(deadline)));
     for (then, name) in [(Misbehave::Abort, "abort"), (Misbehave::Spin, "spin")] {
+        let scene = match then {
+            Misbehave::Abort => &mut *scene,
+            _ => &mut with_deadline,
+        };
         let path = dir.join(name).to_string_lossy().into_owned();
         scene.sent += 1;
         let executor = scene.executor.clone();

@@ -27,7 +27,7 @@ pub(crate) fn decode<T: DeserializeOwned>(encoded: Encoded<'_>) -> Result<T> {
         rest,
         pos: 0,
         apart_left: apart.iter().map(|gap| gap.bytes.len()).sum(),
-        apart: apart.into_iter().rev().collect(),
+        apart: apart.into_iter(),
         current: None,
     };
     let value = T::deserialize(&mut reader)?;
@@ -38,6 +38,20 @@ pub(crate) fn decode<T: DeserializeOwned>(encoded: Encoded<'_>) -> Result<T> {
         left => Err(DecodeError(format!(
             "{left} piece(s) of bytes sent apart were left over after decoding"
         ))),
+    }
+}
+
+impl Encoded<'_> {
+    /// Decodes this encoding as a `T`, as a strategy decodes a result: by postcard when it is
+    /// all in one piece, otherwise handing each byte string that travelled apart to the value
+    /// without a copy. The time it takes grows with the bytes and the pieces, linearly.
+    ///
+    /// # Errors
+    ///
+    /// A [`Codec`](crate::ErrorKind::Codec) error if the bytes are not a postcard encoding of
+    /// a `T`, or pieces are left over.
+    pub fn decode<T: DeserializeOwned>(self) -> std::result::Result<T, crate::Error> {
+        decode(self).map_err(|e| crate::Error::codec("decode an encoding", e))
     }
 }
 
@@ -72,8 +86,8 @@ struct Reader<'de> {
     rest: &'de [u8],
     /// The next byte of `rest` to read.
     pos: usize,
-    /// The pieces not reached yet, the next one last.
-    apart: Vec<Apart>,
+    /// The pieces not reached yet, in order.
+    apart: std::vec::IntoIter<Apart>,
     /// The bytes of `apart`, kept as the pieces are entered, so that checking what is left
     /// costs the same however many pieces there are.
     apart_left: usize,
@@ -90,7 +104,10 @@ enum Taken<'de> {
 impl<'de> Reader<'de> {
     /// Where the next piece of the rest ends: at the next gap, or at its end.
     fn rest_run_end(&self) -> usize {
-        self.apart.last().map_or(self.rest.len(), |gap| gap.at)
+        self.apart
+            .as_slice()
+            .first()
+            .map_or(self.rest.len(), |gap| gap.at)
     }
 
     /// Bytes left in the stream.
@@ -104,8 +121,10 @@ impl<'de> Reader<'de> {
 
     /// Moves into the next piece if the rest is read up to its gap.
     fn enter_piece(&mut self) {
-        while self.current.is_none() && self.apart.last().is_some_and(|gap| gap.at == self.pos) {
-            let gap = self.apart.pop().expect("checked above");
+        while self.current.is_none()
+            && self.apart.as_slice().first().is_some_and(|gap| gap.at == self.pos)
+            && let Some(gap) = self.apart.next()
+        {
             self.apart_left -= gap.bytes.len();
             if !gap.bytes.is_empty() {
                 self.current = Some((gap.bytes, 0));

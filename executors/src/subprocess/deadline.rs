@@ -1,8 +1,8 @@
 //! Per-job deadlines: the supervisor kills a worker whose job runs past its deadline; and
 //! cancellation, which kills a worker whose handler was cancelled.
 //!
-//! ipc-channel's byte receiver has no receive-with-timeout, and a runaway task can only be
-//! stopped by killing its process anyway. So the caller arms its worker's [`Watch`] before
+//! A runaway task can only be stopped by killing its process, so a blocked receive needs no
+//! timeout of its own. So the caller arms its worker's [`Watch`] before
 //! sending and disarms it after the reply (or end-of-file); the supervisor thread checks the
 //! armed watches when the earliest deadline is due and SIGKILLs an overdue worker. The
 //! caller's blocked receive then sees end-of-file, finds the watch fired, and reports

@@ -1,5 +1,11 @@
 //! Starting a worker process and checking its handshake, without ever blocking for good.
 //!
+//! The handshake is the one message of a worker that goes through ipc-channel, whose receive
+//! trusts its peer. That is safe here because of when it comes: before the worker's first job,
+//! when it has run only the program's own start-up code and `init`, and no untrusted input.
+//! Everything after it travels on the worker's socket, which the pool reads itself (see
+//! `socket.rs`).
+//!
 //! ipc-channel's one-shot `accept` blocks until someone connects, forever if the child dies
 //! first. So `accept` runs on a helper thread that reports back through a channel, and the
 //! supervisor [`poll`](Launch::poll)s each launch: the handshake arrived (check it), the child

@@ -1,4 +1,4 @@
-//! `subprocess[:N]`: work runs in a pool of N worker processes fed through ipc-channel.
+//! `subprocess[:N]`: work runs in a pool of N worker processes, each fed through its own socket.
 //!
 //! Trade-off: isolation, at the price of a round trip. A task that crashes (abort, segfault,
 //! out of memory), leaks, calls a library that is not thread-safe, or runs away stays in its
@@ -26,6 +26,11 @@
 //! Tasks are named (`ythread::task!`) and looked up in the worker's [`TaskRegistry`]; closures
 //! cannot leave the process and fail with `NotPortable`. A panic in a task is caught in the
 //! worker and comes back as `Panicked` with its message and location.
+//!
+//! Isolation holds against a compromised worker too (code that took over a worker through a
+//! decoder exploit, say): the parent reads worker bytes only through bounded, checked paths,
+//! a reply that breaks the protocol kills and replaces its worker, and replies are numbered
+//! per job. What such a worker can still do is in `docs/subprocess.md`, "Threat model".
 //!
 //! Workers are this program started again: `main` must call [`init`] first. Files:
 //!
