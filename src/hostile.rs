@@ -29,8 +29,13 @@ pub struct RawPacket {
 
 /// The body of a successful reply whose result is `value` inline, as a worker sends it.
 pub fn reply_body(value: u64) -> ByteBuf {
+    reply_body_ran(value, 1_000)
+}
+
+/// [`reply_body`] saying the task ran `ran_nanos`.
+pub fn reply_body_ran(value: u64, ran_nanos: u64) -> ByteBuf {
     let mut body = vec![0u8]; // REPLY_OK
-    body.extend_from_slice(&1_000u64.to_le_bytes()); // ran: 1 µs
+    body.extend_from_slice(&ran_nanos.to_le_bytes());
     body.extend_from_slice(&postcard::to_stdvec(&value).expect("a u64 encodes"));
     ByteBuf::from(body)
 }
@@ -123,6 +128,17 @@ ythread::task! {
 }
 
 ythread::task! {
+    /// Works for `ms` milliseconds, then replies (to job `seq`) that it ran for 1 ns.
+    pub fn claim_no_time(ms: u64, seq: u64) -> u64 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let (_, _, socket) = descriptors();
+        let reply = RawPacket { seq, body: reply_body_ran(ms, 1), ..RawPacket::default() };
+        send_packet(socket, &reply);
+        ms
+    }
+}
+
+ythread::task! {
     /// Grows the results region to `size` bytes, then replies that the result is its first
     /// byte (job `seq`): a parent that maps the whole region maps `size` bytes.
     pub fn inflate_results(seq: u64, size: u64) -> u64 {
@@ -177,4 +193,5 @@ pub fn registry() -> TaskRegistry {
         .with(inflate_results)
         .with(seal_args_region)
         .with(fork_then)
+        .with(claim_no_time)
 }

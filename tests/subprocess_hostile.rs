@@ -8,8 +8,8 @@ mod hostile_support;
 mod subprocess_support;
 
 use hostile_support::{
-    Scene, forks, hostile_pool, inflated_region, lying_lengths, raw_packets, replies_twice,
-    sealed_region, tiny_offers,
+    Scene, forks, hostile_pool, inflated_region, lies_about_time, lying_lengths, raw_packets,
+    replies_twice, sealed_region, tiny_offers,
 };
 
 #[test]
@@ -45,4 +45,9 @@ fn offers_below_the_direct_threshold_are_garbled() {
 #[test]
 fn a_worker_cannot_seal_its_region_against_the_parent() {
     sealed_region(&mut Scene::new(hostile_pool()));
+}
+
+#[test]
+fn a_reported_run_time_cannot_make_heavy_work_look_cheap() {
+    lies_about_time(&mut Scene::new(hostile_pool()));
 }

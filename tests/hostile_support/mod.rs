@@ -12,7 +12,8 @@ use serde_bytes::ByteBuf;
 use ythread::{Error, Executor};
 use ythread_executors::{SubprocessBuilder, SubprocessPool};
 use ythread_suite::hostile::{
-    RawPacket, fork_then, inflate_results, offer_body, reply_body, seal_args_region, send_raw,
+    RawPacket, claim_no_time, fork_then, inflate_results, offer_body, reply_body,
+    seal_args_region, send_raw,
 };
 use ythread_suite::tasks::{Misbehave, echo_bytes, pid, tiny};
 
@@ -271,6 +272,25 @@ pub fn sealed_region(scene: &mut Scene) {
     assert!(back == expected, "the payload came back whole");
     let worker = scene.worker;
     assert_eq!(scene.probe(), worker, "the same worker serves on");
+}
+
+/// A worker says a 200 ms job ran for 1 ns, to make heavy work look cheap; the cost model
+/// learns at least half of the round trip the parent saw.
+pub fn lies_about_time(scene: &mut Scene) {
+    let seq = scene.next_seq();
+    scene.sent += 1;
+    let executor = scene.executor.clone();
+    let answered = within("a job that lies about its time", move || {
+        executor.run(claim_no_time, (200, seq)).unwrap()
+    });
+    assert_eq!(answered, 200);
+    let metrics = scene.executor.metrics();
+    let name = <claim_no_time as ythread::Task>::NAME;
+    let learned = &metrics.task(name).expect("the task ran").learned;
+    let cost = learned.first().expect("a cost was learned").cost;
+    assert!(cost >= Duration::from_millis(100), "learned {cost:?}");
+    // Its own reply came after the forged one.
+    scene.assert_replaced("a lie about time");
 }
 
 /// This process's virtual memory size in bytes.

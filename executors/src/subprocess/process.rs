@@ -411,9 +411,11 @@ impl WorkerProcess {
                         return Received::Garbled;
                     }
                 };
-                // A worker's word on how long it ran teaches the process-wide cost model:
-                // never more than the parent saw pass.
-                let ran = ran.min(began.elapsed());
+                // A worker's word on how long it ran teaches the process-wide cost model, so
+                // it is taken only within a factor of two of the round trip the parent saw:
+                // a worker cannot make heavy work look cheap, or cheap work heavy.
+                let round_trip = began.elapsed();
+                let ran = ran.clamp(round_trip / 2, round_trip);
                 self.last_ran = Some(ran);
                 work.learn(ran);
                 work.complete_pieces(encoded);
