@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Durations are a whole number with a unit, `ns`, `us`, `ms`, `s` or `m`: `2m`, `2s`,
-//! `500ms`, `50us`, at most a year; the grammar is [`parse_duration`](crate::parse_duration),
+//! `500ms`, `50us`, at most a year; the grammar is [`crate::parse_duration`],
 //! public so that a program's own duration flags can read the same forms. Sizes are
 //! a whole number with a binary unit: `512MiB`, `2GiB`, `64KiB`, `4096B`. Options
 //! left out take the strategy's default (see [`Scheduling`]); `Display` writes the options

@@ -35,6 +35,12 @@ pub enum ErrorKind {
 }
 
 /// Building an executor failed. Messages are lowercase and say what to do.
+///
+/// `Display` is the whole story on one line, the underlying cause included; so `source()`
+/// returns `None` (reporters that walk the chain print each cause once) and [`Error::cause`]
+/// gives the typed cause to code that branches on it. `Debug` is the `Display` text and the
+/// kind on one line, which is what `fn main() -> Result<(), Error>` prints. `ythread::Error`
+/// keeps the same convention.
 pub struct Error {
     kind: ErrorKind,
     message: String,
@@ -61,7 +67,7 @@ impl Error {
     }
 
     /// Keeps `source` as the underlying cause: `Display` appends it after a colon and
-    /// [`Error::cause`] returns it (see the [module docs](self) for why `source()` does not).
+    /// [`Error::cause`] returns it (see [`Error`] for why `source()` does not).
     #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));

@@ -50,7 +50,7 @@
 //!
 //! An [`Error`]'s `Display` carries its cause on one line, and `source()` returns `None`;
 //! `Debug` adds the kind, so `fn main() -> Result<(), Error>` prints one readable line. The
-//! same convention holds for [`ythread::Error`]; see the `error` module docs.
+//! same convention holds for [`ythread::Error`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -77,3 +77,8 @@ pub use priority::WorkerPriority;
 pub use rayon_pool::RayonPool;
 pub use subprocess::{CopyMode, PoolStatus, SubprocessBuilder, SubprocessPool, WORKER_ENV, init};
 pub use units::parse_duration;
+
+/// The example of the crate's README, run as a doctest so that it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -85,6 +85,11 @@ fn signal_name(sig: i32) -> &'static str {
 ///
 /// Every message is lowercase, names what went wrong and, where there is something to do, what
 /// to do. Use [`Error::kind`] or the `is_*` predicates to branch on it.
+///
+/// `Display` is the whole story on one line, the cause included; so `source()` returns `None`
+/// (reporters that walk the chain print each cause once), and the details are there for code
+/// through the accessors. `Debug` is the `Display` text and the kind on one line, which is what
+/// `fn main() -> Result<(), Error>` prints. `ythread-executors` keeps the same convention.
 pub struct Error {
     inner: Box<Inner>,
 }

@@ -131,3 +131,8 @@ pub use thread::{Builder, DEFAULT_STACK_SIZE, YieldableThread};
 pub use unwind::payload_message;
 pub use work::Work;
 pub use yielder::Yielder;
+
+/// The example of the crate's README, run as a doctest so that it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
