@@ -116,3 +116,29 @@ impl fmt::Debug for Error {
 
 /// The cause is in `Display`, so `source()` keeps its default `None` (see the module docs).
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cause_is_in_display_once_and_reachable_typed_but_not_as_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "no exec permission");
+        let e = Error::start("could not start a worker process").with_source(io);
+        assert_eq!(
+            e.to_string(),
+            "could not start a worker process: no exec permission"
+        );
+        assert!(std::error::Error::source(&e).is_none());
+        let cause = e.cause().and_then(|c| c.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            cause.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::PermissionDenied)
+        );
+        assert_eq!(
+            format!("{e:?}"),
+            "could not start a worker process: no exec permission (kind: Start)"
+        );
+        assert!(Error::config("bad").cause().is_none());
+    }
+}
