@@ -30,6 +30,7 @@ pub fn program() -> Option<PathBuf> {
 }
 
 /// A running `nats-server` on 127.0.0.1, killed (and reaped) on drop.
+#[derive(Debug)]
 pub struct Broker {
     child: Child,
     port: u16,

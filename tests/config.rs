@@ -1,14 +1,18 @@
 //! `ExecutorConfig`: every valid form parses to the value it names, `Display` writes a form that
 //! parses back to the same value, serde carries the same string, and every invalid form is an
-//! error that says what is wrong and lists the valid forms. The environment has its own test
-//! binary (`config_env.rs`) because it is process-global.
+//! error that says what is wrong and quotes the form to write instead, on one line that `main`
+//! prints readably. Every duration option reads the one duration grammar. The environment has
+//! its own test binary (`config_env.rs`) because it is process-global.
 
 mod support;
 
 use std::time::Duration;
 
+use support::{is_child, run_child_test};
 use ythread_executors::schedule::{InlineBelow, Order, Scheduling};
-use ythread_executors::{CopyMode, ExecutorConfig, SubprocessConfig, WorkerPriority};
+use ythread_executors::{
+    CopyMode, ExecutorConfig, SubprocessConfig, WorkerPriority, parse_duration,
+};
 
 fn rayon(threads: Option<usize>, nice: Option<i32>) -> ExecutorConfig {
     scheduled_rayon(threads, nice, Scheduling::new())
@@ -300,6 +304,8 @@ fn display_writes_the_canonical_form() {
             "subprocess,timeout=2s,memory=1GiB",
         ),
         ("subprocess,memory=16384KiB", "subprocess,memory=16MiB"),
+        ("subprocess,timeout=2m", "subprocess,timeout=120s"),
+        ("rayon,inline_below=1m", "rayon,inline_below=60s"),
         (
             "subprocess,max_payload=1024MiB,memory=1GiB",
             "subprocess,memory=1GiB,max_payload=1GiB",
@@ -367,6 +373,11 @@ const INVALID: &[(&str, &str)] = &[
     ("exclusive,x=y", "no option `x`"),
     ("subprocess:0", "at least 1"),
     ("subprocess,timeout=2", "not a duration"),
+    ("subprocess,spin=50", "not a duration"),
+    ("subprocess,timeout=2M", "not a duration"),
+    ("subprocess,timeout=2min", "not a duration"),
+    ("subprocess,timeout=525601m", "longer than a year"),
+    ("rayon,inline_below=20", "is not one of"),
     ("subprocess,timeout=2h", "not a duration"),
     ("subprocess,timeout=1.5s", "not a duration"),
     ("subprocess,timeout=s", "not a duration"),
@@ -439,8 +450,26 @@ const INVALID: &[(&str, &str)] = &[
     ),
 ];
 
+/// The form an error about each strategy quotes; any other name gets the list of strategies.
+const FORMS: &[(&str, &str)] = &[
+    ("inline", "write it as inline"),
+    (
+        "exclusive",
+        "write it as exclusive[,SCHEDULING], where SCHEDULING is",
+    ),
+    (
+        "rayon",
+        "write it as rayon[:THREADS][,nice=N][,SCHEDULING], where SCHEDULING is \
+         order=shortest|fifo and inline_below=auto|off|DURATION; durations are like 2s",
+    ),
+    (
+        "subprocess",
+        "write it as subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS]",
+    ),
+];
+
 #[test]
-fn every_invalid_form_is_an_error_that_lists_the_valid_forms() {
+fn every_invalid_form_is_an_error_that_quotes_the_form_to_write() {
     for &(text, why) in INVALID {
         let err = match text.parse::<ExecutorConfig>() {
             Ok(config) => panic!("`{text}` parsed as {config:?}"),
@@ -453,20 +482,158 @@ fn every_invalid_form_is_an_error_that_lists_the_valid_forms() {
             message.contains(&format!("`{text}`")),
             "`{text}`: the message should quote the input: {message}"
         );
-        for form in [
-            "inline",
-            "exclusive",
-            "rayon[:THREADS][,nice=N]",
-            "subprocess[:WORKERS]",
-        ] {
-            assert!(message.contains(form), "`{text}`: {message}");
+        let name = text.split([',', ':']).next().unwrap().trim();
+        match FORMS.iter().find(|(known, _)| *known == name) {
+            Some((_, form)) => assert!(message.contains(form), "`{text}`: {message}"),
+            None => assert!(
+                message.contains(
+                    "valid strategies: inline, exclusive, rayon[:THREADS], \
+                     subprocess[:WORKERS], nats://HOST:PORT"
+                ),
+                "`{text}`: {message}"
+            ),
         }
         assert!(
             !message.starts_with(char::is_uppercase),
             "`{text}`: {message}"
         );
         assert!(!message.ends_with('.'), "`{text}`: {message}");
+        // What `main` prints: the message and the kind on one line.
+        assert_eq!(format!("{err:?}"), format!("{message} (kind: Config)"));
+        assert!(!message.contains('\n'), "`{text}`: {message}");
     }
+}
+
+#[test]
+fn a_config_error_quotes_only_its_own_strategys_form() {
+    // The old messages listed every form of every strategy (about 700 characters through
+    // `main`); an error about rayon has no business naming subprocess options.
+    let message = "rayon:0".parse::<ExecutorConfig>().unwrap_err().to_string();
+    assert!(!message.contains("max_payload"), "{message}");
+    assert!(!message.contains("sizes are"), "{message}");
+    let message = "subprocess,memory=1MiB"
+        .parse::<ExecutorConfig>()
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("sizes are like 512MiB"), "{message}");
+    assert!(
+        !message.contains("nice=N][,SCHEDULING], subprocess"),
+        "{message}"
+    );
+}
+
+/// The environment marker of the child run of the test below.
+const MAIN_CHILD: &str = "YTHREAD_TEST_CONFIG_MAIN_CHILD";
+
+/// In the child: fails the way `fn main() -> Result<(), Error>` does, through the standard
+/// library's `Termination` report of a returned error (the test harness uses the same one).
+#[test]
+fn child_main_returns_a_config_error() -> Result<(), ythread_executors::Error> {
+    if !is_child(MAIN_CHILD) {
+        return Ok(());
+    }
+    let config: ExecutorConfig = "rayon:0".parse()?;
+    config.build().map(drop)
+}
+
+#[test]
+fn main_returning_a_config_error_prints_one_readable_line() {
+    let run = run_child_test("child_main_returns_a_config_error", MAIN_CHILD);
+    assert!(!run.status.success(), "{}", run.stdout);
+    let output = format!("{}{}", run.stdout, run.stderr);
+    let line = output
+        .lines()
+        .find(|line| line.starts_with("Error: "))
+        .unwrap_or_else(|| panic!("no `Error:` line in:\n{output}"));
+    assert!(
+        line.starts_with("Error: invalid executor `rayon:0`: `rayon` needs a count of at least 1; write it as rayon[:THREADS]")
+            && line.ends_with(" (kind: Config)"),
+        "{line}"
+    );
+    // No struct dump and no escaped quotes: the message as `Display` writes it.
+    assert!(
+        !line.contains("Error {") && !line.contains("\\\""),
+        "{line}"
+    );
+}
+
+#[test]
+fn every_duration_option_reads_the_same_grammar() {
+    let forms = [
+        ("2m", Duration::from_secs(120)),
+        ("90s", Duration::from_secs(90)),
+        ("1500ms", Duration::from_millis(1500)),
+        ("50us", Duration::from_micros(50)),
+        ("7ns", Duration::from_nanos(7)),
+    ];
+    type Read = fn(&ExecutorConfig) -> Option<Duration>;
+    fn subprocess(config: &ExecutorConfig) -> SubprocessConfig {
+        match config {
+            ExecutorConfig::Subprocess(settings) => settings.clone(),
+            other => panic!("not subprocess: {other:?}"),
+        }
+    }
+    let options: [(&str, Read); 4] = [
+        ("subprocess,timeout=", |c| subprocess(c).timeout),
+        ("subprocess,spin=", |c| subprocess(c).spin),
+        ("subprocess,inline_below=", |c| {
+            match subprocess(c).scheduling.inline_below {
+                Some(InlineBelow::Below(d)) => Some(d),
+                _ => None,
+            }
+        }),
+        ("rayon,inline_below=", |c| match c {
+            ExecutorConfig::Rayon { scheduling, .. } => match scheduling.inline_below {
+                Some(InlineBelow::Below(d)) => Some(d),
+                _ => None,
+            },
+            _ => None,
+        }),
+    ];
+    for (prefix, read) in options {
+        for (form, expected) in forms {
+            let text = format!("{prefix}{form}");
+            assert_eq!(parse_duration(form), Ok(expected), "{form}");
+            let config = parse(&text);
+            assert_eq!(read(&config), Some(expected), "`{text}`");
+            // The written form is the same value, and reads back to itself.
+            let written = config.to_string();
+            assert_eq!(parse(&written), config, "`{text}` wrote `{written}`");
+        }
+        // A bare number has no unit: refused by every option alike.
+        let text = format!("{prefix}30");
+        assert!(text.parse::<ExecutorConfig>().is_err(), "`{text}` parsed");
+    }
+    assert_eq!(parse_duration("2m").unwrap().as_secs(), 120);
+    for bad in ["", "30", "m", "2 m", "2h", "-1s", "1.5s", "2mins"] {
+        let err = parse_duration(bad).unwrap_err();
+        assert!(
+            err.contains(&format!("`{bad}`")) && err.contains("like 2m"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn the_nats_timeout_reads_the_same_grammar() {
+    for (form, expected) in [("2m", 120), ("90s", 90)] {
+        let text = format!("nats://127.0.0.1:4222,timeout={form}");
+        match parse(&text) {
+            ExecutorConfig::Nats(nats) => {
+                assert_eq!(
+                    nats.job_timeout(),
+                    Duration::from_secs(expected),
+                    "`{text}`"
+                )
+            }
+            other => panic!("`{text}` parsed as {other:?}"),
+        }
+    }
+    assert!(
+        "nats://127.0.0.1:4222,timeout=30"
+            .parse::<ExecutorConfig>()
+            .is_err()
+    );
 }
 
 #[test]

@@ -63,7 +63,7 @@ fn from_env_reads_ythread_executor() {
     );
     assert!(
         message.contains("rayon[:THREADS][,nice=N]"),
-        "lists the forms: {message}"
+        "quotes the form: {message}"
     );
     assert!(!message.ends_with('.'), "{message}");
 
@@ -75,7 +75,10 @@ fn from_env_reads_ythread_executor() {
         message.contains("YTHREAD_EXECUTOR") && message.contains("unicode"),
         "{message}"
     );
-    assert!(message.contains("rayon[:THREADS][,nice=N]"), "{message}");
+    assert!(
+        message.contains("valid strategies: inline, exclusive, rayon[:THREADS]"),
+        "{message}"
+    );
 
     unset();
 }

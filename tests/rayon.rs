@@ -171,9 +171,7 @@ fn the_pool_describes_itself_in_configuration_form() {
 fn a_pool_of_zero_threads_or_an_impossible_nice_is_refused() {
     // rayon reads 0 threads as "one per core"; the strategy must not describe itself as
     // `rayon:0` (which does not parse) while running a pool of another size.
-    let err = RayonPool::new(Some(0), None)
-        .err()
-        .expect("a pool of 0 threads");
+    let err = RayonPool::new(Some(0), None).expect_err("a pool of 0 threads");
     assert!(err.is_config(), "{err}");
     let text = err.to_string();
     assert!(text.contains("at least 1"), "{text}");

@@ -14,7 +14,9 @@
 //! SCHEDULING: order=shortest|fifo, inline_below=auto|off|DURATION
 //! ```
 //!
-//! Durations are a whole number with a unit: `2s`, `500ms`, `50us`, at most a year. Sizes are
+//! Durations are a whole number with a unit, `ns`, `us`, `ms`, `s` or `m`: `2m`, `2s`,
+//! `500ms`, `50us`, at most a year; the grammar is [`crate::parse_duration`],
+//! public so that a program's own duration flags can read the same forms. Sizes are
 //! a whole number with a binary unit: `512MiB`, `2GiB`, `64KiB`, `4096B`. Options
 //! left out take the strategy's default (see [`Scheduling`]); `Display` writes the options
 //! that were given, in a fixed order, so the text parses back to the same value.
@@ -34,11 +36,56 @@ use crate::{CopyMode, Error, Exclusive, RayonPool, SubprocessPool, WorkerPriorit
 /// The environment variable [`ExecutorConfig::from_env`] reads.
 pub const ENV_VAR: &str = "YTHREAD_EXECUTOR";
 
-const VALID_FORMS: &str = "inline, exclusive[,SCHEDULING], rayon[:THREADS][,nice=N][,SCHEDULING], \
-     subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N]\
-     [,nice=idle|N][,memory=SIZE][,max_payload=SIZE][,copy=direct|shared][,SCHEDULING], \
-     nats://HOST:PORT[,timeout=DURATION][,subject=PREFIX], where SCHEDULING is order=shortest|fifo and \
-     inline_below=auto|off|DURATION (durations like 2s, 500ms, 50us; sizes like 512MiB, 2GiB)";
+/// The strategies by name; an error about an unknown strategy lists these.
+const STRATEGIES: &str =
+    "inline, exclusive, rayon[:THREADS], subprocess[:WORKERS], nats://HOST:PORT";
+
+/// The full form of each strategy: an error about one strategy quotes its form only, so that
+/// the message stays short enough to read on one line.
+const FORMS: [(&str, &str); 5] = [
+    ("inline", "inline"),
+    ("exclusive", "exclusive[,SCHEDULING]"),
+    ("rayon", "rayon[:THREADS][,nice=N][,SCHEDULING]"),
+    (
+        "subprocess",
+        "subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N]\
+         [,nice=idle|N][,memory=SIZE][,max_payload=SIZE][,copy=direct|shared][,SCHEDULING]",
+    ),
+    (
+        "nats",
+        "nats://HOST:PORT[,timeout=DURATION][,subject=PREFIX]",
+    ),
+];
+
+/// What to write instead of `text`: the form of the strategy it names, with the grammar of
+/// the placeholders that form uses, or the list of strategies if it names none.
+fn form_help(text: &str) -> String {
+    let name = if text.starts_with("nats://") {
+        "nats"
+    } else {
+        text.split([',', ':']).next().unwrap_or_default().trim()
+    };
+    let Some((_, form)) = FORMS.iter().find(|(known, _)| *known == name) else {
+        return format!("valid strategies: {STRATEGIES}");
+    };
+    let mut help = format!("write it as {form}");
+    let mut sep = ", where";
+    if form.contains("SCHEDULING") {
+        help.push_str(sep);
+        help.push_str(" SCHEDULING is order=shortest|fifo and inline_below=auto|off|DURATION");
+        sep = ";";
+    }
+    if form.contains("DURATION") || form.contains("SCHEDULING") {
+        help.push_str(sep);
+        help.push_str(" durations are like 2s, 500ms, 50us or 2m");
+        sep = ";";
+    }
+    if form.contains("SIZE") {
+        help.push_str(sep);
+        help.push_str(" sizes are like 512MiB or 2GiB");
+    }
+    help
+}
 
 /// Which strategy runs yielded work, and its settings.
 ///
@@ -82,6 +129,7 @@ pub enum ExecutorConfig {
     Subprocess(SubprocessConfig),
     /// Worker nodes behind a NATS server.
     #[cfg(feature = "nats")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
     Nats(crate::NatsConfig),
 }
 
@@ -138,7 +186,7 @@ impl ExecutorConfig {
                 .map_err(|e: Error| Error::config(format!("{ENV_VAR} is invalid: {e}"))),
             Ok(_) | Err(std::env::VarError::NotPresent) => Ok(ExecutorConfig::Inline),
             Err(std::env::VarError::NotUnicode(_)) => Err(Error::config(format!(
-                "{ENV_VAR} is not valid unicode; valid forms: {VALID_FORMS}"
+                "{ENV_VAR} is not valid unicode; valid strategies: {STRATEGIES}"
             ))),
         }
     }
@@ -223,7 +271,8 @@ impl FromStr for ExecutorConfig {
     fn from_str(text: &str) -> Result<Self, Error> {
         parse(text.trim()).map_err(|why| {
             Error::config(format!(
-                "invalid executor `{text}`: {why}; valid forms: {VALID_FORMS}"
+                "invalid executor `{text}`: {why}; {}",
+                form_help(text.trim())
             ))
         })
     }

@@ -28,11 +28,37 @@
 //! ```
 //!
 //! Programs that may use the subprocess or nats strategies call [`init`] first thing in `main`.
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `nats` | off | the `nats://HOST:PORT` strategy: `NatsConfig`, `NatsExecutor` and the `nats` module, with the broker's client (`async-nats`) on a small tokio runtime of its own |
+//!
+//! Without `nats`, the form `nats://HOST:PORT` parses to an error that says to enable it.
+//!
+//! # Threads: `Send` and `Sync`
+//!
+//! Every strategy ([`Exclusive`], [`RayonPool`], [`SubprocessPool`], `NatsExecutor`) is
+//! `Send + Sync`, as [`ythread::CpuApply`] requires: one strategy serves every handler thread.
+//! The configuration values ([`ExecutorConfig`], [`SubprocessConfig`], the [`schedule`]
+//! settings, [`WorkerPriority`], [`CopyMode`]), [`PoolStatus`], [`SubprocessBuilder`] and
+//! [`Error`] are `Send + Sync` too. `tests/send_sync.rs` in the repository asserts all of
+//! this at compile time.
+//!
+//! # Errors
+//!
+//! An [`Error`]'s `Display` carries its cause on one line, and `source()` returns `None`;
+//! `Debug` adds the kind, so `fn main() -> Result<(), Error>` prints one readable line. The
+//! same convention holds for [`ythread::Error`].
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod config;
 mod error;
 pub mod exclusive;
 #[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
 mod portable;
 mod priority;
@@ -45,7 +71,14 @@ pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
 pub use error::{Error, ErrorKind};
 pub use exclusive::Exclusive;
 #[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub use nats::{NatsConfig, NatsExecutor};
 pub use priority::WorkerPriority;
 pub use rayon_pool::RayonPool;
 pub use subprocess::{CopyMode, PoolStatus, SubprocessBuilder, SubprocessPool, WORKER_ENV, init};
+pub use units::parse_duration;
+
+/// The example of the crate's README, run as a doctest so that it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -24,6 +24,7 @@ pub(crate) fn set_nice(id: u32, nice: i32) {
 
 /// The CPU priority of a subprocess pool's regular workers: `nice=idle` or `nice=N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum WorkerPriority {
     /// The idle scheduling class (`SCHED_IDLE`): the worker runs only when nothing else wants
     /// the core, and any other thread that wakes preempts it at once. The default while there

@@ -99,6 +99,14 @@ impl RayonPool {
     }
 }
 
+impl std::fmt::Debug for RayonPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RayonPool")
+            .field("config", &self.describe())
+            .finish_non_exhaustive()
+    }
+}
+
 impl CpuApply for RayonPool {
     fn apply(&self, work: &mut dyn Work) {
         if self.pool.current_thread_index().is_some() {

@@ -123,6 +123,9 @@ impl Cancellation {
     /// the guard has dropped: dropping the guard waits for a run in progress. Keep it short
     /// and never register or drop a guard from inside it. Registering again replaces what was
     /// registered (one registration per handler: nest no cancellable waits).
+    ///
+    /// Bind the guard to a named variable (`let _armed = ...`) for as long as the wait
+    /// lasts: `let _ = c.on_cancel(..)` drops it on the spot, which unregisters at once.
     pub fn on_cancel(&self, on_cancel: impl FnOnce() + Send + 'static) -> CancelGuard {
         *self.state.on_cancel.lock() = Some(Box::new(on_cancel));
         // A cancel that came before the registration finds the slot empty; this catches it.
@@ -144,8 +147,20 @@ impl std::fmt::Debug for Cancellation {
 }
 
 /// Unregisters what [`Cancellation::on_cancel`] registered when dropped.
+///
+/// Keep it in a named binding (`let _armed = ...`) until the wait is over; dropping it at once
+/// (`let _ = ...`, or not binding it) unregisters at once.
+#[must_use = "dropping the guard unregisters the cancel action at once; bind it with `let _armed = ...` for as long as the wait lasts"]
 pub struct CancelGuard {
     state: Arc<CancelState>,
+}
+
+impl std::fmt::Debug for CancelGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelGuard")
+            .field("cancelled", &self.state.is_cancelled())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for CancelGuard {

@@ -100,6 +100,7 @@ pub struct CostModel {
 
 /// What a model has learned about one size class, for metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LearnedCost {
     /// The sizes of the class, both ends included; `None` for a task without a declared size.
     pub sizes: Option<(u64, u64)>,

@@ -4,6 +4,22 @@
 //! The error is a small boxed struct with a public [`ErrorKind`] and accessors, so that new
 //! kinds and new detail can be added without breaking callers, and so that a `Result<T, Error>`
 //! stays one pointer wide on the hot path.
+//!
+//! # `Display` carries the cause
+//!
+//! An error's `Display` is the whole story on one line: what failed, why (a codec's cause, a
+//! worker's signal, a panic's message and location) and what to do. So
+//! [`std::error::Error::source`] returns `None`: reporters that walk the source chain
+//! (`anyhow`'s `{:#}`, `eyre`) print each cause once. The details are there for code through
+//! the accessors ([`Error::kind`], [`Error::termination`], [`Error::message`], ...).
+//! `ythread-executors` follows the same rule.
+//!
+//! `Debug` is the `Display` text followed by the kind, on one line, because that is what
+//! `fn main() -> Result<(), ythread::Error>` prints when `main` fails:
+//!
+//! ```text
+//! Error: the handler was cancelled (kind: Cancelled)
+//! ```
 
 use std::fmt;
 use std::time::Duration;
@@ -69,19 +85,21 @@ fn signal_name(sig: i32) -> &'static str {
 ///
 /// Every message is lowercase, names what went wrong and, where there is something to do, what
 /// to do. Use [`Error::kind`] or the `is_*` predicates to branch on it.
+///
+/// `Display` is the whole story on one line, the cause included; so `source()` returns `None`
+/// (reporters that walk the chain print each cause once), and the details are there for code
+/// through the accessors. `Debug` is the `Display` text and the kind on one line, which is what
+/// `fn main() -> Result<(), Error>` prints. `ythread-executors` keeps the same convention.
 pub struct Error {
     inner: Box<Inner>,
 }
 
-#[derive(Debug, thiserror::Error)]
 enum Inner {
-    #[error("{what} panicked at {}: {message}", location.as_deref().unwrap_or("an unknown location"))]
     Panicked {
         what: String,
         message: String,
         location: Option<String>,
     },
-    #[error("{}", died_message(*pid, *termination, task, *memory_limit))]
     WorkerDied {
         pid: u32,
         termination: Termination,
@@ -89,24 +107,64 @@ enum Inner {
         /// The worker's memory limit, when its death is read as having exceeded it.
         memory_limit: Option<u64>,
     },
-    #[error("{what} did not finish within {}", humanize(*limit))]
-    TimedOut { what: String, limit: Duration },
-    #[error("the handler was cancelled")]
+    TimedOut {
+        what: String,
+        limit: Duration,
+    },
     Cancelled,
-    #[error(
-        "closure work cannot leave this process, so the {strategy} strategy cannot run it; \
-         define the work with `ythread::task!` and call `Yielder::apply`, or pick an \
-         in-process strategy"
-    )]
-    NotPortable { strategy: String },
-    #[error(
-        "task `{task}` is not registered {place}; add it to the `TaskRegistry` given to init()"
-    )]
-    UnknownTask { task: String, place: String },
-    #[error("could not {what}: {cause}")]
-    Codec { what: String, cause: String },
-    #[error("{reason}")]
-    Unavailable { reason: String },
+    NotPortable {
+        strategy: String,
+    },
+    UnknownTask {
+        task: String,
+        place: String,
+    },
+    Codec {
+        what: String,
+        cause: String,
+    },
+    Unavailable {
+        reason: String,
+    },
+}
+
+impl fmt::Display for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Inner::Panicked {
+                what,
+                message,
+                location,
+            } => write!(
+                f,
+                "{what} panicked at {}: {message}",
+                location.as_deref().unwrap_or("an unknown location")
+            ),
+            Inner::WorkerDied {
+                pid,
+                termination,
+                task,
+                memory_limit,
+            } => f.write_str(&died_message(*pid, *termination, task, *memory_limit)),
+            Inner::TimedOut { what, limit } => {
+                write!(f, "{what} did not finish within {}", humanize(*limit))
+            }
+            Inner::Cancelled => f.write_str("the handler was cancelled"),
+            Inner::NotPortable { strategy } => write!(
+                f,
+                "closure work cannot leave this process, so the {strategy} strategy cannot run \
+                 it; define the work with `ythread::task!` and call `Yielder::apply`, or pick an \
+                 in-process strategy"
+            ),
+            Inner::UnknownTask { task, place } => write!(
+                f,
+                "task `{task}` is not registered {place}; add it to the `TaskRegistry` given to \
+                 init()"
+            ),
+            Inner::Codec { what, cause } => write!(f, "could not {what}: {cause}"),
+            Inner::Unavailable { reason } => f.write_str(reason),
+        }
+    }
 }
 
 fn died_message(pid: u32, termination: Termination, task: &str, limit: Option<u64>) -> String {
@@ -350,14 +408,13 @@ impl fmt::Display for Error {
 }
 
 impl fmt::Debug for Error {
+    /// The `Display` text and the kind on one line: what `main` prints when it returns this.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Error")
-            .field("kind", &self.kind())
-            .field("message", &self.to_string())
-            .finish()
+        write!(f, "{self} (kind: {:?})", self.kind())
     }
 }
 
+/// The cause is in `Display`, so `source()` keeps its default `None` (see the module docs).
 impl std::error::Error for Error {}
 
 #[cfg(test)]
@@ -411,6 +468,17 @@ mod tests {
         );
         assert_eq!(humanize_bytes(1536 << 20), "1.5 GiB");
         assert_eq!(humanize_bytes(100), "100 B");
+    }
+
+    #[test]
+    fn debug_is_the_display_text_and_the_kind_on_one_line() {
+        let e = Error::codec("decode the result of task `sumn`", "unexpected end");
+        assert_eq!(
+            format!("{e:?}"),
+            "could not decode the result of task `sumn`: unexpected end (kind: Codec)"
+        );
+        assert_eq!(format!("{e:#?}"), format!("{e:?}"));
+        assert!(std::error::Error::source(&e).is_none());
     }
 
     #[test]

@@ -44,6 +44,30 @@
 //!
 //! The other strategies and the configuration that picks one live in `ythread-executors`.
 //!
+//! # Feature flags
+//!
+//! `ythread` has no optional features: the core is small, and everything optional (the
+//! strategies beyond inline and their configuration, the `nats` strategy behind its own
+//! feature) lives in `ythread-executors`.
+//!
+//! # Threads: `Send` and `Sync`
+//!
+//! | type | `Send` | `Sync` | why |
+//! |---|---|---|---|
+//! | [`Executor`], [`Inline`], [`TaskRegistry`], [`CostModel`], [`Error`], [`Metrics`] | yes | yes | shared by every handler thread |
+//! | [`JoinHandle<R>`] | yes | yes | wait for or cancel a handler from any thread (`R: Send`) |
+//! | [`Builder`], [`Cancellation`], [`CancelGuard`], [`Encoded`] | yes | yes | plain data and shared state |
+//! | [`Yielder`] | no | no | it is the handler's coroutine: it cannot leave the handler's stack |
+//!
+//! A strategy ([`CpuApply`]) must be `Send + Sync`; a [`Task`] is `Copy + Send + Sync`.
+//! `tests/send_sync.rs` in the repository asserts each line of this table at compile time.
+//!
+//! # Errors
+//!
+//! [`Error`]'s `Display` carries the cause on one line and `source()` returns `None`; `Debug`
+//! adds the kind, so `fn main() -> Result<(), ythread::Error>` prints one readable line.
+//! `ythread-executors` keeps the same convention.
+//!
 //! # Panics
 //!
 //! One policy everywhere: a panic is caught at the boundary of what panicked and comes back as
@@ -107,3 +131,8 @@ pub use thread::{Builder, DEFAULT_STACK_SIZE, YieldableThread};
 pub use unwind::payload_message;
 pub use work::Work;
 pub use yielder::Yielder;
+
+/// The example of the crate's README, run as a doctest so that it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

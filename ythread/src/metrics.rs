@@ -9,7 +9,11 @@ use std::time::Duration;
 use crate::cost::LearnedCost;
 
 /// What one executor has run, and what waits and runs in it now.
+///
+/// More fields will come; a strategy of your own starts from [`Metrics::unrecorded`] (or
+/// `Default`) and sets the fields it keeps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Metrics {
     /// The strategy, in its configuration form.
     pub strategy: String,
@@ -24,8 +28,9 @@ pub struct Metrics {
     pub tasks: Vec<TaskMetrics>,
 }
 
-/// What one executor has run of one task.
+/// What one executor has run of one task. More fields will come: start from `Default`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskMetrics {
     /// The task's name, or `closure work` for closures.
     pub task: String,

@@ -55,6 +55,7 @@ impl TaskRegistry {
     }
 
     /// Adds `task` and returns the registry, for chaining.
+    #[must_use]
     pub fn with<T: Task>(mut self, task: T) -> Self {
         self.add(task);
         self

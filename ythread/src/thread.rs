@@ -69,6 +69,7 @@ impl YieldableThread {
 
 /// Configures a yieldable thread before it starts.
 #[derive(Clone, Debug)]
+#[must_use = "a builder starts nothing until `spawn` is called"]
 pub struct Builder {
     name: Option<String>,
     stack_size: usize,

@@ -73,6 +73,15 @@ pub struct Yielder<'a> {
     executor: &'a Executor,
 }
 
+impl std::fmt::Debug for Yielder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Yielder")
+            .field("strategy", &self.strategy())
+            .field("cancelled", &self.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Unwinds a cancelled or abandoned handler; recognised by the driver, never shown to users.
 pub(crate) struct UnwindSignal;
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// In what order waiting work gets its turn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Order {
     /// Shortest predicted cost first, with aging: no piece of work is overtaken by more than
     /// [`MAX_OVERTAKES`](crate::schedule::MAX_OVERTAKES) later arrivals. The default.
@@ -37,6 +38,7 @@ impl fmt::Display for Order {
 
 /// Which work runs on the handler's own thread, with no hand-off at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum InlineBelow {
     /// Every piece of work goes through the strategy.
     Off,
@@ -92,12 +94,14 @@ impl Scheduling {
     }
 
     /// With `order=`.
+    #[must_use]
     pub fn order(mut self, order: Order) -> Self {
         self.order = Some(order);
         self
     }
 
     /// With `inline_below=`.
+    #[must_use]
     pub fn inline_below(mut self, inline_below: InlineBelow) -> Self {
         self.inline_below = Some(inline_below);
         self

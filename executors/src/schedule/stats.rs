@@ -68,15 +68,16 @@ impl TaskCounters {
             .iter()
             .map(|c| c.load(Ordering::Relaxed))
             .collect();
-        Some(TaskMetrics {
-            task: self.name.to_owned(),
-            runs: inline + offloaded,
-            inline,
-            offloaded,
-            wait_p50: percentile(&counts, 0.50),
-            wait_p99: percentile(&counts, 0.99),
-            learned: self.model.map(CostModel::learned).unwrap_or_default(),
-        })
+        // `TaskMetrics` is non-exhaustive: outside ythread it is built by setting fields.
+        let mut metrics = TaskMetrics::default();
+        metrics.task = self.name.to_owned();
+        metrics.runs = inline + offloaded;
+        metrics.inline = inline;
+        metrics.offloaded = offloaded;
+        metrics.wait_p50 = percentile(&counts, 0.50);
+        metrics.wait_p99 = percentile(&counts, 0.99);
+        metrics.learned = self.model.map(CostModel::learned).unwrap_or_default();
+        Some(metrics)
     }
 }
 
@@ -117,13 +118,11 @@ impl Stats {
             .chain([&self.other, &self.closures])
             .filter_map(TaskCounters::snapshot)
             .collect();
-        Metrics {
-            strategy,
-            waiting,
-            in_flight: self.in_flight.load(Ordering::Relaxed),
-            inline_below: None,
-            tasks,
-        }
+        let mut metrics = Metrics::unrecorded(strategy);
+        metrics.waiting = waiting;
+        metrics.in_flight = self.in_flight.load(Ordering::Relaxed);
+        metrics.tasks = tasks;
+        metrics
     }
 }
 

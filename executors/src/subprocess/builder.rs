@@ -27,6 +27,7 @@ use crate::{CopyMode, Error, WorkerPriority};
 
 /// Configures a [`SubprocessPool`].
 #[derive(Debug, Default)]
+#[must_use = "a builder starts nothing until `build` is called"]
 pub struct SubprocessBuilder {
     workers: Option<usize>,
     timeout: Option<Duration>,

@@ -36,6 +36,7 @@ use super::wire_error::worker_text;
 
 /// How a subprocess pool moves large byte strings (`copy=direct|shared`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CopyMode {
     /// The parent copies each byte string of at least 256 KiB straight into the worker's
     /// memory or out of it: one copy each way. Where the kernel does not allow it, a worker
