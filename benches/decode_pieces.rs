@@ -85,9 +85,7 @@ fn main() {
     let ratio = |large: Duration, small: Duration| large.as_secs_f64() / small.as_secs_f64();
     let decode_ratio = ratio(decode_large, decode_small);
     println!("one-byte pieces     64k          128k         ratio   (medians of 21)");
-    println!(
-        "decode              {decode_small:<12.2?} {decode_large:<12.2?} {decode_ratio:.2}"
-    );
+    println!("decode              {decode_small:<12.2?} {decode_large:<12.2?} {decode_ratio:.2}");
     println!(
         "floor (gather)      {floor_small:<12.2?} {floor_large:<12.2?} {:.2}",
         ratio(floor_large, floor_small)

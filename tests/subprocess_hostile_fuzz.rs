@@ -117,7 +117,9 @@ fn random_and_mutated_replies_never_hurt_the_parent_or_the_next_job() {
     let mut rounds = 0;
     while rounds < ROUNDS && started.elapsed() < TIME {
         rounds += 1;
-        let packets = (0..1 + rng.below(3)).map(|_| packet(&scene, &mut rng)).collect();
+        let packets = (0..1 + rng.below(3))
+            .map(|_| packet(&scene, &mut rng))
+            .collect();
         // Any value or any error: a worker that sends garbage may also send a well-formed
         // answer or failure. What matters is that the job ends (bounded in `send_raw`).
         let _ = scene.send_raw(packets, 7);

@@ -5,11 +5,11 @@
 mod hostile_support;
 mod subprocess_support;
 
-use subprocess_support::eventually;
 use hostile_support::{
     Scene, forks, hostile_pool, inflated_region, lying_lengths, raw_packets, replies_twice,
     sealed_region, status_field, tiny_offers,
 };
+use subprocess_support::eventually;
 
 fn count(dir: &str) -> usize {
     std::fs::read_dir(dir).unwrap().count()

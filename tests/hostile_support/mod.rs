@@ -12,8 +12,8 @@ use serde_bytes::ByteBuf;
 use ythread::{Error, Executor};
 use ythread_executors::{SubprocessBuilder, SubprocessPool};
 use ythread_suite::hostile::{
-    RawPacket, claim_no_time, fork_then, inflate_results, offer_body, reply_body,
-    seal_args_region, send_raw,
+    RawPacket, claim_no_time, fork_then, inflate_results, offer_body, reply_body, seal_args_region,
+    send_raw,
 };
 use ythread_suite::tasks::{Misbehave, echo_bytes, pid, tiny};
 
@@ -71,7 +71,9 @@ impl Scene {
     pub fn send_raw(&mut self, packets: Vec<RawPacket>, value: u64) -> Result<u64, Error> {
         self.sent += 1;
         let executor = self.executor.clone();
-        within("a hostile job", move || executor.run(send_raw, (packets, value)))
+        within("a hostile job", move || {
+            executor.run(send_raw, (packets, value))
+        })
     }
 
     /// Runs the honest `tiny(x)` on the current worker (which [`probe`](Self::probe) named).
@@ -88,7 +90,11 @@ impl Scene {
         let before = self.worker;
         let now = self.probe();
         assert_ne!(now, before, "{after}: the misbehaving worker was replaced");
-        assert_eq!(self.tiny(41), 42, "{after}: the next job gets its own result");
+        assert_eq!(
+            self.tiny(41),
+            42,
+            "{after}: the next job gets its own result"
+        );
     }
 }
 
@@ -96,9 +102,7 @@ impl Scene {
 /// its own after its reply (a forged reply, then its real one) may be caught only by the
 /// next job, after that job was sent: then that job fails as garbled, never with another
 /// job's result, and the worker is replaced for the next try.
-pub fn honest<T: Send + 'static>(
-    run: impl Fn() -> Result<T, Error> + Send + 'static,
-) -> T {
+pub fn honest<T: Send + 'static>(run: impl Fn() -> Result<T, Error> + Send + 'static) -> T {
     within("an honest job", move || {
         for _ in 0..2 {
             match run() {
@@ -236,7 +240,11 @@ pub fn replies_twice(scene: &mut Scene) {
     let executor = scene.executor.clone();
     let next = honest(move || executor.run(tiny, 6));
     assert_eq!(next, 7, "the next client got its own result");
-    assert_ne!(scene.probe(), before, "the worker that replied twice was replaced");
+    assert_ne!(
+        scene.probe(),
+        before,
+        "the worker that replied twice was replaced"
+    );
     // The next client's job was the new worker's first.
     scene.sent += 1;
 }
@@ -260,14 +268,18 @@ pub fn tiny_offers(scene: &mut Scene) {
 /// large payload still goes through the region, to the same worker.
 pub fn sealed_region(scene: &mut Scene) {
     let executor = scene.executor.clone();
-    let sealed = within("a sealing job", move || executor.run(seal_args_region, ()).unwrap());
+    let sealed = within("a sealing job", move || {
+        executor.run(seal_args_region, ()).unwrap()
+    });
     scene.sent += 1;
     assert!(!sealed, "the region refuses new seals");
     // Above the shared-memory threshold, below the direct-copy one: through the region.
     let payload = ByteBuf::from(vec![9u8; 100 << 10]);
     let executor = scene.executor.clone();
     let expected = payload.clone();
-    let back = within("a large job", move || executor.run(echo_bytes, payload).unwrap());
+    let back = within("a large job", move || {
+        executor.run(echo_bytes, payload).unwrap()
+    });
     scene.sent += 1;
     assert!(back == expected, "the payload came back whole");
     let worker = scene.worker;

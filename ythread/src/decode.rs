@@ -122,7 +122,11 @@ impl<'de> Reader<'de> {
     /// Moves into the next piece if the rest is read up to its gap.
     fn enter_piece(&mut self) {
         while self.current.is_none()
-            && self.apart.as_slice().first().is_some_and(|gap| gap.at == self.pos)
+            && self
+                .apart
+                .as_slice()
+                .first()
+                .is_some_and(|gap| gap.at == self.pos)
             && let Some(gap) = self.apart.next()
         {
             self.apart_left -= gap.bytes.len();

@@ -263,9 +263,9 @@ mod tests {
 
     use super::*;
     use crate::subprocess::frame::{FrameReceiver, Side};
+    use crate::subprocess::protocol::Reply;
     use crate::subprocess::receive::Receiver;
     use crate::subprocess::socket::Socket;
-    use crate::subprocess::protocol::Reply;
 
     ythread::task!(
         fn add(a: u32, b: u32) -> u32 {

@@ -173,7 +173,9 @@ impl Wire {
             .map_err(FrameError::Channel)?;
         let (declared, seq, body) = split_header(&self.packet)?;
         if declared != body.len() as u64 {
-            return Err(FrameError::Malformed("of a small message that is not one packet"));
+            return Err(FrameError::Malformed(
+                "of a small message that is not one packet",
+            ));
         }
         check_seq(self.side, &mut self.seq, seq)?;
         Ok(body)
@@ -185,7 +187,9 @@ fn check_seq(side: Side, current: &mut u64, seq: u64) -> Result<(), FrameError> 
     match side {
         Side::Worker => *current = seq,
         Side::Parent if seq != *current => {
-            return Err(FrameError::Malformed("of another job (a stale or unsolicited reply)"));
+            return Err(FrameError::Malformed(
+                "of another job (a stale or unsolicited reply)",
+            ));
         }
         Side::Parent => {}
     }
@@ -262,8 +266,7 @@ impl FrameReceiver {
             receiver.recv(piece)
         })?;
         check_seq(wire.side, &mut wire.seq, seq)?;
-        self.last_in_place =
-            std::ptr::eq(body.as_ptr(), self.first[HEADER..].as_ptr());
+        self.last_in_place = std::ptr::eq(body.as_ptr(), self.first[HEADER..].as_ptr());
         Ok((body, wire))
     }
 
@@ -293,7 +296,10 @@ mod tests {
             *into = pieces.next().unwrap();
             Ok(())
         };
-        receive(&first, joined, usize::MAX, next).unwrap().1.to_vec()
+        receive(&first, joined, usize::MAX, next)
+            .unwrap()
+            .1
+            .to_vec()
     }
 
     #[test]
@@ -357,7 +363,10 @@ mod tests {
         for declared in [101, 1 << 45, u64::MAX] {
             let frame = lying(declared, &[1, 2]);
             let refused = receive(&frame, &mut joined, 100, |_| unreachable!());
-            assert!(matches!(refused, Err(FrameError::Malformed(_))), "{declared}");
+            assert!(
+                matches!(refused, Err(FrameError::Malformed(_))),
+                "{declared}"
+            );
         }
         assert_eq!(joined.capacity(), 0, "nothing was reserved");
         // Within the limit, the buffer grows only as packets arrive.

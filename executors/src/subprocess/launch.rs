@@ -30,11 +30,11 @@ use ipc_channel::IpcError;
 use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 
 use super::deadline::{self, Watch};
-use super::direct;
 use super::deaths::pidfd_open;
+use super::direct;
 use super::frame::{self, FrameReceiver, Side};
 use super::process::{WorkerProcess, wait_until};
-use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, TRANSPORT_VERSION, Regions};
+use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, Regions, TRANSPORT_VERSION};
 use super::receive::Receiver;
 use super::shm::{self, Region};
 use super::socket::Socket;

@@ -358,7 +358,11 @@ impl WorkerProcess {
             if len < DIRECT_THRESHOLD {
                 // Only large byte strings are offered, so offers are few (at most
                 // max_payload / DIRECT_THRESHOLD) and each one pays for its exchange.
-                work.fail(garbled(pid, task, "an offer below the direct-copy threshold"));
+                work.fail(garbled(
+                    pid,
+                    task,
+                    "an offer below the direct-copy threshold",
+                ));
                 return Received::Garbled;
             }
             offered_bytes = offered_bytes.saturating_add(len);

@@ -121,7 +121,11 @@ impl Socket {
 
     /// Sends one packet of at most [`MAX_PACKET`] bytes, waiting while the socket is full
     /// unless `peer` (a pidfd) says the other process exited first.
-    pub(super) fn send(&self, packet: &[u8], peer: Option<BorrowedFd<'_>>) -> Result<(), SocketError> {
+    pub(super) fn send(
+        &self,
+        packet: &[u8],
+        peer: Option<BorrowedFd<'_>>,
+    ) -> Result<(), SocketError> {
         debug_assert!(packet.len() <= MAX_PACKET);
         loop {
             // SAFETY: the kernel reads `packet.len()` bytes from `packet`, a live borrowed
@@ -197,7 +201,9 @@ impl Socket {
             return Err(SocketError::Garbled("a packet with descriptors attached"));
         }
         if header.msg_flags & libc::MSG_TRUNC != 0 {
-            return Err(SocketError::Garbled("a packet larger than the protocol allows"));
+            return Err(SocketError::Garbled(
+                "a packet larger than the protocol allows",
+            ));
         }
         if received == 0 {
             // Frames are never empty, so nothing honest sends an empty packet: end-of-file.
@@ -212,7 +218,11 @@ impl Socket {
     /// Waits for a packet and receives it into `into`. `peer` is the other process's pidfd, if
     /// known: its exit ends the wait with [`SocketError::Closed`] once every packet it sent
     /// before is read, even if another process still holds its end of the socket.
-    pub(super) fn recv(&self, into: &mut Vec<u8>, peer: Option<BorrowedFd<'_>>) -> Result<(), SocketError> {
+    pub(super) fn recv(
+        &self,
+        into: &mut Vec<u8>,
+        peer: Option<BorrowedFd<'_>>,
+    ) -> Result<(), SocketError> {
         loop {
             if self.try_recv(into)? {
                 return Ok(());
@@ -262,7 +272,11 @@ fn close_descriptors(header: &libc::msghdr) -> bool {
 
 /// Waits until `fd` is ready for `events` (true), or `peer` becomes readable: the process it
 /// refers to exited (false).
-fn wait(fd: RawFd, events: libc::c_short, peer: Option<BorrowedFd<'_>>) -> Result<bool, SocketError> {
+fn wait(
+    fd: RawFd,
+    events: libc::c_short,
+    peer: Option<BorrowedFd<'_>>,
+) -> Result<bool, SocketError> {
     let mut fds = [
         libc::pollfd {
             fd,
@@ -320,13 +334,19 @@ mod tests {
         let sent = unsafe { libc::send(a.fd(), big.as_ptr().cast(), big.len(), 0) };
         assert_eq!(sent, big.len() as isize);
         let mut into = Vec::new();
-        assert!(matches!(b.recv(&mut into, None), Err(SocketError::Garbled(_))));
+        assert!(matches!(
+            b.recv(&mut into, None),
+            Err(SocketError::Garbled(_))
+        ));
 
         // A packet with a descriptor attached: the receiver closes it.
         let (spare, _other) = Socket::pair().unwrap();
         let fds_before = std::fs::read_dir("/proc/self/fd").unwrap().count();
         send_with_descriptor(&a, spare.fd());
-        assert!(matches!(b.recv(&mut into, None), Err(SocketError::Garbled(_))));
+        assert!(matches!(
+            b.recv(&mut into, None),
+            Err(SocketError::Garbled(_))
+        ));
         let fds_after = std::fs::read_dir("/proc/self/fd").unwrap().count();
         assert_eq!(fds_after, fds_before, "the received descriptor was closed");
         // The socket still works for honest packets.

@@ -92,7 +92,10 @@ mod tests {
 
     #[test]
     fn worker_text_loses_its_control_characters_and_its_excess() {
-        assert_eq!(worker_text("line\nnext\x1b[31mred\u{202e}"), "line next [31mred ");
+        assert_eq!(
+            worker_text("line\nnext\x1b[31mred\u{202e}"),
+            "line next [31mred "
+        );
         assert_eq!(worker_text("fine text"), "fine text");
         let long = "é".repeat(MAX_WORKER_TEXT);
         let cut = worker_text(&long);

@@ -22,7 +22,7 @@ use ythread::TaskRegistry;
 use super::answer::Answerer;
 use super::direct;
 use super::frame::{self, FrameError, FrameReceiver, Side};
-use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, TRANSPORT_VERSION, Regions};
+use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, Regions, TRANSPORT_VERSION};
 use super::receive::Receiver;
 use super::shm::Region;
 use super::socket::{Socket, SocketError};
@@ -168,7 +168,11 @@ fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
 
     let max_payload = usize::try_from(marker.max_payload).unwrap_or(usize::MAX);
     let limit = max_payload.saturating_add(frame::HEADROOM);
-    let mut jobs = FrameReceiver::new(Receiver::new(socket, None, marker.spin), Side::Worker, limit);
+    let mut jobs = FrameReceiver::new(
+        Receiver::new(socket, None, marker.spin),
+        Side::Worker,
+        limit,
+    );
     let mut reply = Vec::new();
     let memory = (marker.memory > 0).then_some(marker.memory);
     let mut answerer = Answerer::new(regions, max_payload, memory);
