@@ -234,10 +234,9 @@ impl WorkerProcess {
     ) -> Result<usize, Received> {
         match self.link.next_job() {
             Ok(()) => {}
-            Err(FrameError::Channel(SocketError::Closed)) if self.open => {
-                return Err(Received::NotSent);
-            }
-            Err(_) => return Err(Received::Unsolicited),
+            Err(e) if e.is_garbled() => return Err(Received::Unsolicited),
+            // Gone before it could take the job.
+            Err(_) => return Err(Received::NotSent),
         }
         protocol::start_job(task, &mut self.frame);
         let tag = self.frame.len() - 1;
