@@ -8,10 +8,13 @@
 //! and a slot frees, it says "room again" on the registry's room subject so that the callers
 //! waiting send again at once.
 //!
-//! With the inline local strategy, a task measured cheaper than [`AT_ONCE_BELOW`] runs at once
-//! on the I/O thread, with no "taken" message and no hand-off to a blocking thread: both would
-//! cost more than the work. Its reply follows within microseconds, so a node dying in between
-//! loses at most that one job.
+//! Every job runs on one of the runtime's blocking threads, never on the I/O thread that
+//! takes jobs, answers "busy" and status questions and hears signals: the I/O thread runs no
+//! task, whatever the job's predicted cost, so no job can stall it (see `drain.rs` for how
+//! the node stops). Before that, a job is admitted (`admission.rs`): its subject decides its
+//! task. A job predicted cheaper than [`UNANNOUNCED_BELOW`] at its size is not announced with
+//! a "taken" message, which would cost its caller more than the work; its reply follows within
+//! microseconds, so a node dying in between loses at most that one job's name.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -19,12 +22,13 @@ use std::time::{Duration, Instant};
 
 use async_nats::{Client, Message, Subject};
 use futures_util::StreamExt;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 use ythread::{Executor, TaskRegistry};
 
 use super::NatsConfig;
+use super::admission::{self, Admitted};
 use super::connect;
+use super::drain::{self, EXIT_ABANDONED, StopSignals};
 use super::identity;
 use super::message;
 use super::status::NodeStatus;
@@ -32,9 +36,9 @@ use super::subjects::Subjects;
 use crate::ExecutorConfig;
 use crate::subprocess::protocol::{self, WireError};
 
-/// Tasks measured cheaper than this run at once on the I/O thread of a node whose local
-/// strategy is inline.
-pub const AT_ONCE_BELOW: Duration = Duration::from_micros(50);
+/// Jobs predicted cheaper than this, at their size, on a node whose local strategy is
+/// inline, are answered without a "taken" message first.
+pub const UNANNOUNCED_BELOW: Duration = Duration::from_micros(50);
 
 /// How long a draining node keeps answering "busy" to jobs the broker had already routed to
 /// it before its unsubscription took effect.
@@ -94,7 +98,8 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
     };
     let node = Node {
         capacity: local.parallelism(),
-        at_once: matches!(local, ExecutorConfig::Inline),
+        inline: matches!(local, ExecutorConfig::Inline),
+        drain_bound: config.job_timeout(),
         token: super::subjects::token(&who.replace(':', "_")),
         id: who.clone(),
         registry: registry.clone(),
@@ -106,10 +111,23 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
         turned_away: AtomicU64::new(0),
         idle: Notify::new(),
     };
-    match runtime.block_on(node.run(&config, &local)) {
-        Ok(()) => 0,
+    let outcome = runtime.block_on(node.run(&config, &local));
+    // Jobs abandoned at the drain bound still hold blocking threads: dropping the runtime
+    // would wait for them.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(Stopped::Drained) => 0,
+        Ok(Stopped::Abandoned) => EXIT_ABANDONED,
         Err(why) => complain(EXIT_NO_BROKER, &why),
     }
+}
+
+/// How a node's serving ended.
+enum Stopped {
+    /// Every job in flight finished.
+    Drained,
+    /// Jobs were still running at the drain bound, or at a second signal.
+    Abandoned,
 }
 
 struct Node {
@@ -120,8 +138,11 @@ struct Node {
     executor: Executor,
     subjects: Subjects,
     capacity: usize,
-    /// Whether cheap tasks may run at once on the I/O thread (the local strategy is inline).
-    at_once: bool,
+    /// Whether the local strategy is inline: it learns no costs by itself, so the node
+    /// records them, and cheap jobs go unannounced.
+    inline: bool,
+    /// The longest a drain waits for the jobs in flight.
+    drain_bound: Duration,
     in_flight: AtomicUsize,
     /// Whether the node turned a job away since it last said it has room.
     owes_room: AtomicBool,
@@ -132,7 +153,7 @@ struct Node {
 }
 
 impl Node {
-    async fn run(self, config: &NatsConfig, local: &ExecutorConfig) -> Result<(), String> {
+    async fn run(self, config: &NatsConfig, local: &ExecutorConfig) -> Result<Stopped, String> {
         let id = self.id.clone();
         let options = connect::options(&format!("ythread node {id}"), move |event| {
             let id = id.clone();
@@ -167,14 +188,15 @@ impl Node {
             .flush()
             .await
             .map_err(|e| format!("could not subscribe: {e}"))?;
-        let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-        let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        let mut stop = StopSignals::listen()
+            .map_err(|e| format!("could not listen for SIGTERM and SIGINT: {e}"))?;
         eprintln!(
-            "ythread node {}: serving {} tasks (registry {:016x}) from {} through {local}, up \
-             to {} jobs at once",
+            "ythread node {}: serving {} tasks (registry {:016x}) on {} from {} through \
+             {local}, up to {} jobs at once",
             self.id,
             self.registry.len(),
             self.registry.digest(),
+            self.subjects.all_tasks(),
             config.url(),
             self.capacity
         );
@@ -197,12 +219,12 @@ impl Node {
                     }
                     None => break,
                 },
-                _ = terminate.recv() => break,
-                _ = interrupt.recv() => break,
+                () = stop.next() => break,
             }
         }
-        node.drain(&client, [&mut jobs, &mut jobs_here]).await;
-        Ok(())
+        Ok(node
+            .drain(&client, [&mut jobs, &mut jobs_here], &mut stop)
+            .await)
     }
 
     /// The node's [`NodeStatus`], encoded.
@@ -220,43 +242,56 @@ impl Node {
         postcard::to_stdvec(&status).unwrap_or_default()
     }
 
-    /// Takes the job, or turns it away if the node is full.
+    /// Takes the job, or turns it away if the node is full, or refuses it.
     async fn take(self: Arc<Self>, client: &Client, job: Message) {
-        let Some(reply) = job.reply else { return };
+        let Some(reply) = job.reply.clone() else {
+            return;
+        };
+        let admitted = match admission::admit(&self.registry, &self.subjects, &self.token, &job) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                let mut out = Vec::new();
+                protocol::write_error(&refusal, &mut out);
+                // "Taken" first, so that the error names this node.
+                let _ = client
+                    .publish(reply.clone(), message::taken(&self.id).into())
+                    .await;
+                let _ = client.publish(reply, out.into()).await;
+                return;
+            }
+        };
         if self.in_flight.load(Ordering::Acquire) >= self.capacity {
             self.turn_away(client, reply).await;
             return;
         }
         // Only this loop adds to `in_flight`, so the check above stays true until here.
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if self.runs_at_once(&job.payload) {
-            let out = self.run_job(client, &job.payload);
-            if is_failure(&out) {
-                let _ = client
-                    .publish(reply.clone(), message::taken(&self.id).into())
-                    .await;
-            }
-            let _ = client.publish(reply, out.into()).await;
-            self.finished(client).await;
-            return;
+        let announce = !self.predicted_cheap(&admitted);
+        if announce {
+            let _ = client
+                .publish(reply.clone(), message::taken(&self.id).into())
+                .await;
         }
-        let _ = client
-            .publish(reply.clone(), message::taken(&self.id).into())
-            .await;
         let client = client.clone();
         tokio::spawn(async move {
             let payload = job.payload;
             let worker = Arc::clone(&self);
             let blocking_client = client.clone();
-            let out =
-                tokio::task::spawn_blocking(move || worker.run_job(&blocking_client, &payload))
-                    .await
-                    .unwrap_or_else(|_| {
-                        let mut out = Vec::new();
-                        let why = WireError::Other("the node's job thread panicked".to_owned());
-                        protocol::write_error(&why, &mut out);
-                        out
-                    });
+            let out = tokio::task::spawn_blocking(move || {
+                worker.run_job(&blocking_client, &payload, &admitted)
+            })
+            .await
+            .unwrap_or_else(|_| {
+                let mut out = Vec::new();
+                let why = WireError::Other("the node's job thread panicked".to_owned());
+                protocol::write_error(&why, &mut out);
+                out
+            });
+            if !announce && is_failure(&out) {
+                let _ = client
+                    .publish(reply.clone(), message::taken(&self.id).into())
+                    .await;
+            }
             let _ = client.publish(reply, out.into()).await;
             self.finished(&client).await;
         });
@@ -268,31 +303,27 @@ impl Node {
         let _ = client.publish(reply, message::busy(&self.id).into()).await;
     }
 
-    /// Whether the job is measured cheaper than a hand-off to a blocking thread.
-    fn runs_at_once(&self, job: &[u8]) -> bool {
-        self.at_once
-            && protocol::split_job(job)
-                .ok()
-                .and_then(|(task, _)| self.registry.cost_model(task))
-                .and_then(|model| model.predict(None))
-                .is_some_and(|cost| cost < AT_ONCE_BELOW)
+    /// Whether the job is predicted, at its size, to cost less than announcing it.
+    fn predicted_cheap(&self, job: &Admitted) -> bool {
+        self.inline
+            && job
+                .model
+                .and_then(|model| model.predict(job.size))
+                .is_some_and(|cost| cost < UNANNOUNCED_BELOW)
     }
 
     /// Runs a job through the local strategy; returns the reply body.
-    fn run_job(&self, client: &Client, job: &[u8]) -> Vec<u8> {
+    fn run_job(&self, client: &Client, job: &[u8], admitted: &Admitted) -> Vec<u8> {
         let mut out = Vec::new();
         let began = Instant::now();
         protocol::write_reply(job, &mut out, |task, args, out| {
             self.executor.run_encoded(&self.registry, task, args, out)
         });
-        if self.at_once {
+        if self.inline
+            && let Some(model) = admitted.model
+        {
             // Inline runs teach no cost model by themselves; scheduling strategies do.
-            if let Some(model) = protocol::split_job(job)
-                .ok()
-                .and_then(|(task, _)| self.registry.cost_model(task))
-            {
-                model.record(None, began.elapsed());
-            }
+            model.record(admitted.size, began.elapsed());
         }
         let limit = client.max_payload();
         if out.len() > limit {
@@ -322,35 +353,59 @@ impl Node {
         }
     }
 
-    /// Stops taking jobs, turns away the ones already routed here, finishes those in flight.
-    async fn drain(&self, client: &Client, subscriptions: [&mut async_nats::Subscriber; 2]) {
+    /// Stops taking jobs, turns away the ones already routed here, and waits for those in
+    /// flight, for at most the drain bound or until a second signal.
+    async fn drain(
+        &self,
+        client: &Client,
+        subscriptions: [&mut async_nats::Subscriber; 2],
+        stop: &mut StopSignals,
+    ) -> Stopped {
         eprintln!(
-            "ythread node {}: draining: no new jobs, finishing {} in flight",
+            "ythread node {}: draining: no new jobs, finishing {} in flight within {:?}",
             self.id,
-            self.in_flight.load(Ordering::Acquire)
+            self.in_flight.load(Ordering::Acquire),
+            self.drain_bound
         );
+        drain::arm_watchdog(&self.id, self.drain_bound);
+        let until = tokio::time::Instant::now() + self.drain_bound;
         for jobs in subscriptions {
             let _ = jobs.unsubscribe().await;
-            let _ = client.flush().await;
-            let late = tokio::time::Instant::now() + LATE_JOBS;
+            let _ = tokio::time::timeout_at(until, client.flush()).await;
+            let late = (tokio::time::Instant::now() + LATE_JOBS).min(until);
             while let Ok(Some(job)) = tokio::time::timeout_at(late, jobs.next()).await {
                 if let Some(reply) = job.reply {
                     self.turn_away(client, reply).await;
                 }
             }
         }
-        loop {
+        let finished = loop {
             let idle = self.idle.notified();
             if self.in_flight.load(Ordering::Acquire) == 0 {
-                break;
+                break true;
             }
-            idle.await;
-        }
+            tokio::select! {
+                () = idle => {}
+                () = tokio::time::sleep_until(until) => break false,
+                () = stop.next() => break false,
+            }
+        };
         // Callers turned away during the drain send again at once, to the other nodes.
         let _ = client
             .publish(self.subjects.room(), Default::default())
             .await;
-        let _ = client.flush().await;
+        let _ = tokio::time::timeout(LATE_JOBS, client.flush()).await;
+        if !finished {
+            eprintln!(
+                "ythread node {}: stopping with {} jobs still running (the drain bound of {:?} \
+                 passed, or a second signal came); their callers fail at their deadlines; \
+                 exiting",
+                self.id,
+                self.in_flight.load(Ordering::Acquire),
+                self.drain_bound
+            );
+            return Stopped::Abandoned;
+        }
         eprintln!(
             "ythread node {}: drained after {} jobs ({} turned away while full); exiting\n{}",
             self.id,
@@ -358,6 +413,7 @@ impl Node {
             self.turned_away.load(Ordering::Relaxed),
             self.executor.metrics()
         );
+        Stopped::Drained
     }
 }
 
