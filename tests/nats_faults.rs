@@ -1,5 +1,5 @@
 //! The `nats` strategy's faults against a real broker: a node killed under load, the broker
-//! restarting mid-run, and a node drained by SIGTERM.
+//! restarting mid-run, and a node drained by SIGTERM, within its bound whatever its jobs do.
 
 mod nats_support;
 mod subprocess_support;
@@ -9,6 +9,7 @@ use std::thread;
 
 use nats_support::{BOUND, Broker, Node, Pipe, caller, eventually, within};
 use ythread::{ErrorKind, YieldableThread};
+use ythread_executors::nats::EXIT_ABANDONED;
 use ythread_suite::tasks;
 
 #[test]
@@ -152,4 +153,69 @@ fn sigterm_drains_a_node_then_it_exits_zero() {
     assert_eq!(finished.unwrap(), draining.pid);
     let status = draining.wait();
     assert_eq!(status.code(), Some(0), "{}", draining.stderr.text());
+}
+
+#[test]
+fn sigterm_ends_a_node_at_its_drain_bound_when_a_job_never_ends() {
+    let broker = Broker::start();
+    let mut node = Node::start_with_options(&broker, "exclusive", ",timeout=1s");
+    let executor = caller(&broker, "10s");
+    let waiter = executor.clone();
+    let in_flight = thread::spawn(move || waiter.run(tasks::spin_forever, ()));
+    eventually("the node to take the job", || {
+        executor
+            .metrics()
+            .task("::spin_forever")
+            .is_some_and(|t| t.offloaded == 1)
+    });
+
+    node.signal(libc::SIGTERM);
+    let status = node.wait();
+    let said = node.stderr.text();
+    assert_eq!(status.code(), Some(EXIT_ABANDONED), "{said}");
+    assert!(
+        said.contains("stopping with 1 jobs still running"),
+        "{said}"
+    );
+    let error = within("the job in flight", move || in_flight.join().unwrap()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");
+    assert!(
+        error.to_string().contains(&format!(":{}", node.pid)),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_second_sigterm_ends_a_draining_node_at_once() {
+    let broker = Broker::start();
+    // A drain bound far past the test's own bound: only the second signal can end it in time.
+    let mut node = Node::start_with_options(&broker, "inline", ",timeout=600s");
+    let executor = caller(&broker, "10s");
+    let pipe = Pipe::new("nats-second-signal");
+    let name = pipe.name();
+    let waiter = executor.clone();
+    let in_flight = thread::spawn(move || waiter.run(tasks::wait_for_pipe, name));
+    eventually("the node to take the job", || {
+        executor
+            .metrics()
+            .task("::wait_for_pipe")
+            .is_some_and(|t| t.offloaded == 1)
+    });
+    node.signal(libc::SIGTERM);
+    assert!(
+        node.stderr.wait_for(|l| l.contains("draining")).is_some(),
+        "{}",
+        node.stderr.text()
+    );
+    node.signal(libc::SIGTERM);
+    let status = node.wait();
+    assert_eq!(
+        status.code(),
+        Some(EXIT_ABANDONED),
+        "{}",
+        node.stderr.text()
+    );
+    // Its job died with it: the caller hears nothing more, and fails at its deadline.
+    let error = within("the job in flight", move || in_flight.join().unwrap()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");
 }

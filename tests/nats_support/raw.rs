@@ -179,8 +179,13 @@ impl Raw {
     }
 
     /// Serves as a node of the queue group `queue` on `subjects` until dropped: answers every
-    /// job with `answers`, in order, on its reply subject.
-    pub fn fake_node(&self, subjects: &str, queue: &str, answers: Vec<Vec<u8>>) {
+    /// job with the bodies `answer` gives for its body, in order, on its reply subject.
+    pub fn fake_node(
+        &self,
+        subjects: &str,
+        queue: &str,
+        answer: impl Fn(&[u8]) -> Vec<Vec<u8>> + Send + 'static,
+    ) {
         let client = self.client.clone();
         let mut jobs = self.runtime.block_on(async {
             let jobs = client
@@ -193,9 +198,10 @@ impl Raw {
         self.runtime.spawn(async move {
             while let Some(job) = jobs.next().await {
                 let Some(reply) = job.reply else { continue };
-                for answer in &answers {
-                    let _ = client.publish(reply.clone(), answer.clone().into()).await;
+                for body in answer(&job.payload) {
+                    let _ = client.publish(reply.clone(), body.into()).await;
                 }
+                let _ = client.flush().await;
             }
         });
     }
