@@ -11,9 +11,10 @@
 //! keeps them encoded (its local strategy may forward them without decoding), so the caller,
 //! which has the arguments decoded, sends the size in the [`SIZE_HEADER`] header. The node
 //! predicts with it as the local strategies predict with theirs, and records the run at that
-//! size. Nothing that protects the node rests on it: every job runs off the node's I/O thread
-//! whatever its prediction, and a publisher that lies about a size only changes whether its
-//! own job is announced with "taken", and the node's estimates for that size.
+//! size. Nothing that protects the node rests on it: no job runs while its thread holds the
+//! node's runtime, whatever its prediction (see `node.rs`), so a publisher that lies about a
+//! size only changes how its own job runs (in place and unannounced, or on a blocking thread
+//! after "taken") and the node's estimates for that size.
 
 use async_nats::Message;
 use ythread::{CostModel, TaskRegistry};

@@ -1,5 +1,6 @@
 //! The worker node: [`init`](crate::init) with [`WORKER_ENV`](crate::WORKER_ENV) set serves
-//! the registry's tasks from the broker until SIGTERM (or SIGINT), then drains and exits 0.
+//! the registry's tasks from the broker until SIGTERM (or SIGINT), then drains within its
+//! bound and exits (see `drain.rs`).
 //!
 //! Jobs run through the node's own local strategy (`YTHREAD_EXECUTOR`, inline by default), on
 //! the runtime's blocking threads, at most [`ExecutorConfig::parallelism`] at once. A job that
@@ -8,13 +9,18 @@
 //! and a slot frees, it says "room again" on the registry's room subject so that the callers
 //! waiting send again at once.
 //!
-//! Every job runs on one of the runtime's blocking threads, never on the I/O thread that
-//! takes jobs, answers "busy" and status questions and hears signals: the I/O thread runs no
-//! task, whatever the job's predicted cost, so no job can stall it (see `drain.rs` for how
-//! the node stops). Before that, a job is admitted (`admission.rs`): its subject decides its
-//! task. A job predicted cheaper than [`UNANNOUNCED_BELOW`] at its size is not announced with
-//! a "taken" message, which would cost its caller more than the work; its reply follows within
-//! microseconds, so a node dying in between loses at most that one job's name.
+//! No job runs while its thread holds the runtime's duties: the client's connection, the loop
+//! that takes jobs, answers "busy" and status questions, and the signal handler. A job
+//! predicted cheaper than [`UNANNOUNCED_BELOW`] at its size runs in place on the thread that
+//! took it, but only after those duties have moved to another thread (tokio's
+//! `block_in_place`, which takes them back when the job returns); any other job runs on a
+//! blocking thread, announced first with a "taken" message. So a job predicted cheap that is
+//! not (a publisher can declare any size) costs a thread, never the node's responsiveness,
+//! and SIGTERM still ends the node within its drain bound (`drain.rs`). Trade-off: each cheap
+//! job wakes a thread to take over the duties, which is usually back to sleep before it gets
+//! them; on this project's loaded 2-core machine the tiny round trip stayed within noise of
+//! running in place (see `docs/nats.md`). Before any of this, a job is admitted
+//! (`admission.rs`): its subject decides its task.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -111,7 +117,13 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
         turned_away: AtomicU64::new(0),
         idle: Notify::new(),
     };
-    let outcome = runtime.block_on(node.run(&config, &local));
+    // The loop runs as a task on the runtime's I/O thread, beside the client's connection:
+    // a job's arrival wakes it with no thread switch.
+    let outcome = runtime.block_on(async move {
+        tokio::spawn(node.run(config, local))
+            .await
+            .unwrap_or_else(|e| Err(format!("its serving loop failed: {e}")))
+    });
     // Jobs abandoned at the drain bound still hold blocking threads: dropping the runtime
     // would wait for them.
     runtime.shutdown_background();
@@ -153,7 +165,7 @@ struct Node {
 }
 
 impl Node {
-    async fn run(self, config: &NatsConfig, local: &ExecutorConfig) -> Result<Stopped, String> {
+    async fn run(self, config: NatsConfig, local: ExecutorConfig) -> Result<Stopped, String> {
         let id = self.id.clone();
         let options = connect::options(&format!("ythread node {id}"), move |event| {
             let id = id.clone();
@@ -169,7 +181,7 @@ impl Node {
                 }
             }
         });
-        let client = connect::connect(options, config)
+        let client = connect::connect(options, &config)
             .await
             .map_err(|e| e.to_string())?;
         let mut jobs = client
@@ -214,7 +226,7 @@ impl Node {
                 question = questions.next() => match question {
                     Some(question) => {
                         if let Some(reply) = question.reply {
-                            let _ = client.publish(reply, node.status(local).into()).await;
+                            let _ = client.publish(reply, node.status(&local).into()).await;
                         }
                     }
                     None => break,
@@ -273,28 +285,46 @@ impl Node {
                 .await;
         }
         let client = client.clone();
-        tokio::spawn(async move {
-            let payload = job.payload;
-            let worker = Arc::clone(&self);
-            let blocking_client = client.clone();
-            let out = tokio::task::spawn_blocking(move || {
-                worker.run_job(&blocking_client, &payload, &admitted)
-            })
-            .await
-            .unwrap_or_else(|_| {
-                let mut out = Vec::new();
-                let why = WireError::Other("the node's job thread panicked".to_owned());
-                protocol::write_error(&why, &mut out);
-                out
+        if !announce {
+            // In place, with the runtime's duties handed over first (see the module docs):
+            // no switch to a blocking thread and back.
+            tokio::spawn(async move {
+                let out =
+                    tokio::task::block_in_place(|| self.guarded_run(&client, &job, &admitted));
+                if is_failure(&out) {
+                    let _ = client
+                        .publish(reply.clone(), message::taken(&self.id).into())
+                        .await;
+                }
+                let _ = client.publish(reply, out.into()).await;
+                self.finished(&client).await;
             });
-            if !announce && is_failure(&out) {
-                let _ = client
-                    .publish(reply.clone(), message::taken(&self.id).into())
-                    .await;
-            }
-            let _ = client.publish(reply, out.into()).await;
-            self.finished(&client).await;
+            return;
+        }
+        // The blocking thread runs the job and publishes its reply itself: one thread switch
+        // there and one back to the I/O thread, which writes the reply.
+        let io = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let out = self.guarded_run(&client, &job, &admitted);
+            io.block_on(async {
+                let _ = client.publish(reply, out.into()).await;
+                self.finished(&client).await;
+            });
         });
+    }
+
+    /// [`run_job`](Self::run_job), with a panic outside the task (which the strategy
+    /// catches) an error reply rather than a lost one.
+    fn guarded_run(&self, client: &Client, job: &Message, admitted: &Admitted) -> Vec<u8> {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_job(client, &job.payload, admitted)
+        }));
+        ran.unwrap_or_else(|_| {
+            let mut out = Vec::new();
+            let why = WireError::Other("the node's job thread panicked".to_owned());
+            protocol::write_error(&why, &mut out);
+            out
+        })
     }
 
     async fn turn_away(&self, client: &Client, reply: Subject) {
