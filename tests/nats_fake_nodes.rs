@@ -113,3 +113,144 @@ fn duplicate_and_stray_replies_never_reach_a_later_job() {
         assert_eq!(result.unwrap(), x as u64 + 1, "job {x}");
     }
 }
+
+/// A small deterministic generator (xorshift64*), so that a failure replays from its seed.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+
+    fn text(&mut self, len: usize) -> String {
+        (0..len)
+            .map(|_| char::from_u32(self.next() as u32 % 0x250).unwrap_or('?'))
+            .collect()
+    }
+}
+
+/// What the fake node last sent for a job: whether its final reply was the right result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    Right,
+    Other,
+}
+
+#[test]
+fn random_and_mutated_replies_end_each_job_with_its_own_result_or_a_clean_error() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    const SEED: u64 = 0x5eed_0006;
+    const JOBS: u64 = 120;
+    // A cap on the loop, not a measure: the loop stops early rather than run long.
+    const TIME_CAP: Duration = Duration::from_secs(30);
+    let sent: Arc<Mutex<HashMap<u64, Sent>>> = Arc::default();
+    let log = Arc::clone(&sent);
+    let random = Mutex::new(Seeded(SEED));
+    let (_broker, _fake, executor) = caller_and_fake_node(move |job| {
+        let x: u64 = postcard::from_bytes(&job[job.len() - 1..]).unwrap_or(u64::MAX);
+        let mut random = random.lock().unwrap();
+        let mut answers = Vec::new();
+        if random.below(10) == 0 {
+            // Turned away: the caller sends the job again, and this runs again.
+            return vec![[vec![0x11], random.bytes(12)].concat()];
+        }
+        for _ in 0..random.below(3) {
+            let len = random.below(40);
+            answers.push([vec![0x10], random.bytes(len)].concat());
+        }
+        let right = done_body(Duration::from_nanos(random.next()), &(x + 1));
+        let (last, kind) = match random.below(8) {
+            0 | 1 => (right, Sent::Right),
+            2 => {
+                // Any bit but the tag's: a tag flipped to "taken" would leave the job waiting
+                // for its deadline, which the kill tests cover.
+                let mut flipped = right;
+                let bit = 8 + random.below((flipped.len() - 1) * 8);
+                flipped[bit / 8] ^= 1 << (bit % 8);
+                (flipped, Sent::Other)
+            }
+            3 => {
+                let len = random.below(right.len());
+                (right[..len].to_vec(), Sent::Other)
+            }
+            4 => {
+                let len = random.below(300);
+                let text = random.text(len);
+                (failed_body(&WireError::Other(text)), Sent::Other)
+            }
+            5 => {
+                let (message, location) = (random.text(50), random.text(20));
+                let wire = WireError::Panicked {
+                    message,
+                    location: Some(location),
+                };
+                (failed_body(&wire), Sent::Other)
+            }
+            6 => {
+                // A result in shared memory (with or without bytes sent apart): no node can.
+                let mut shared = right;
+                shared[0] = [0x02, 0x12][random.below(2)];
+                (shared, Sent::Other)
+            }
+            _ => {
+                let len = random.below(64);
+                let mut garbage = random.bytes(len);
+                if let Some(tag @ (0x10 | 0x11)) = garbage.first_mut() {
+                    *tag = 0x7f;
+                }
+                (garbage, Sent::Other)
+            }
+        };
+        log.lock().unwrap().insert(x, kind);
+        answers.push(last);
+        answers
+    });
+    let outcomes = within("jobs on the fake node", move || {
+        let began = Instant::now();
+        let mut outcomes = Vec::new();
+        for x in 0..JOBS {
+            if began.elapsed() > TIME_CAP {
+                break;
+            }
+            let asked = Instant::now();
+            let outcome = executor.run(tasks::tiny, x);
+            outcomes.push((x, outcome, asked.elapsed()));
+        }
+        outcomes
+    });
+    let sent = sent.lock().unwrap();
+    let mut right = 0;
+    for (x, outcome, _) in &outcomes {
+        match (sent.get(x), outcome) {
+            (Some(Sent::Right), Ok(value)) => {
+                assert_eq!(*value, x + 1, "job {x} (seed {SEED:#x})");
+                right += 1;
+            }
+            (Some(Sent::Right), Err(e)) => panic!("job {x} (seed {SEED:#x}): {e}"),
+            (_, Err(e)) => assert!(is_clean(&e.to_string()), "job {x}: {e:?}"),
+            // A mutated reply may still decode, to a value the node chose for this job.
+            (_, Ok(_)) => {}
+        }
+    }
+    assert!(right > 0, "some jobs got the right reply");
+    let longest = outcomes.iter().map(|(_, _, took)| *took).max().unwrap();
+    for learned in <tasks::tiny as Task>::cost_model().learned() {
+        assert!(
+            learned.cost <= longest,
+            "{learned:?} after round trips of at most {longest:?}"
+        );
+    }
+}

@@ -4,8 +4,10 @@
 //! (`postcard(task name) ++ 0x00 ++ postcard(args)`) and its final reply is the subprocess
 //! strategy's reply body with the result inline (result with run time, or error): one encoding
 //! for work that leaves the process, whichever way it leaves. The subprocess protocol's tag
-//! 0x02 (a result in shared memory) never crosses a broker. NATS adds two kinds of its own,
-//! for the node's identity and its capacity, with tags clear of the protocol's:
+//! 0x02 (a result in shared memory) never crosses a broker, nor does a reply with gaps (the
+//! protocol's tag bit 0x10). NATS adds two kinds of its own, for the node's identity and its
+//! capacity; their tags are read first, so 0x10, which the protocol would read as a result
+//! with gaps, is "taken" here:
 //!
 //! ```text
 //! 0x00 ++ ran (u64 LE ns) ++ postcard(result)   done, as in the subprocess protocol
