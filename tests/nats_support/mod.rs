@@ -108,7 +108,7 @@ impl Node {
     /// (`,timeout=1s`: its drain bound).
     pub fn start_with_options(broker: &Broker, local: &str, options: &str) -> Node {
         Node::spawn(
-            Command::new(env!("CARGO_BIN_EXE_ythread-test-worker")),
+            test_worker(),
             &format!("{}{options}", broker.url()),
             local,
             &[],
@@ -116,12 +116,7 @@ impl Node {
     }
 
     fn with_env(broker: &Broker, local: &str, env: &[(&str, &str)]) -> Node {
-        Node::spawn(
-            Command::new(env!("CARGO_BIN_EXE_ythread-test-worker")),
-            &broker.url(),
-            local,
-            env,
-        )
+        Node::spawn(test_worker(), &broker.url(), local, env)
     }
 
     /// `program` as a node: `YTHREAD_WORKER={worker}`, `YTHREAD_EXECUTOR={local}`, `env`.
@@ -214,6 +209,14 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The test worker program, asked to serve every task of the demo registry, the
+/// fault-injection tasks included.
+fn test_worker() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ythread-test-worker"));
+    command.env(tasks::FAULT_TASKS_ENV, "1");
+    command
 }
 
 /// A caller of the demo registry on `broker`, with per-job deadline `timeout`.
