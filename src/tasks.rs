@@ -255,12 +255,7 @@ pub fn served_registry() -> TaskRegistry {
 
 /// Every task above, for `ythread_executors::init` and worker handshakes in tests.
 pub fn registry() -> TaskRegistry {
-    TaskRegistry::new()
-        .with(sumn)
-        .with(fib)
-        .with(tiny)
-        .with(echo_bytes)
-        .with(pid)
+    work_registry()
         .with(become_undumpable)
         .with(sleep_ms)
         .with(pid_after_ms)
@@ -272,10 +267,7 @@ pub fn registry() -> TaskRegistry {
         .with(wait_for_pipe)
         .with(short_unless)
         .with(allocate_mib)
-        .with(echo_text)
-        .with(reverse_blob)
         .with(make_bytes)
-        .with(sum_bytes)
         .with(hold_bytes)
 }
 

@@ -8,7 +8,8 @@ mod subprocess_support;
 
 use std::time::{Duration, Instant};
 
-use nats_support::raw::{Raw, WireError, base_of, done_body, failed_body};
+use nats_support::raw::{Failure, Raw, base_of, done_body, failed_body};
+use nats_support::seeded::Seeded;
 use nats_support::{Broker, nats_caller, within};
 use ythread::{Executor, Task};
 use ythread_suite::tasks;
@@ -39,13 +40,13 @@ fn a_nodes_text_reaches_the_caller_bounded_and_without_control_characters() {
     );
     // Each reply, whether the error names the node, and whether it quotes the node's text.
     let replies = [
-        (failed_body(&WireError::Other(forged.clone())), true, true),
-        (failed_body(&WireError::Codec(forged.clone())), false, true),
+        (failed_body(Failure::Other, &forged), true, true),
+        (failed_body(Failure::Codec, &forged), false, true),
         (
-            failed_body(&WireError::Panicked {
-                message: forged.clone(),
-                location: Some(format!("src/x.rs:1\n{forged}")),
-            }),
+            failed_body(
+                Failure::Panicked,
+                &(&forged, Some(format!("src/x.rs:1\n{forged}"))),
+            ),
             true,
             true,
         ),
@@ -114,32 +115,6 @@ fn duplicate_and_stray_replies_never_reach_a_later_job() {
     }
 }
 
-/// A small deterministic generator (xorshift64*), so that a failure replays from its seed.
-struct Seeded(u64);
-
-impl Seeded {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    fn text(&mut self, len: usize) -> String {
-        (0..len)
-            .map(|_| char::from_u32(self.next() as u32 % 0x250).unwrap_or('?'))
-            .collect()
-    }
-}
-
 /// What the fake node last sent for a job: whether its final reply was the right result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sent {
@@ -189,15 +164,14 @@ fn random_and_mutated_replies_end_each_job_with_its_own_result_or_a_clean_error(
             4 => {
                 let len = random.below(300);
                 let text = random.text(len);
-                (failed_body(&WireError::Other(text)), Sent::Other)
+                (failed_body(Failure::Other, &text), Sent::Other)
             }
             5 => {
                 let (message, location) = (random.text(50), random.text(20));
-                let wire = WireError::Panicked {
-                    message,
-                    location: Some(location),
-                };
-                (failed_body(&wire), Sent::Other)
+                (
+                    failed_body(Failure::Panicked, &(message, Some(location))),
+                    Sent::Other,
+                )
             }
             6 => {
                 // A result in shared memory (with or without bytes sent apart): no node can.

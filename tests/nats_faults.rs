@@ -8,9 +8,26 @@ use std::sync::mpsc;
 use std::thread;
 
 use nats_support::{BOUND, Broker, Node, Pipe, caller, eventually, within};
-use ythread::{ErrorKind, YieldableThread};
-use ythread_executors::nats::EXIT_ABANDONED;
+use ythread::{ErrorKind, Executor, Task, YieldableThread};
 use ythread_suite::tasks;
+
+/// Runs `task(args)` on a thread of its own and returns once a node has taken it.
+fn taken<T: Task>(
+    executor: &Executor,
+    task: T,
+    args: T::Args,
+) -> thread::JoinHandle<Result<T::Output, ythread::Error>> {
+    let waiter = executor.clone();
+    let in_flight = thread::spawn(move || waiter.run(task, args));
+    let name = <T as Task>::NAME.rsplit("::").next().unwrap();
+    eventually("the node to take the job", || {
+        executor
+            .metrics()
+            .task(&format!("::{name}"))
+            .is_some_and(|t| t.offloaded == 1)
+    });
+    in_flight
+}
 
 #[test]
 fn a_node_killed_under_load_fails_only_its_own_jobs() {
@@ -115,24 +132,9 @@ fn sigterm_drains_a_node_then_it_exits_zero() {
     let executor = caller(&broker, "60s");
     let pipe = Pipe::new("nats-drain");
     let name = pipe.name();
-    let waiter = executor.clone();
-    let in_flight = thread::spawn(move || waiter.run(tasks::wait_for_pipe, name));
-    eventually("the node to take the job", || {
-        executor
-            .metrics()
-            .task("::wait_for_pipe")
-            .is_some_and(|t| t.offloaded == 1)
-    });
+    let in_flight = taken(&executor, tasks::wait_for_pipe, name);
 
-    draining.signal(libc::SIGTERM);
-    assert!(
-        draining
-            .stderr
-            .wait_for(|l| l.contains("draining"))
-            .is_some(),
-        "{}",
-        draining.stderr.text()
-    );
+    draining.start_draining();
     let fresh = Node::start(&broker, "inline");
     let fresh_pid = fresh.pid;
     let caller = executor.clone();
@@ -160,23 +162,10 @@ fn sigterm_ends_a_node_at_its_drain_bound_when_a_job_never_ends() {
     let broker = Broker::start();
     let mut node = Node::start_with_options(&broker, "exclusive", ",timeout=1s");
     let executor = caller(&broker, "10s");
-    let waiter = executor.clone();
-    let in_flight = thread::spawn(move || waiter.run(tasks::spin_forever, ()));
-    eventually("the node to take the job", || {
-        executor
-            .metrics()
-            .task("::spin_forever")
-            .is_some_and(|t| t.offloaded == 1)
-    });
+    let in_flight = taken(&executor, tasks::spin_forever, ());
 
     node.signal(libc::SIGTERM);
-    let status = node.wait();
-    let said = node.stderr.text();
-    assert_eq!(status.code(), Some(EXIT_ABANDONED), "{said}");
-    assert!(
-        said.contains("stopping with 1 jobs still running"),
-        "{said}"
-    );
+    node.wait_abandoning(1);
     let error = within("the job in flight", move || in_flight.join().unwrap()).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");
     assert!(
@@ -193,28 +182,10 @@ fn a_second_sigterm_ends_a_draining_node_at_once() {
     let executor = caller(&broker, "10s");
     let pipe = Pipe::new("nats-second-signal");
     let name = pipe.name();
-    let waiter = executor.clone();
-    let in_flight = thread::spawn(move || waiter.run(tasks::wait_for_pipe, name));
-    eventually("the node to take the job", || {
-        executor
-            .metrics()
-            .task("::wait_for_pipe")
-            .is_some_and(|t| t.offloaded == 1)
-    });
+    let in_flight = taken(&executor, tasks::wait_for_pipe, name);
+    node.start_draining();
     node.signal(libc::SIGTERM);
-    assert!(
-        node.stderr.wait_for(|l| l.contains("draining")).is_some(),
-        "{}",
-        node.stderr.text()
-    );
-    node.signal(libc::SIGTERM);
-    let status = node.wait();
-    assert_eq!(
-        status.code(),
-        Some(EXIT_ABANDONED),
-        "{}",
-        node.stderr.text()
-    );
+    node.wait_abandoning(1);
     // Its job died with it: the caller hears nothing more, and fails at its deadline.
     let error = within("the job in flight", move || in_flight.join().unwrap()).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");

@@ -8,10 +8,10 @@ mod subprocess_support;
 
 use std::time::{Duration, Instant};
 
-use nats_support::raw::{Answer, Raw, WireError, job_body};
+use nats_support::raw::{Answer, Failure, Raw, job_body};
+use nats_support::seeded::Seeded;
 use nats_support::{Broker, Node, caller, eventually, nats_caller, within};
 use ythread::Task;
-use ythread_executors::nats::EXIT_ABANDONED;
 use ythread_suite::tasks;
 
 #[test]
@@ -56,20 +56,7 @@ fn row_8_unbounded_work_predicted_cheap_leaves_an_inline_node_serving_and_sigter
     }
 
     node.signal(libc::SIGTERM);
-    let status = node.wait();
-    assert_eq!(
-        status.code(),
-        Some(EXIT_ABANDONED),
-        "{}",
-        node.stderr.text()
-    );
-    assert!(
-        node.stderr
-            .text()
-            .contains("stopping with 1 jobs still running"),
-        "{}",
-        node.stderr.text()
-    );
+    node.wait_abandoning(1);
 }
 
 #[test]
@@ -83,7 +70,11 @@ fn row_9_a_body_naming_another_task_than_its_subject_is_refused_and_the_node_ser
     let elsewhere = format!("{}.more", node.job_subject(tiny));
     for subject in [node.job_subject(tiny), node.own_subject(tiny), elsewhere] {
         let answers = publisher.ask(&subject, stop.clone(), None);
-        let Some(Answer::Failed(WireError::Codec(why))) = answers.last() else {
+        let Some(Answer::Failed {
+            kind: Failure::Codec,
+            text: why,
+        }) = answers.last()
+        else {
             panic!("{subject}: {answers:?}");
         };
         assert!(
@@ -104,26 +95,6 @@ fn row_9_a_body_naming_another_task_than_its_subject_is_refused_and_the_node_ser
     assert_eq!(postcard::from_bytes::<u64>(result).unwrap(), 42);
     let executor = caller(&broker, "30s");
     assert_eq!(executor.run(tasks::pid, ()).unwrap(), node.pid);
-}
-
-/// A small deterministic generator (xorshift64*), so that a failure replays from its seed.
-struct Seeded(u64);
-
-impl Seeded {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
 }
 
 #[test]
@@ -206,7 +177,7 @@ fn mutated_and_random_bodies_each_get_an_answer_and_honest_jobs_get_their_own_re
         } else {
             let answers = publisher.ask(&subject, body, size);
             match answers.last() {
-                Some(Answer::Done { .. }) | Some(Answer::Failed(_)) => answered += 1,
+                Some(Answer::Done { .. }) | Some(Answer::Failed { .. }) => answered += 1,
                 other => panic!("message {i} (seed {SEED:#x}): {other:?} in {answers:?}"),
             }
         }

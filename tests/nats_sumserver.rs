@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use nats_support::Node;
-use nats_support::raw::{Answer, Raw, WireError, job_body};
+use nats_support::raw::{Answer, Failure, Raw, job_body};
 use sumserver_support::{BOUND, ServerProcess, sumserver_binary};
 use ythread::Task;
 use ythread_suite::client::Connection;
@@ -102,7 +102,13 @@ fn a_sumserver_node_serves_no_fault_task_unless_asked() {
         None,
     );
     assert!(
-        matches!(answers.last(), Some(Answer::Failed(WireError::UnknownTask))),
+        matches!(
+            answers.last(),
+            Some(Answer::Failed {
+                kind: Failure::UnknownTask,
+                ..
+            })
+        ),
         "{answers:?}"
     );
     assert!(node.is_running(), "{}", node.stderr.text());

@@ -19,6 +19,7 @@ use ythread_suite::tasks;
 pub use crate::subprocess_support::{BOUND, Pipe, eventually, within};
 
 pub mod raw;
+pub mod seeded;
 
 /// This test's broker.
 pub struct Broker(ythread_suite::nats_broker::Broker);
@@ -185,6 +186,30 @@ impl Node {
     /// Whether the node is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits until the node says it drains.
+    pub fn start_draining(&self) {
+        self.signal(libc::SIGTERM);
+        assert!(
+            self.stderr.wait_for(|l| l.contains("draining")).is_some(),
+            "{}",
+            self.stderr.text()
+        );
+    }
+
+    /// Waits for the node to exit, within [`BOUND`], and checks that it stopped with `jobs`
+    /// jobs still running (at its drain bound, or at a second signal).
+    pub fn wait_abandoning(&mut self, jobs: usize) {
+        let status = self.wait();
+        let said = self.stderr.text();
+        assert_eq!(
+            status.code(),
+            Some(ythread_executors::nats::EXIT_ABANDONED),
+            "{said}"
+        );
+        let line = format!("stopping with {jobs} jobs still running");
+        assert!(said.contains(&line), "{said}");
     }
 
     /// Waits for the node to exit, within [`BOUND`].

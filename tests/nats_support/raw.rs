@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! job:    postcard(task name) ++ 0x00 ++ postcard(args)
-//! reply:  0x00 ++ ran (u64 LE ns) ++ postcard(result) | 0x01 ++ postcard(WireError)
+//! reply:  0x00 ++ ran (u64 LE ns) ++ postcard(result) | 0x01 ++ postcard(the protocol's WireError)
 //! node:   0x10 ++ HOST:PID (taken) | 0x11 ++ HOST:PID (busy)
 //! ```
 
@@ -13,22 +13,20 @@ use std::time::Duration;
 
 use async_nats::{Client, HeaderMap, StatusCode};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::runtime::Runtime;
 
 use super::{BOUND, Broker};
 
-/// A node's account of a failure, as the subprocess protocol encodes it (a mirror of the
-/// library's private type: postcard encodes an enum by the index of its variant).
-#[derive(Debug, Serialize, Deserialize)]
-pub enum WireError {
-    Panicked {
-        message: String,
-        location: Option<String>,
-    },
-    UnknownTask,
-    Codec(String),
-    Other(String),
+/// The kind of a node's failure: the index of the subprocess protocol's `WireError` variant,
+/// the first byte postcard writes for it; its fields follow (`Panicked`: a message and an
+/// optional location; `Codec` and `Other`: a text; `UnknownTask`: none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    Panicked = 0,
+    UnknownTask = 1,
+    Codec = 2,
+    Other = 3,
 }
 
 /// One message on a job's reply subject.
@@ -40,7 +38,12 @@ pub enum Answer {
         ran: Duration,
         result: Vec<u8>,
     },
-    Failed(WireError),
+    /// A failure of `kind`; `text` is the rest of the body as text (its strings, with
+    /// their postcard length prefixes).
+    Failed {
+        kind: Failure,
+        text: String,
+    },
     /// The broker: nobody listens on the subject.
     NoResponders,
     /// Anything else: a node that does not follow the protocol.
@@ -65,10 +68,17 @@ impl Answer {
                 ran: Duration::from_nanos(u64::from_le_bytes(rest[..8].try_into().unwrap())),
                 result: rest[8..].to_vec(),
             },
-            Some((0x01, rest)) => match postcard::from_bytes(rest) {
-                Ok(wire) => Answer::Failed(wire),
-                Err(_) => Answer::Garbled(body.to_vec()),
-            },
+            Some((0x01, [kind, text @ ..])) => {
+                let kind = match kind {
+                    0 => Failure::Panicked,
+                    1 => Failure::UnknownTask,
+                    2 => Failure::Codec,
+                    3 => Failure::Other,
+                    _ => return Answer::Garbled(body.to_vec()),
+                };
+                let text = String::from_utf8_lossy(text).into_owned();
+                Answer::Failed { kind, text }
+            }
             _ => Answer::Garbled(body.to_vec()),
         }
     }
@@ -90,10 +100,10 @@ pub fn done_body<R: Serialize>(ran: Duration, result: &R) -> Vec<u8> {
     body
 }
 
-/// The body of a failed reply.
-pub fn failed_body(wire: &WireError) -> Vec<u8> {
-    let mut body = vec![0x01];
-    body.extend(postcard::to_stdvec(wire).unwrap());
+/// The body of a failed reply of `kind` with `fields` (a tuple of them for `Panicked`).
+pub fn failed_body<F: Serialize>(kind: Failure, fields: &F) -> Vec<u8> {
+    let mut body = vec![0x01, kind as u8];
+    body.extend(postcard::to_stdvec(fields).unwrap());
     body
 }
 
