@@ -278,20 +278,15 @@ impl Node {
         }
         // Only this loop adds to `in_flight`, so the check above stays true until here.
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let announce = !self.predicted_cheap(&admitted);
-        if announce {
-            let _ = client
-                .publish(reply.clone(), message::taken(&self.id).into())
-                .await;
-        }
         let client = client.clone();
-        if !announce {
-            // In place, with the runtime's duties handed over first (see the module docs):
-            // no switch to a blocking thread and back.
+        if self.predicted_cheap(&admitted) {
+            // In place, unannounced, with the runtime's duties handed over first (see the
+            // module docs): no switch to a blocking thread and back.
             tokio::spawn(async move {
                 let out =
                     tokio::task::block_in_place(|| self.guarded_run(&client, &job, &admitted));
                 if is_failure(&out) {
+                    // So that the error names this node.
                     let _ = client
                         .publish(reply.clone(), message::taken(&self.id).into())
                         .await;
@@ -301,6 +296,9 @@ impl Node {
             });
             return;
         }
+        let _ = client
+            .publish(reply.clone(), message::taken(&self.id).into())
+            .await;
         // The blocking thread runs the job and publishes its reply itself: one thread switch
         // there and one back to the I/O thread, which writes the reply.
         let io = tokio::runtime::Handle::current();
