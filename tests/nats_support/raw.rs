@@ -202,7 +202,15 @@ impl Raw {
                 .queue_subscribe(subjects.to_owned(), queue.to_owned())
                 .await
                 .unwrap();
+            // A flush only writes the subscription out: a message of our own coming back
+            // after it proves the broker has it.
+            let echo = client.new_inbox();
+            let mut back = client.subscribe(echo.clone()).await.unwrap();
+            client.publish(echo, Default::default()).await.unwrap();
             client.flush().await.unwrap();
+            tokio::time::timeout(BOUND, back.next())
+                .await
+                .expect("the broker echoes within the bound");
             jobs
         });
         self.runtime.spawn(async move {

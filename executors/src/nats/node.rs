@@ -196,8 +196,7 @@ impl Node {
             .subscribe(self.subjects.status())
             .await
             .map_err(|e| format!("could not subscribe: {e}"))?;
-        client
-            .flush()
+        subscribed(&client)
             .await
             .map_err(|e| format!("could not subscribe: {e}"))?;
         let mut stop = StopSignals::listen()
@@ -443,6 +442,20 @@ impl Node {
         );
         Stopped::Drained
     }
+}
+
+/// Returns once the broker has taken every subscription made so far on `client`: a flush
+/// only writes them out, so a message of our own that comes back, after them on the same
+/// connection, is the proof. Until then, a job sent by another client could find nobody.
+async fn subscribed(client: &Client) -> Result<(), async_nats::Error> {
+    let echo = client.new_inbox();
+    let mut back = client.subscribe(echo.clone()).await?;
+    client.publish(echo, Default::default()).await?;
+    client.flush().await?;
+    tokio::time::timeout(connect::CONNECT_TIMEOUT, back.next())
+        .await
+        .map_err(|_| "the nats server did not confirm the subscriptions")?;
+    Ok(())
 }
 
 /// Whether a reply body reports a failure.
