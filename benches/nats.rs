@@ -33,7 +33,8 @@ const RAW_RESPONDER: &str = "YTHREAD_BENCH_RAW_RESPONDER";
 const RAW_SUBJECT: &str = "bench.raw";
 
 fn main() {
-    ythread_executors::init(tasks::registry());
+    // Only the tasks that compute: its nodes serve no fault-injection task.
+    ythread_executors::init(tasks::work_registry());
     if let Ok(url) = std::env::var(RAW_RESPONDER) {
         raw_responder(&url);
         return;
@@ -102,7 +103,7 @@ fn caller(broker: &Broker, options: &str) -> Executor {
         Ok(ythread_executors::ExecutorConfig::Nats(config)) => config,
         other => panic!("{text} is not a nats config: {other:?}"),
     };
-    Executor::new(NatsExecutor::connect(config, tasks::registry()).unwrap())
+    Executor::new(NatsExecutor::connect(config, tasks::work_registry()).unwrap())
 }
 
 /// A small runtime and client for the raw side.

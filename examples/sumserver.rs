@@ -7,6 +7,9 @@
 //! ```
 //!
 //! The first line on stdout is `listening on HOST:PORT` with the real port (useful with port 0).
+//! It registers only the tasks that compute (`tasks::served_registry`): run as a worker node
+//! (`YTHREAD_WORKER=nats://...`), it serves no fault-injection task (`exit_with`, ...) unless
+//! `YTHREAD_FAULT_TASKS=1` asks for them, on the node and its callers alike.
 //! SIGINT or SIGTERM stops it gracefully (a second one kills it) and it exits with status 0.
 //! With `--stats` it then prints, on stdout, one line per task: what ran inline or was handed
 //! off, the waits in line, and the costs its scheduler learned.
@@ -72,7 +75,7 @@ struct Args {
 fn main() -> ExitCode {
     // First: in a worker process of the subprocess strategy, or in a worker node of the nats
     // strategy (YTHREAD_WORKER=nats://...), this serves tasks and never returns.
-    ythread_executors::init(ythread_suite::tasks::registry());
+    ythread_executors::init(ythread_suite::tasks::served_registry());
     let args = Args::parse();
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,

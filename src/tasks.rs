@@ -221,14 +221,41 @@ pub enum Misbehave {
     Spin,
 }
 
-/// Every task above, for `ythread_executors::init` and worker handshakes.
-pub fn registry() -> TaskRegistry {
+/// The environment variable that asks a demo program to serve the fault-injection tasks
+/// too (`YTHREAD_FAULT_TASKS=1`): see [`served_registry`].
+pub const FAULT_TASKS_ENV: &str = "YTHREAD_FAULT_TASKS";
+
+/// The tasks that only compute, each in time and memory that its arguments bound: what a
+/// program serves to others when nothing asks for more.
+pub fn work_registry() -> TaskRegistry {
     TaskRegistry::new()
         .with(sumn)
         .with(fib)
         .with(tiny)
         .with(echo_bytes)
+        .with(echo_text)
+        .with(reverse_blob)
+        .with(sum_bytes)
         .with(pid)
+}
+
+/// What a demo program that may serve others (a worker node of the sum server, say)
+/// registers: [`work_registry`], or, with [`FAULT_TASKS_ENV`] set to `1`, every task of
+/// [`registry`], the fault-injection tasks (`exit_with`, `abort_process`, `spin_forever`,
+/// tasks that read or write a path they are given, ...) included. A node that served those
+/// to anyone who can publish on its subjects would let one message stop it. Callers and
+/// nodes must agree: the registry's digest is in every job's subject.
+pub fn served_registry() -> TaskRegistry {
+    if std::env::var(FAULT_TASKS_ENV).as_deref() == Ok("1") {
+        registry()
+    } else {
+        work_registry()
+    }
+}
+
+/// Every task above, for `ythread_executors::init` and worker handshakes in tests.
+pub fn registry() -> TaskRegistry {
+    work_registry()
         .with(become_undumpable)
         .with(sleep_ms)
         .with(pid_after_ms)
@@ -240,10 +267,7 @@ pub fn registry() -> TaskRegistry {
         .with(wait_for_pipe)
         .with(short_unless)
         .with(allocate_mib)
-        .with(echo_text)
-        .with(reverse_blob)
         .with(make_bytes)
-        .with(sum_bytes)
         .with(hold_bytes)
 }
 

@@ -1,5 +1,5 @@
 //! The `nats` strategy's faults against a real broker: a node killed under load, the broker
-//! restarting mid-run, and a node drained by SIGTERM.
+//! restarting mid-run, and a node drained by SIGTERM, within its bound whatever its jobs do.
 
 mod nats_support;
 mod subprocess_support;
@@ -8,8 +8,26 @@ use std::sync::mpsc;
 use std::thread;
 
 use nats_support::{BOUND, Broker, Node, Pipe, caller, eventually, within};
-use ythread::{ErrorKind, YieldableThread};
+use ythread::{ErrorKind, Executor, Task, YieldableThread};
 use ythread_suite::tasks;
+
+/// Runs `task(args)` on a thread of its own and returns once a node has taken it.
+fn taken<T: Task>(
+    executor: &Executor,
+    task: T,
+    args: T::Args,
+) -> thread::JoinHandle<Result<T::Output, ythread::Error>> {
+    let waiter = executor.clone();
+    let in_flight = thread::spawn(move || waiter.run(task, args));
+    let name = <T as Task>::NAME.rsplit("::").next().unwrap();
+    eventually("the node to take the job", || {
+        executor
+            .metrics()
+            .task(&format!("::{name}"))
+            .is_some_and(|t| t.offloaded == 1)
+    });
+    in_flight
+}
 
 #[test]
 fn a_node_killed_under_load_fails_only_its_own_jobs() {
@@ -114,24 +132,9 @@ fn sigterm_drains_a_node_then_it_exits_zero() {
     let executor = caller(&broker, "60s");
     let pipe = Pipe::new("nats-drain");
     let name = pipe.name();
-    let waiter = executor.clone();
-    let in_flight = thread::spawn(move || waiter.run(tasks::wait_for_pipe, name));
-    eventually("the node to take the job", || {
-        executor
-            .metrics()
-            .task("::wait_for_pipe")
-            .is_some_and(|t| t.offloaded == 1)
-    });
+    let in_flight = taken(&executor, tasks::wait_for_pipe, name);
 
-    draining.signal(libc::SIGTERM);
-    assert!(
-        draining
-            .stderr
-            .wait_for(|l| l.contains("draining"))
-            .is_some(),
-        "{}",
-        draining.stderr.text()
-    );
+    draining.start_draining();
     let fresh = Node::start(&broker, "inline");
     let fresh_pid = fresh.pid;
     let caller = executor.clone();
@@ -152,4 +155,38 @@ fn sigterm_drains_a_node_then_it_exits_zero() {
     assert_eq!(finished.unwrap(), draining.pid);
     let status = draining.wait();
     assert_eq!(status.code(), Some(0), "{}", draining.stderr.text());
+}
+
+#[test]
+fn sigterm_ends_a_node_at_its_drain_bound_when_a_job_never_ends() {
+    let broker = Broker::start();
+    let mut node = Node::start_with_options(&broker, "exclusive", ",timeout=1s");
+    let executor = caller(&broker, "10s");
+    let in_flight = taken(&executor, tasks::spin_forever, ());
+
+    node.signal(libc::SIGTERM);
+    node.wait_abandoning(1);
+    let error = within("the job in flight", move || in_flight.join().unwrap()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");
+    assert!(
+        error.to_string().contains(&format!(":{}", node.pid)),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_second_sigterm_ends_a_draining_node_at_once() {
+    let broker = Broker::start();
+    // A drain bound far past the test's own bound: only the second signal can end it in time.
+    let mut node = Node::start_with_options(&broker, "inline", ",timeout=600s");
+    let executor = caller(&broker, "10s");
+    let pipe = Pipe::new("nats-second-signal");
+    let name = pipe.name();
+    let in_flight = taken(&executor, tasks::wait_for_pipe, name);
+    node.start_draining();
+    node.signal(libc::SIGTERM);
+    node.wait_abandoning(1);
+    // Its job died with it: the caller hears nothing more, and fails at its deadline.
+    let error = within("the job in flight", move || in_flight.join().unwrap()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TimedOut, "{error}");
 }

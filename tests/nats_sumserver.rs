@@ -1,6 +1,9 @@
 //! The showcase end to end: `YTHREAD_WORKER=nats://... sumserver` is a node, and
-//! `sumserver --executor nats://...` serves clients through it; SIGTERM drains the node.
+//! `sumserver --executor nats://...` serves clients through it; SIGTERM drains the node. A
+//! sum server node serves no fault-injection task unless `YTHREAD_FAULT_TASKS=1` asks.
 
+mod nats_support;
+mod subprocess_support;
 mod sumserver_support;
 
 use std::io::{BufRead, BufReader};
@@ -8,10 +11,14 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 
+use nats_support::Node;
+use nats_support::raw::{Answer, Failure, Raw, job_body};
 use sumserver_support::{BOUND, ServerProcess, sumserver_binary};
+use ythread::Task;
 use ythread_suite::client::Connection;
 use ythread_suite::nats_broker::Broker;
 use ythread_suite::server::Work;
+use ythread_suite::tasks::{self, FAULT_TASKS_ENV};
 
 #[test]
 fn sumserver_serves_through_a_sumserver_node() {
@@ -70,4 +77,54 @@ fn wait_for(log: &mpsc::Receiver<String>, marker: &str) -> String {
             Err(_) => panic!("no `{marker}` line from the node within {BOUND:?}"),
         }
     }
+}
+
+#[test]
+fn a_sumserver_node_serves_no_fault_task_unless_asked() {
+    let broker = nats_support::Broker::start();
+    let sumserver = |fault_tasks: Option<&str>| {
+        let mut command = Command::new(sumserver_binary());
+        command.env_remove(FAULT_TASKS_ENV);
+        let env: Vec<_> = fault_tasks
+            .map(|on| (FAULT_TASKS_ENV, on))
+            .into_iter()
+            .collect();
+        Node::spawn(command, &broker.url(), "inline", &env)
+    };
+    let publisher = Raw::connect(&broker);
+    let exit_with = <tasks::exit_with as Task>::NAME;
+    let sumn = <tasks::sumn as Task>::NAME;
+
+    let mut node = sumserver(None);
+    let answers = publisher.ask(
+        &node.job_subject(exit_with),
+        job_body(exit_with, &3i32),
+        None,
+    );
+    assert!(
+        matches!(
+            answers.last(),
+            Some(Answer::Failed {
+                kind: Failure::UnknownTask,
+                ..
+            })
+        ),
+        "{answers:?}"
+    );
+    assert!(node.is_running(), "{}", node.stderr.text());
+    let answers = publisher.ask(&node.job_subject(sumn), job_body(sumn, &10u64), Some("10"));
+    let Some(Answer::Done { result, .. }) = answers.last() else {
+        panic!("{answers:?}")
+    };
+    assert_eq!(postcard::from_bytes::<u64>(result).unwrap(), 55);
+
+    // Asked for, the fault tasks are there: one message stops the node.
+    let mut faulty = sumserver(Some("1"));
+    publisher.send(
+        &faulty.job_subject(exit_with),
+        job_body(exit_with, &3i32),
+        None,
+        true,
+    );
+    assert_eq!(faulty.wait().code(), Some(3), "{}", faulty.stderr.text());
 }

@@ -1,8 +1,9 @@
 //! A worker program for the multi-process tests: the test harness owns its own `main`, so the
 //! subprocess pool under test starts this binary instead of re-running the test binary.
 //!
-//! With `YTHREAD_WORKER` set it is a worker node of the `nats` strategy; with
-//! `YTHREAD_TEST_REGISTRY=other` as well, a node built from a different set of tasks.
+//! With `YTHREAD_WORKER` set it is a worker node of the `nats` strategy, serving the
+//! fault-injection tasks only with `YTHREAD_FAULT_TASKS=1`; with `YTHREAD_TEST_REGISTRY=other`
+//! as well, a node built from a different set of tasks.
 //!
 //! Started under a name that ends in `-undumpable` (a link to this binary), it makes itself
 //! undumpable first, so that its parent cannot copy into or out of its memory directly.
@@ -25,6 +26,10 @@ fn main() {
     }
     let registry = match std::env::var("YTHREAD_TEST_REGISTRY").as_deref() {
         Ok("other") => ythread::TaskRegistry::new().with(ythread_suite::tasks::pid),
+        // A node serves the fault-injection tasks only when YTHREAD_FAULT_TASKS=1 asks.
+        _ if std::env::var_os(ythread_executors::WORKER_ENV).is_some() => {
+            ythread_suite::tasks::served_registry()
+        }
         _ => ythread_suite::tasks::registry(),
     };
     ythread_executors::init(registry);

@@ -18,6 +18,9 @@ use ythread_suite::tasks;
 
 pub use crate::subprocess_support::{BOUND, Pipe, eventually, within};
 
+pub mod raw;
+pub mod seeded;
+
 /// This test's broker.
 pub struct Broker(ythread_suite::nats_broker::Broker);
 
@@ -87,6 +90,8 @@ pub struct Node {
     child: Child,
     pub pid: u32,
     pub stderr: Lines,
+    /// The line in which it said what it serves.
+    serving: String,
 }
 
 impl Node {
@@ -100,9 +105,25 @@ impl Node {
         Node::with_env(broker, "inline", &[("YTHREAD_TEST_REGISTRY", "other")])
     }
 
+    /// A node of the demo registry whose `YTHREAD_WORKER` form has `options` after the URL
+    /// (`,timeout=1s`: its drain bound).
+    pub fn start_with_options(broker: &Broker, local: &str, options: &str) -> Node {
+        Node::spawn(
+            test_worker(),
+            &format!("{}{options}", broker.url()),
+            local,
+            &[],
+        )
+    }
+
     fn with_env(broker: &Broker, local: &str, env: &[(&str, &str)]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ythread-test-worker"))
-            .env("YTHREAD_WORKER", broker.url())
+        Node::spawn(test_worker(), &broker.url(), local, env)
+    }
+
+    /// `program` as a node: `YTHREAD_WORKER={worker}`, `YTHREAD_EXECUTOR={local}`, `env`.
+    pub fn spawn(mut program: Command, worker: &str, local: &str, env: &[(&str, &str)]) -> Node {
+        let mut child = program
+            .env("YTHREAD_WORKER", worker)
             .env("YTHREAD_EXECUTOR", local)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -112,14 +133,46 @@ impl Node {
             .unwrap();
         let pid = child.id();
         let stderr = lines_of(child.stderr.take().unwrap());
-        if stderr
-            .wait_for(|line| line.contains(": serving "))
-            .is_none()
-        {
+        let Some(serving) = stderr.wait_for(|line| line.contains(": serving ")) else {
             let _ = child.kill();
             panic!("node {pid} did not start serving: {}", stderr.text());
+        };
+        Node {
+            child,
+            pid,
+            stderr,
+            serving,
         }
-        Node { child, pid, stderr }
+    }
+
+    /// The subject of jobs of `task` on this node's registry, from what it said it serves
+    /// (`... on PREFIX.DIGEST.task.> from ...`).
+    pub fn job_subject(&self, task: &str) -> String {
+        let all = self
+            .serving
+            .split(" on ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("no subjects in `{}`", self.serving));
+        format!("{}{task}", all.trim_end_matches('>'))
+    }
+
+    /// The subject of jobs of `task` for this node only.
+    pub fn own_subject(&self, task: &str) -> String {
+        let job = self.job_subject(task);
+        let host = self.serving.split(": serving").next().unwrap();
+        let name: String = host
+            .trim_start_matches("ythread node ")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() && !matches!(c, '.' | '*' | '>' | ':') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        job.replace(".task.", &format!(".at.{name}."))
     }
 
     /// Sends `signal` to the node.
@@ -133,6 +186,30 @@ impl Node {
     /// Whether the node is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits until the node says it drains.
+    pub fn start_draining(&self) {
+        self.signal(libc::SIGTERM);
+        assert!(
+            self.stderr.wait_for(|l| l.contains("draining")).is_some(),
+            "{}",
+            self.stderr.text()
+        );
+    }
+
+    /// Waits for the node to exit, within [`BOUND`], and checks that it stopped with `jobs`
+    /// jobs still running (at its drain bound, or at a second signal).
+    pub fn wait_abandoning(&mut self, jobs: usize) {
+        let status = self.wait();
+        let said = self.stderr.text();
+        assert_eq!(
+            status.code(),
+            Some(ythread_executors::nats::EXIT_ABANDONED),
+            "{said}"
+        );
+        let line = format!("stopping with {jobs} jobs still running");
+        assert!(said.contains(&line), "{said}");
     }
 
     /// Waits for the node to exit, within [`BOUND`].
@@ -157,6 +234,14 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The test worker program, asked to serve every task of the demo registry, the
+/// fault-injection tasks included.
+fn test_worker() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ythread-test-worker"));
+    command.env(tasks::FAULT_TASKS_ENV, "1");
+    command
 }
 
 /// A caller of the demo registry on `broker`, with per-job deadline `timeout`.

@@ -4,8 +4,10 @@
 //! (`postcard(task name) ++ 0x00 ++ postcard(args)`) and its final reply is the subprocess
 //! strategy's reply body with the result inline (result with run time, or error): one encoding
 //! for work that leaves the process, whichever way it leaves. The subprocess protocol's tag
-//! 0x02 (a result in shared memory) never crosses a broker. NATS adds two kinds of its own,
-//! for the node's identity and its capacity, with tags clear of the protocol's:
+//! 0x02 (a result in shared memory) never crosses a broker, nor does a reply with gaps (the
+//! protocol's tag bit 0x10). NATS adds two kinds of its own, for the node's identity and its
+//! capacity; their tags are read first, so 0x10, which the protocol would read as a result
+//! with gaps, is "taken" here:
 //!
 //! ```text
 //! 0x00 ++ ran (u64 LE ns) ++ postcard(result)   done, as in the subprocess protocol
@@ -17,17 +19,19 @@
 //! Messages on one subject from one connection arrive in order, so "taken" always comes before
 //! the reply it announces.
 
+use super::untrusted;
 use crate::subprocess::protocol::{self, BadReply, Reply};
 
 const TAKEN: u8 = 0x10;
 const BUSY: u8 = 0x11;
 
-/// One message from a node, decoded.
+/// One message from a node, decoded; a node's name is cleaned for messages (see
+/// `untrusted.rs`).
 pub(crate) enum FromNode<'a> {
     /// The node took the job.
-    Taken(&'a str),
+    Taken(String),
     /// The node has no room.
-    Busy(&'a str),
+    Busy(String),
     /// The job's outcome.
     Reply(Reply<'a>),
 }
@@ -51,12 +55,9 @@ fn tagged(tag: u8, node: &str) -> Vec<u8> {
 
 /// Decodes a message from a node.
 pub(crate) fn read(body: &[u8]) -> Result<FromNode<'_>, BadReply> {
-    fn node(rest: &[u8]) -> &str {
-        std::str::from_utf8(rest).unwrap_or("an unnamed node")
-    }
     match body.split_first() {
-        Some((&TAKEN, rest)) => Ok(FromNode::Taken(node(rest))),
-        Some((&BUSY, rest)) => Ok(FromNode::Busy(node(rest))),
+        Some((&TAKEN, rest)) => Ok(FromNode::Taken(untrusted::node_name(rest))),
+        Some((&BUSY, rest)) => Ok(FromNode::Busy(untrusted::node_name(rest))),
         _ => protocol::read_reply(body).map(FromNode::Reply),
     }
 }
@@ -67,8 +68,9 @@ mod tests {
 
     #[test]
     fn node_messages_round_trip_beside_replies() {
-        assert!(matches!(read(&taken("h:1")), Ok(FromNode::Taken("h:1"))));
-        assert!(matches!(read(&busy("h:2")), Ok(FromNode::Busy("h:2"))));
+        assert!(matches!(read(&taken("h:1")), Ok(FromNode::Taken(n)) if n == "h:1"));
+        assert!(matches!(read(&busy("h:2")), Ok(FromNode::Busy(n)) if n == "h:2"));
+        assert!(matches!(read(b"\x10h\n\x1b[1m"), Ok(FromNode::Taken(n)) if n == "h\\n\\u{1b}[1m"));
         let mut reply = Vec::new();
         protocol::write_reply(&[0xff], &mut reply, |_, _, _| Ok(()));
         assert!(matches!(

@@ -21,6 +21,10 @@
 //!   error naming the limit; it is not chunked (see `docs/nats.md` for why).
 //! - The async client lives on a runtime of one thread that the strategy owns; handler
 //!   threads block on their reply as they do with every other strategy.
+//! - What comes back from a node is untrusted: its text is bounded and stripped of control
+//!   characters (`untrusted.rs`), and the run time it reports is capped by the caller's own
+//!   measure of the round trip before the cost model learns it. What a node runs is decided
+//!   by the subject, so the broker's permissions limit it (see `docs/nats.md`, threat model).
 //!
 //! | file | concern |
 //! |---|---|
@@ -31,14 +35,19 @@
 //! | `message.rs` | what a node answers: taken, busy, the reply |
 //! | `routes.rs` | the caller's one reply subscription, routed to waiting threads |
 //! | `round_trip.rs` | one job: send, retry when turned away, one deadline |
-//! | `node.rs` | the worker node: serve, bound, drain on SIGTERM |
+//! | `node.rs` | the worker node: serve, bound, run every job off the I/O thread |
+//! | `admission.rs` | what a node checks first: the subject's task is the body's; the size |
+//! | `drain.rs` | how a node stops: drain on SIGTERM within its bound, whatever its jobs do |
+//! | `untrusted.rs` | a node's text as data: bounded, control characters escaped |
 //! | `status.rs` | [`NodeStatus`]: what a node reports about itself |
 //! | `identity.rs` | a node's `HOST:PID` |
 //!
 //! [`init`]: crate::init
 
+mod admission;
 mod config;
 mod connect;
+mod drain;
 mod identity;
 mod message;
 pub(crate) mod node;
@@ -46,6 +55,7 @@ mod round_trip;
 mod routes;
 mod status;
 mod subjects;
+mod untrusted;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,7 +67,8 @@ use tokio::task::JoinHandle;
 use ythread::{CpuApply, Error as WorkError, Metrics, TaskRegistry, Work};
 
 pub use self::config::{DEFAULT_SUBJECT, DEFAULT_TIMEOUT, NatsConfig};
-pub use self::node::AT_ONCE_BELOW;
+pub use self::drain::EXIT_ABANDONED;
+pub use self::node::UNANNOUNCED_BELOW;
 use self::routes::Routes;
 pub use self::status::NodeStatus;
 use self::subjects::Subjects;
@@ -189,7 +200,15 @@ impl NatsExecutor {
         Ok(nodes)
     }
 
-    /// Publishes job `id` on `subject`, its replies to come to `INBOX.ID`.
+    /// The subject that jobs of `task` go to (a node also takes them on
+    /// `PREFIX.DIGEST.at.NODE.TASK` when it said it has room): what a broker's permissions
+    /// name to allow or deny running `task`. See `docs/nats.md`, threat model.
+    pub fn job_subject(&self, task: &str) -> String {
+        self.subjects.task(task)
+    }
+
+    /// Publishes job `id` on `subject`, its replies to come to `INBOX.ID`, with its declared
+    /// `size` in a header if it has one (see `admission.rs`).
     /// The hand-over waits only while the client's outgoing buffer is full (a connection
     /// that dropped a moment ago), and never past `deadline`. It is tried once first without
     /// the runtime: with room in the buffer it completes at once, and no timer is armed (a
@@ -199,12 +218,18 @@ impl NatsExecutor {
         subject: &str,
         id: u64,
         payload: bytes::Bytes,
+        size: Option<u64>,
         deadline: std::time::Instant,
     ) -> Result<(), String> {
         let reply = format!("{}.{id}", self.inbox);
-        let mut publish = std::pin::pin!(self.client.publish_with_reply(
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(size) = size {
+            headers.insert(admission::SIZE_HEADER, size.to_string());
+        }
+        let mut publish = std::pin::pin!(self.client.publish_with_reply_and_headers(
             subject.to_owned(),
             reply,
+            headers,
             payload
         ));
         if let Some(sent) = (&mut publish).now_or_never() {

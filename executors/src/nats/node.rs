@@ -1,5 +1,6 @@
 //! The worker node: [`init`](crate::init) with [`WORKER_ENV`](crate::WORKER_ENV) set serves
-//! the registry's tasks from the broker until SIGTERM (or SIGINT), then drains and exits 0.
+//! the registry's tasks from the broker until SIGTERM (or SIGINT), then drains within its
+//! bound and exits (see `drain.rs`).
 //!
 //! Jobs run through the node's own local strategy (`YTHREAD_EXECUTOR`, inline by default), on
 //! the runtime's blocking threads, at most [`ExecutorConfig::parallelism`] at once. A job that
@@ -8,10 +9,18 @@
 //! and a slot frees, it says "room again" on the registry's room subject so that the callers
 //! waiting send again at once.
 //!
-//! With the inline local strategy, a task measured cheaper than [`AT_ONCE_BELOW`] runs at once
-//! on the I/O thread, with no "taken" message and no hand-off to a blocking thread: both would
-//! cost more than the work. Its reply follows within microseconds, so a node dying in between
-//! loses at most that one job.
+//! No job runs while its thread holds the runtime's duties: the client's connection, the loop
+//! that takes jobs, answers "busy" and status questions, and the signal handler. A job
+//! predicted cheaper than [`UNANNOUNCED_BELOW`] at its size runs in place on the thread that
+//! took it, but only after those duties have moved to another thread (tokio's
+//! `block_in_place`, which takes them back when the job returns); any other job runs on a
+//! blocking thread, announced first with a "taken" message. So a job predicted cheap that is
+//! not (a publisher can declare any size) costs a thread, never the node's responsiveness,
+//! and SIGTERM still ends the node within its drain bound (`drain.rs`). Trade-off: each cheap
+//! job wakes a thread to take over the duties, which is usually back to sleep before it gets
+//! them; on this project's loaded 2-core machine the tiny round trip stayed within noise of
+//! running in place (see `docs/nats.md`). Before any of this, a job is admitted
+//! (`admission.rs`): its subject decides its task.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -19,12 +28,13 @@ use std::time::{Duration, Instant};
 
 use async_nats::{Client, Message, Subject};
 use futures_util::StreamExt;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 use ythread::{Executor, TaskRegistry};
 
 use super::NatsConfig;
+use super::admission::{self, Admitted};
 use super::connect;
+use super::drain::{self, EXIT_ABANDONED, StopSignals};
 use super::identity;
 use super::message;
 use super::status::NodeStatus;
@@ -32,9 +42,9 @@ use super::subjects::Subjects;
 use crate::ExecutorConfig;
 use crate::subprocess::protocol::{self, WireError};
 
-/// Tasks measured cheaper than this run at once on the I/O thread of a node whose local
-/// strategy is inline.
-pub const AT_ONCE_BELOW: Duration = Duration::from_micros(50);
+/// Jobs predicted cheaper than this, at their size, on a node whose local strategy is
+/// inline, are answered without a "taken" message first.
+pub const UNANNOUNCED_BELOW: Duration = Duration::from_micros(50);
 
 /// How long a draining node keeps answering "busy" to jobs the broker had already routed to
 /// it before its unsubscription took effect.
@@ -94,7 +104,8 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
     };
     let node = Node {
         capacity: local.parallelism(),
-        at_once: matches!(local, ExecutorConfig::Inline),
+        inline: matches!(local, ExecutorConfig::Inline),
+        drain_bound: config.job_timeout(),
         token: super::subjects::token(&who.replace(':', "_")),
         id: who.clone(),
         registry: registry.clone(),
@@ -106,10 +117,29 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
         turned_away: AtomicU64::new(0),
         idle: Notify::new(),
     };
-    match runtime.block_on(node.run(&config, &local)) {
-        Ok(()) => 0,
+    // The loop runs as a task on the runtime's I/O thread, beside the client's connection:
+    // a job's arrival wakes it with no thread switch.
+    let outcome = runtime.block_on(async move {
+        tokio::spawn(node.run(config, local))
+            .await
+            .unwrap_or_else(|e| Err(format!("its serving loop failed: {e}")))
+    });
+    // Jobs abandoned at the drain bound still hold blocking threads: dropping the runtime
+    // would wait for them.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(Stopped::Drained) => 0,
+        Ok(Stopped::Abandoned) => EXIT_ABANDONED,
         Err(why) => complain(EXIT_NO_BROKER, &why),
     }
+}
+
+/// How a node's serving ended.
+enum Stopped {
+    /// Every job in flight finished.
+    Drained,
+    /// Jobs were still running at the drain bound, or at a second signal.
+    Abandoned,
 }
 
 struct Node {
@@ -120,8 +150,11 @@ struct Node {
     executor: Executor,
     subjects: Subjects,
     capacity: usize,
-    /// Whether cheap tasks may run at once on the I/O thread (the local strategy is inline).
-    at_once: bool,
+    /// Whether the local strategy is inline: it learns no costs by itself, so the node
+    /// records them, and cheap jobs go unannounced.
+    inline: bool,
+    /// The longest a drain waits for the jobs in flight.
+    drain_bound: Duration,
     in_flight: AtomicUsize,
     /// Whether the node turned a job away since it last said it has room.
     owes_room: AtomicBool,
@@ -132,7 +165,7 @@ struct Node {
 }
 
 impl Node {
-    async fn run(self, config: &NatsConfig, local: &ExecutorConfig) -> Result<(), String> {
+    async fn run(self, config: NatsConfig, local: ExecutorConfig) -> Result<Stopped, String> {
         let id = self.id.clone();
         let options = connect::options(&format!("ythread node {id}"), move |event| {
             let id = id.clone();
@@ -148,7 +181,7 @@ impl Node {
                 }
             }
         });
-        let client = connect::connect(options, config)
+        let client = connect::connect(options, &config)
             .await
             .map_err(|e| e.to_string())?;
         let mut jobs = client
@@ -163,18 +196,18 @@ impl Node {
             .subscribe(self.subjects.status())
             .await
             .map_err(|e| format!("could not subscribe: {e}"))?;
-        client
-            .flush()
+        subscribed(&client)
             .await
             .map_err(|e| format!("could not subscribe: {e}"))?;
-        let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-        let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        let mut stop = StopSignals::listen()
+            .map_err(|e| format!("could not listen for SIGTERM and SIGINT: {e}"))?;
         eprintln!(
-            "ythread node {}: serving {} tasks (registry {:016x}) from {} through {local}, up \
-             to {} jobs at once",
+            "ythread node {}: serving {} tasks (registry {:016x}) on {} from {} through \
+             {local}, up to {} jobs at once",
             self.id,
             self.registry.len(),
             self.registry.digest(),
+            self.subjects.all_tasks(),
             config.url(),
             self.capacity
         );
@@ -192,17 +225,17 @@ impl Node {
                 question = questions.next() => match question {
                     Some(question) => {
                         if let Some(reply) = question.reply {
-                            let _ = client.publish(reply, node.status(local).into()).await;
+                            let _ = client.publish(reply, node.status(&local).into()).await;
                         }
                     }
                     None => break,
                 },
-                _ = terminate.recv() => break,
-                _ = interrupt.recv() => break,
+                () = stop.next() => break,
             }
         }
-        node.drain(&client, [&mut jobs, &mut jobs_here]).await;
-        Ok(())
+        Ok(node
+            .drain(&client, [&mut jobs, &mut jobs_here], &mut stop)
+            .await)
     }
 
     /// The node's [`NodeStatus`], encoded.
@@ -220,46 +253,75 @@ impl Node {
         postcard::to_stdvec(&status).unwrap_or_default()
     }
 
-    /// Takes the job, or turns it away if the node is full.
+    /// Takes the job, or turns it away if the node is full, or refuses it.
     async fn take(self: Arc<Self>, client: &Client, job: Message) {
-        let Some(reply) = job.reply else { return };
+        let Some(reply) = job.reply.clone() else {
+            return;
+        };
+        let admitted = match admission::admit(&self.registry, &self.subjects, &self.token, &job) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                let mut out = Vec::new();
+                protocol::write_error(&refusal, &mut out);
+                // "Taken" first, so that the error names this node.
+                let _ = client
+                    .publish(reply.clone(), message::taken(&self.id).into())
+                    .await;
+                let _ = client.publish(reply, out.into()).await;
+                return;
+            }
+        };
         if self.in_flight.load(Ordering::Acquire) >= self.capacity {
             self.turn_away(client, reply).await;
             return;
         }
         // Only this loop adds to `in_flight`, so the check above stays true until here.
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if self.runs_at_once(&job.payload) {
-            let out = self.run_job(client, &job.payload);
-            if is_failure(&out) {
-                let _ = client
-                    .publish(reply.clone(), message::taken(&self.id).into())
-                    .await;
-            }
-            let _ = client.publish(reply, out.into()).await;
-            self.finished(client).await;
+        let client = client.clone();
+        if self.predicted_cheap(&admitted) {
+            // In place, unannounced, with the runtime's duties handed over first (see the
+            // module docs): no switch to a blocking thread and back.
+            tokio::spawn(async move {
+                let out =
+                    tokio::task::block_in_place(|| self.guarded_run(&client, &job, &admitted));
+                if is_failure(&out) {
+                    // So that the error names this node.
+                    let _ = client
+                        .publish(reply.clone(), message::taken(&self.id).into())
+                        .await;
+                }
+                let _ = client.publish(reply, out.into()).await;
+                self.finished(&client).await;
+            });
             return;
         }
         let _ = client
             .publish(reply.clone(), message::taken(&self.id).into())
             .await;
-        let client = client.clone();
-        tokio::spawn(async move {
-            let payload = job.payload;
-            let worker = Arc::clone(&self);
-            let blocking_client = client.clone();
-            let out =
-                tokio::task::spawn_blocking(move || worker.run_job(&blocking_client, &payload))
-                    .await
-                    .unwrap_or_else(|_| {
-                        let mut out = Vec::new();
-                        let why = WireError::Other("the node's job thread panicked".to_owned());
-                        protocol::write_error(&why, &mut out);
-                        out
-                    });
-            let _ = client.publish(reply, out.into()).await;
-            self.finished(&client).await;
+        // The blocking thread runs the job and publishes its reply itself: one thread switch
+        // there and one back to the I/O thread, which writes the reply.
+        let io = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let out = self.guarded_run(&client, &job, &admitted);
+            io.block_on(async {
+                let _ = client.publish(reply, out.into()).await;
+                self.finished(&client).await;
+            });
         });
+    }
+
+    /// [`run_job`](Self::run_job), with a panic outside the task (which the strategy
+    /// catches) an error reply rather than a lost one.
+    fn guarded_run(&self, client: &Client, job: &Message, admitted: &Admitted) -> Vec<u8> {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_job(client, &job.payload, admitted)
+        }));
+        ran.unwrap_or_else(|_| {
+            let mut out = Vec::new();
+            let why = WireError::Other("the node's job thread panicked".to_owned());
+            protocol::write_error(&why, &mut out);
+            out
+        })
     }
 
     async fn turn_away(&self, client: &Client, reply: Subject) {
@@ -268,31 +330,27 @@ impl Node {
         let _ = client.publish(reply, message::busy(&self.id).into()).await;
     }
 
-    /// Whether the job is measured cheaper than a hand-off to a blocking thread.
-    fn runs_at_once(&self, job: &[u8]) -> bool {
-        self.at_once
-            && protocol::split_job(job)
-                .ok()
-                .and_then(|(task, _)| self.registry.cost_model(task))
-                .and_then(|model| model.predict(None))
-                .is_some_and(|cost| cost < AT_ONCE_BELOW)
+    /// Whether the job is predicted, at its size, to cost less than announcing it.
+    fn predicted_cheap(&self, job: &Admitted) -> bool {
+        self.inline
+            && job
+                .model
+                .and_then(|model| model.predict(job.size))
+                .is_some_and(|cost| cost < UNANNOUNCED_BELOW)
     }
 
     /// Runs a job through the local strategy; returns the reply body.
-    fn run_job(&self, client: &Client, job: &[u8]) -> Vec<u8> {
+    fn run_job(&self, client: &Client, job: &[u8], admitted: &Admitted) -> Vec<u8> {
         let mut out = Vec::new();
         let began = Instant::now();
         protocol::write_reply(job, &mut out, |task, args, out| {
             self.executor.run_encoded(&self.registry, task, args, out)
         });
-        if self.at_once {
+        if self.inline
+            && let Some(model) = admitted.model
+        {
             // Inline runs teach no cost model by themselves; scheduling strategies do.
-            if let Some(model) = protocol::split_job(job)
-                .ok()
-                .and_then(|(task, _)| self.registry.cost_model(task))
-            {
-                model.record(None, began.elapsed());
-            }
+            model.record(admitted.size, began.elapsed());
         }
         let limit = client.max_payload();
         if out.len() > limit {
@@ -322,35 +380,59 @@ impl Node {
         }
     }
 
-    /// Stops taking jobs, turns away the ones already routed here, finishes those in flight.
-    async fn drain(&self, client: &Client, subscriptions: [&mut async_nats::Subscriber; 2]) {
+    /// Stops taking jobs, turns away the ones already routed here, and waits for those in
+    /// flight, for at most the drain bound or until a second signal.
+    async fn drain(
+        &self,
+        client: &Client,
+        subscriptions: [&mut async_nats::Subscriber; 2],
+        stop: &mut StopSignals,
+    ) -> Stopped {
         eprintln!(
-            "ythread node {}: draining: no new jobs, finishing {} in flight",
+            "ythread node {}: draining: no new jobs, finishing {} in flight within {:?}",
             self.id,
-            self.in_flight.load(Ordering::Acquire)
+            self.in_flight.load(Ordering::Acquire),
+            self.drain_bound
         );
+        drain::arm_watchdog(&self.id, self.drain_bound);
+        let until = tokio::time::Instant::now() + self.drain_bound;
         for jobs in subscriptions {
             let _ = jobs.unsubscribe().await;
-            let _ = client.flush().await;
-            let late = tokio::time::Instant::now() + LATE_JOBS;
+            let _ = tokio::time::timeout_at(until, client.flush()).await;
+            let late = (tokio::time::Instant::now() + LATE_JOBS).min(until);
             while let Ok(Some(job)) = tokio::time::timeout_at(late, jobs.next()).await {
                 if let Some(reply) = job.reply {
                     self.turn_away(client, reply).await;
                 }
             }
         }
-        loop {
+        let finished = loop {
             let idle = self.idle.notified();
             if self.in_flight.load(Ordering::Acquire) == 0 {
-                break;
+                break true;
             }
-            idle.await;
-        }
+            tokio::select! {
+                () = idle => {}
+                () = tokio::time::sleep_until(until) => break false,
+                () = stop.next() => break false,
+            }
+        };
         // Callers turned away during the drain send again at once, to the other nodes.
         let _ = client
             .publish(self.subjects.room(), Default::default())
             .await;
-        let _ = client.flush().await;
+        let _ = tokio::time::timeout(LATE_JOBS, client.flush()).await;
+        if !finished {
+            eprintln!(
+                "ythread node {}: stopping with {} jobs still running (the drain bound of {:?} \
+                 passed, or a second signal came); their callers fail at their deadlines; \
+                 exiting",
+                self.id,
+                self.in_flight.load(Ordering::Acquire),
+                self.drain_bound
+            );
+            return Stopped::Abandoned;
+        }
         eprintln!(
             "ythread node {}: drained after {} jobs ({} turned away while full); exiting\n{}",
             self.id,
@@ -358,7 +440,22 @@ impl Node {
             self.turned_away.load(Ordering::Relaxed),
             self.executor.metrics()
         );
+        Stopped::Drained
     }
+}
+
+/// Returns once the broker has taken every subscription made so far on `client`: a flush
+/// only writes them out, so a message of our own that comes back, after them on the same
+/// connection, is the proof. Until then, a job sent by another client could find nobody.
+async fn subscribed(client: &Client) -> Result<(), async_nats::Error> {
+    let echo = client.new_inbox();
+    let mut back = client.subscribe(echo.clone()).await?;
+    client.publish(echo, Default::default()).await?;
+    client.flush().await?;
+    tokio::time::timeout(connect::CONNECT_TIMEOUT, back.next())
+        .await
+        .map_err(|_| "the nats server did not confirm the subscriptions")?;
+    Ok(())
 }
 
 /// Whether a reply body reports a failure.

@@ -17,6 +17,7 @@ use ythread::{Cancellation, Error as WorkError, Work};
 use super::NatsExecutor;
 use super::message::{self, FromNode};
 use super::routes::{Incoming, Line, Routes};
+use super::untrusted::{self, TEXT_LIMIT};
 use crate::subprocess::protocol::{self, Args, Reply};
 
 /// Sends at once after a "busy" before waiting for room.
@@ -83,6 +84,7 @@ impl Trip<'_> {
     fn go(mut self, work: &mut dyn Work) -> Result<(), WorkError> {
         let executor = self.executor;
         let payload = self.job(work)?;
+        let size = work.size();
         let subject = executor.subjects.task(self.task);
         let sent = Instant::now();
         let deadline = sent + executor.config.job_timeout();
@@ -115,8 +117,9 @@ impl Trip<'_> {
                 Some(node) => executor.subjects.at_node(node, self.task),
                 None => subject.clone(),
             };
+            let attempt = Instant::now();
             executor
-                .publish(&to, id, payload.clone(), deadline)
+                .publish(&to, id, payload.clone(), size, deadline)
                 .map_err(|e| self.unreachable_because(&e))?;
             loop {
                 let incoming = self.next(id, deadline).ok_or_else(|| self.timed_out())?;
@@ -131,11 +134,11 @@ impl Trip<'_> {
                 };
                 match message::read(&bytes) {
                     Ok(FromNode::Taken(node)) => {
-                        self.node = Some(node.to_owned());
+                        self.node = Some(node);
                         self.record_wait(work, sent);
                     }
                     Ok(FromNode::Busy(node)) => {
-                        self.turned_away = Some(node.to_owned());
+                        self.turned_away = Some(node);
                         break;
                     }
                     Ok(FromNode::Reply(Reply::Done {
@@ -144,7 +147,10 @@ impl Trip<'_> {
                         gaps,
                     })) if gaps.is_empty() => {
                         self.record_wait(work, sent);
-                        work.learn(ran);
+                        // The node's word for its run time, capped by what this attempt
+                        // took as seen from here: a node cannot make work look dearer than
+                        // its round trip.
+                        work.learn(ran.min(attempt.elapsed()));
                         work.complete_encoded(result);
                         return Ok(());
                     }
@@ -160,6 +166,7 @@ impl Trip<'_> {
                         ));
                     }
                     Ok(FromNode::Reply(Reply::Failed(wire))) => {
+                        let wire = untrusted::clean_wire_error(wire);
                         return Err(wire.into_error_at(self.task, &self.place()));
                     }
                     Err(bad) => {
@@ -169,7 +176,7 @@ impl Trip<'_> {
                                 self.task,
                                 self.place()
                             ),
-                            bad,
+                            untrusted::clean(&bad.to_string(), TEXT_LIMIT),
                         ));
                     }
                 }
@@ -233,7 +240,7 @@ impl Trip<'_> {
         loop {
             match self.next(id, until) {
                 Some(Incoming::Room(node)) => {
-                    return Ok(std::str::from_utf8(&node).ok().map(str::to_owned));
+                    return Ok(untrusted::room_node(&node).map(str::to_owned));
                 }
                 Some(Incoming::Cancelled) => return Err(WorkError::cancelled()),
                 Some(Incoming::ConnectionLost) => return Err(self.connection_lost()),

@@ -55,6 +55,23 @@ impl Subjects {
         format!("{}.nodes", self.base)
     }
 
+    /// The task token of a job that came on `subject`: the rest of a
+    /// `PREFIX.DIGEST.task.TASK` subject, or of a `PREFIX.DIGEST.at.NODE.TASK` subject for
+    /// the node `node`. `None` for any other subject.
+    pub(crate) fn task_token<'s>(&self, subject: &'s str, node: &str) -> Option<&'s str> {
+        let rest = subject
+            .strip_prefix(self.base.as_str())?
+            .strip_prefix('.')?;
+        let task = match rest.strip_prefix("task.") {
+            Some(task) => task,
+            None => rest
+                .strip_prefix("at.")?
+                .strip_prefix(node)?
+                .strip_prefix('.')?,
+        };
+        (!task.is_empty()).then_some(task)
+    }
+
     /// Where every node answers with its status.
     pub(crate) fn status(&self) -> String {
         format!("{}.status", self.base)
@@ -104,5 +121,30 @@ mod tests {
             "jobs.v5-0000000000000abc.at.h_1.>"
         );
         assert!(!subjects.room().starts_with(&subjects.all_tasks()[..28]));
+    }
+
+    #[test]
+    fn a_job_subject_gives_back_its_task_token_and_nothing_else_does() {
+        let subjects = Subjects::new("jobs", 0xabc);
+        let task = "my_crate::tasks::sumn";
+        assert_eq!(subjects.task_token(&subjects.task(task), "h_1"), Some(task));
+        assert_eq!(
+            subjects.task_token(&subjects.at_node("h_1", task), "h_1"),
+            Some(task)
+        );
+        assert_eq!(
+            subjects.task_token(&format!("{}.b", subjects.task("a")), "h_1"),
+            Some("a.b"),
+            "more tokens than one: never a task's token, so refused later"
+        );
+        for other in [
+            subjects.at_node("h_2", task),
+            subjects.status(),
+            subjects.room(),
+            "jobs.v5-0000000000000abc.task.".to_owned(),
+            "jobs.v5-0000000000000abd.task.t".to_owned(),
+        ] {
+            assert_eq!(subjects.task_token(&other, "h_1"), None, "{other}");
+        }
     }
 }
