@@ -66,6 +66,7 @@ pub mod rayon_pool;
 pub mod schedule;
 pub mod subprocess;
 mod units;
+mod untrusted;
 
 pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
 pub use error::{Error, ErrorKind};

@@ -20,8 +20,9 @@ use async_nats::Message;
 use ythread::{CostModel, TaskRegistry};
 
 use super::subjects::{self, Subjects};
-use super::untrusted::{self, NAME_LIMIT};
+use super::untrusted::NAME_LIMIT;
 use crate::subprocess::protocol::{self, WireError};
+use crate::untrusted::clean;
 
 /// The header in which a caller declares its job's size (`Task::size`), in decimal.
 pub(crate) const SIZE_HEADER: &str = "Ythread-Size";
@@ -58,8 +59,8 @@ pub(crate) fn admit(
             "refused: the job's subject `{}` does not name the task its body names, `{}`; a \
              node runs the task its subject names, so publish on the subject of the task you \
              mean",
-            untrusted::clean(job.subject.as_str(), NAME_LIMIT),
-            untrusted::clean(task, NAME_LIMIT),
+            clean(job.subject.as_str(), NAME_LIMIT),
+            clean(task, NAME_LIMIT),
         )));
     }
     let size = job

@@ -17,8 +17,8 @@ use ythread::{Cancellation, Error as WorkError, Work};
 use super::NatsExecutor;
 use super::message::{self, FromNode};
 use super::routes::{Incoming, Line, Routes};
-use super::untrusted::{self, TEXT_LIMIT};
 use crate::subprocess::protocol::{self, Args, Reply};
+use crate::untrusted::{TEXT_LIMIT, clean};
 
 /// Sends at once after a "busy" before waiting for room.
 const QUICK_RETRIES: u32 = 2;
@@ -166,7 +166,6 @@ impl Trip<'_> {
                         ));
                     }
                     Ok(FromNode::Reply(Reply::Failed(wire))) => {
-                        let wire = untrusted::clean_wire_error(wire);
                         return Err(wire.into_error_at(self.task, &self.place()));
                     }
                     Err(bad) => {
@@ -176,7 +175,7 @@ impl Trip<'_> {
                                 self.task,
                                 self.place()
                             ),
-                            untrusted::clean(&bad.to_string(), TEXT_LIMIT),
+                            clean(&bad.to_string(), TEXT_LIMIT),
                         ));
                     }
                 }
@@ -240,7 +239,7 @@ impl Trip<'_> {
         loop {
             match self.next(id, until) {
                 Some(Incoming::Room(node)) => {
-                    return Ok(untrusted::room_node(&node).map(str::to_owned));
+                    return Ok(super::untrusted::room_node(&node).map(str::to_owned));
                 }
                 Some(Incoming::Cancelled) => return Err(WorkError::cancelled()),
                 Some(Incoming::ConnectionLost) => return Err(self.connection_lost()),

@@ -32,7 +32,7 @@ use super::frame::FrameReceiver;
 use super::payload::{Gap, Refusal, SendApart};
 use super::process::JobStart;
 use super::protocol;
-use super::wire_error::worker_text;
+use crate::untrusted::{TEXT_LIMIT, clean};
 
 /// How a subprocess pool moves large byte strings (`copy=direct|shared`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -267,9 +267,10 @@ impl SendApart for ArgsToWorker<'_, '_> {
                     Refusal::Lost(format!("could not write into worker process {pid}: {e}"))
                 })
             }
-            Some((&protocol::FROM_WORKER_NO_ROOM, why)) => {
-                Err(Refusal::NoRoom(worker_text(&String::from_utf8_lossy(why))))
-            }
+            Some((&protocol::FROM_WORKER_NO_ROOM, why)) => Err(Refusal::NoRoom(clean(
+                &String::from_utf8_lossy(why),
+                TEXT_LIMIT,
+            ))),
             Some((&protocol::FROM_WORKER_DECLINED, [])) => {
                 self.declined = true;
                 Err(Refusal::Declined)

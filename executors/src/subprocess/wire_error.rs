@@ -1,13 +1,14 @@
 //! [`WireError`]: a failure inside a worker, in a form that crosses the process boundary,
 //! and the error the caller sees for it.
 //!
-//! A worker's text is data from an untrusted process, and it may end up in a reply a server
-//! writes to a client or in a terminal: every string that comes from a worker is cut to
-//! [`MAX_WORKER_TEXT`] bytes and stripped of control characters ([`worker_text`]) before it
-//! becomes part of an error.
+//! A worker's text (a subprocess worker's or a nats node's) is data from an untrusted process,
+//! and it may end up in a reply a server writes to a client or in a terminal: every string in
+//! a [`WireError`] is cleaned (see `untrusted.rs`) when it becomes an error.
 
 use serde::{Deserialize, Serialize};
 use ythread::{Error as WorkError, ErrorKind};
+
+use crate::untrusted::{TEXT_LIMIT, clean};
 
 /// A failure inside the worker, in a form that crosses the process boundary.
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,41 +50,22 @@ impl WireError {
         match self {
             WireError::Panicked { message, location } => WorkError::panicked(
                 format!("task `{task}` in {place}"),
-                worker_text(&message),
-                location.as_deref().map(worker_text),
+                clean(&message, TEXT_LIMIT),
+                location.as_deref().map(|l| clean(l, TEXT_LIMIT)),
             ),
             WireError::UnknownTask => WorkError::unknown_task(
                 task,
                 format!("in {place}, which runs a different build of the program"),
             ),
             WireError::Codec(text) => {
-                WorkError::codec(format!("run task `{task}`"), worker_text(&text))
+                WorkError::codec(format!("run task `{task}`"), clean(&text, TEXT_LIMIT))
             }
             WireError::Other(text) => WorkError::unavailable(format!(
                 "{place} could not run task `{task}`: {}",
-                worker_text(&text)
+                clean(&text, TEXT_LIMIT)
             )),
         }
     }
-}
-
-/// The most bytes of a worker's text that reach an error.
-pub(crate) const MAX_WORKER_TEXT: usize = 2048;
-
-/// `text` from a worker, safe to show: control characters (newlines, escape sequences) and
-/// the invisible characters that reorder text become spaces, and it is cut to
-/// [`MAX_WORKER_TEXT`] bytes.
-pub(crate) fn worker_text(text: &str) -> String {
-    let mut clean = String::with_capacity(text.len().min(MAX_WORKER_TEXT + 16));
-    for (at, c) in text.char_indices() {
-        if at + c.len_utf8() > MAX_WORKER_TEXT {
-            clean.push_str(&format!("... ({} more bytes)", text.len() - at));
-            break;
-        }
-        let reorders = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        clean.push(if c.is_control() || reorders { ' ' } else { c });
-    }
-    clean
 }
 
 #[cfg(test)]
@@ -91,26 +73,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn worker_text_loses_its_control_characters_and_its_excess() {
-        assert_eq!(
-            worker_text("line\nnext\x1b[31mred\u{202e}"),
-            "line next [31mred "
-        );
-        assert_eq!(worker_text("fine text"), "fine text");
-        let long = "é".repeat(MAX_WORKER_TEXT);
-        let cut = worker_text(&long);
-        assert!(cut.len() < MAX_WORKER_TEXT + 32, "{}", cut.len());
-        assert!(cut.ends_with(&format!("({} more bytes)", long.len() - MAX_WORKER_TEXT)));
-    }
-
-    #[test]
-    fn errors_from_a_worker_carry_only_clean_text() {
+    fn every_string_from_a_worker_is_cleaned_before_it_is_an_error() {
         let wire = WireError::Panicked {
             message: "boom\r\nHTTP/1.1 200 OK".to_owned(),
-            location: Some("src/x.rs:1\n".to_owned()),
+            location: Some("x".repeat(10_000)),
         };
         let error = wire.into_error("t", 7);
-        assert_eq!(error.message(), Some("boom  HTTP/1.1 200 OK"));
+        assert_eq!(error.message(), Some("boom\\r\\nHTTP/1.1 200 OK"));
+        assert!(error.location().unwrap().len() < TEXT_LIMIT + 40);
         assert!(!error.to_string().contains('\n'), "{error}");
         let other = WireError::Other("\x07bell".to_owned()).into_error("t", 7);
         assert!(!other.to_string().contains('\x07'), "{other}");
