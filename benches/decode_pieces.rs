@@ -5,7 +5,9 @@
 //!
 //! Each round builds a `ByteBuf` encoding cut into one-byte pieces and times only
 //! `Encoded::decode`, in the thread's CPU time: on a shared machine a longer run is also
-//! preempted more often, which wall time would count against it. Beside it, the floor: the same pieces only gathered into one `Vec` and
+//! preempted more often, which wall time would count against it. Every timed run starts with
+//! cold caches (a 64 MiB sweep first): otherwise the smaller case would start with its pieces
+//! in the caches, still warm from being built, and the larger one would not. Beside it, the floor: the same pieces only gathered into one `Vec` and
 //! freed, which shows what the memory system alone makes of twice the pieces. The sizes and
 //! the two measures alternate; the medians of 21 rounds each are compared in the same run.
 //!
@@ -40,9 +42,19 @@ fn cpu_now() -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
+/// Evicts the pieces from every cache level by writing and reading a buffer larger than them.
+fn cold_caches() {
+    let mut sweep = vec![1u8; 64 << 20];
+    for i in (0..sweep.len()).step_by(64) {
+        sweep[i] = sweep[i].wrapping_add(1);
+    }
+    std::hint::black_box(&sweep);
+}
+
 fn decode_time(pieces: usize) -> Duration {
     let (rest, apart) = cut(pieces);
     let encoded = Encoded::with_apart(&rest, apart).expect("gaps in order");
+    cold_caches();
     let started = cpu_now();
     let decoded: ByteBuf = encoded.decode().expect("decodes");
     let elapsed = cpu_now() - started;
@@ -52,6 +64,7 @@ fn decode_time(pieces: usize) -> Duration {
 
 fn floor_time(pieces: usize) -> Duration {
     let (_, apart) = cut(pieces);
+    cold_caches();
     let started = cpu_now();
     let mut gathered = Vec::with_capacity(pieces);
     for piece in apart {
