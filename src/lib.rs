@@ -4,6 +4,7 @@
 pub mod client;
 pub mod echo_floor;
 pub mod nats_broker;
+pub mod required_tool;
 pub mod server;
 pub mod tasks;
 

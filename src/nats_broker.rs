@@ -14,24 +14,17 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::required_tool::NATS_SERVER;
+
 /// How long a broker may take to start listening.
 pub const START_BOUND: Duration = Duration::from_secs(30);
 
 /// What to do when no broker is installed.
-pub const INSTALL_HINT: &str = "install nats-server (Debian and Ubuntu: `apt-get install -y \
-     nats-server`; elsewhere see the NATS documentation) and put it on PATH";
+pub const INSTALL_HINT: &str = NATS_SERVER.install;
 
 /// The `nats-server` program: on `PATH`, or where Debian's package puts it; `None` if neither.
 pub fn program() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("nats-server"))
-            .find(|candidate| candidate.is_file())
-    });
-    on_path.or_else(|| {
-        let debian = PathBuf::from("/usr/sbin/nats-server");
-        debian.is_file().then_some(debian)
-    })
+    NATS_SERVER.find()
 }
 
 /// A running `nats-server` on 127.0.0.1, killed (and reaped) on drop.
@@ -48,6 +41,16 @@ impl Broker {
     /// did not start listening within [`START_BOUND`].
     pub fn start() -> Result<Broker, String> {
         Broker::on_port(None)
+    }
+
+    /// A broker for the calling test, or `None` when no `nats-server` is installed and the
+    /// test should skip (the reason is printed; see [`crate::required_tool`]).
+    ///
+    /// # Panics
+    /// When the broker does not start, or none is installed and `YTHREAD_REQUIRE_TOOLS=1`.
+    pub fn for_test() -> Option<Broker> {
+        NATS_SERVER.for_test()?;
+        Some(Broker::start().unwrap_or_else(|e| panic!("{e}")))
     }
 
     fn on_port(port: Option<u16>) -> Result<Broker, String> {

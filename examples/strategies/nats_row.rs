@@ -87,7 +87,7 @@ fn strategy(broker: &Broker) -> Result<Strategy, String> {
     Ok(Strategy {
         label: format!("nats, {NODES} nodes of {NODE_STRATEGY}"),
         config,
-        today_of: None,
+        fifo_of: None,
     })
 }
 
