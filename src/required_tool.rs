@@ -58,10 +58,7 @@ impl Tool {
         if let Some(program) = self.find() {
             return Some(program);
         }
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("a test")
-            .to_owned();
+        let test = std::thread::current().name().unwrap_or("a test").to_owned();
         let why = format!("no {} found; {}", self.name, self.install);
         assert!(
             !tools_required(),

@@ -15,7 +15,9 @@ use ythread_suite::server::Work;
 
 #[test]
 fn sumserver_serves_through_a_sumserver_node() {
-    let Some(broker) = Broker::for_test() else { return };
+    let Some(broker) = Broker::for_test() else {
+        return;
+    };
     let mut node = Command::new(sumserver_binary())
         .env("YTHREAD_WORKER", broker.url())
         .env_remove("YTHREAD_EXECUTOR")

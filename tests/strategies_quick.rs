@@ -18,11 +18,13 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Building the example may wait for the shared target directory's lock.
-const BUILD_BOUND: Duration = Duration::from_secs(900);
-/// `--quick` takes about ten seconds at the handlers' priority; a loaded CI machine gets
-/// plenty of slack.
-const RUN_BOUND: Duration = Duration::from_secs(300);
+/// How long building the example may go without a line on stderr: a crate's compilation
+/// on a loaded machine, or a wait for the shared target directory's lock.
+const BUILD_SILENCE: Duration = Duration::from_secs(900);
+/// How long the comparison may go without a line on stderr: it writes one per step, and a
+/// `--quick` step takes at most a few seconds even with the machine's cores busy elsewhere.
+/// A bound per step rather than on the whole run grows with the work the run is asked to do.
+const STEP_SILENCE: Duration = Duration::from_secs(120);
 /// How long output pipes may stay open after the command exits (workers shutting down).
 const ORPHAN_BOUND: Duration = Duration::from_secs(30);
 
@@ -46,7 +48,7 @@ fn quick_comparison_prints_and_writes_every_section() {
             .args(["--strategies", &STRATEGIES.join(",")])
             .arg("--out")
             .arg(&out),
-        RUN_BOUND,
+        STEP_SILENCE,
     );
     assert!(
         run.status.success(),
@@ -168,7 +170,7 @@ fn build_example() -> PathBuf {
             build.args(["--profile", other]);
         }
     }
-    let built = run_bounded(&mut build, BUILD_BOUND);
+    let built = run_bounded(&mut build, BUILD_SILENCE);
     assert!(
         built.status.success(),
         "could not build the strategies example:\n{}",
@@ -191,8 +193,9 @@ struct Finished {
     stderr: String,
 }
 
-/// Runs `command` to its end, or kills it after `bound` and fails the test.
-fn run_bounded(command: &mut Command, bound: Duration) -> Finished {
+/// Runs `command` to its end, or kills it (with everything it started) once it has written
+/// nothing to stderr for `silence`, and fails the test.
+fn run_bounded(command: &mut Command, silence: Duration) -> Finished {
     // Its own process group: a command killed at its bound takes its children with it.
     let mut child = command
         .process_group(0)
@@ -202,11 +205,11 @@ fn run_bounded(command: &mut Command, bound: Duration) -> Finished {
         .spawn()
         .unwrap_or_else(|e| panic!("could not start {command:?}: {e}"));
     // Drain both pipes while waiting, so a chatty child cannot block on a full pipe.
-    let stdout = drain(child.stdout.take().expect("piped stdout"));
-    let stderr = drain(child.stderr.take().expect("piped stderr"));
-    let Some(status) = wait_bounded(&mut child, bound) else {
+    let (stdout, _) = drain(child.stdout.take().expect("piped stdout"));
+    let (stderr, lines) = drain(child.stderr.take().expect("piped stderr"));
+    let Some(status) = wait_while_talking(&mut child, &lines, silence) else {
         // Not waiting for the readers: a grandchild may still hold the pipes open.
-        panic!("{command:?} did not finish within {bound:?}; killed it");
+        panic!("{command:?} wrote nothing to stderr for {silence:?}; killed it");
     };
     // The pipes close when the last process holding them exits: a process the command left
     // behind (an orphaned worker or server) keeps them open and fails the test here.
@@ -222,24 +225,38 @@ fn run_bounded(command: &mut Command, bound: Duration) -> Finished {
     }
 }
 
-fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (send, receive) = mpsc::channel();
+/// Reads `pipe` to its end on a thread: the whole text once it closes, and a signal for each
+/// line as it arrives.
+fn drain(pipe: impl Read + Send + 'static) -> (mpsc::Receiver<String>, mpsc::Receiver<()>) {
+    let (send_text, text) = mpsc::channel();
+    let (send_line, lines) = mpsc::channel();
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        let _ = send.send(String::from_utf8_lossy(&bytes).into_owned());
+        let mut reader = std::io::BufReader::new(pipe);
+        while std::io::BufRead::read_until(&mut reader, b'\n', &mut bytes).is_ok_and(|n| n > 0) {
+            let _ = send_line.send(());
+        }
+        let _ = send_text.send(String::from_utf8_lossy(&bytes).into_owned());
     });
-    receive
+    (text, lines)
 }
 
-/// The exit status, or `None` after killing a child that outlived `bound`.
-fn wait_bounded(child: &mut Child, bound: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + bound;
+/// The exit status, or `None` after killing a child (and its process group) that wrote no
+/// line for `silence`.
+fn wait_while_talking(
+    child: &mut Child,
+    lines: &mpsc::Receiver<()>,
+    silence: Duration,
+) -> Option<ExitStatus> {
+    let mut last_line = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("waiting for the child") {
             return Some(status);
         }
-        if Instant::now() >= deadline {
+        while lines.try_recv().is_ok() {
+            last_line = Instant::now();
+        }
+        if last_line.elapsed() >= silence {
             // SAFETY: `kill` touches no memory; the child leads its own process group (see
             // `run_bounded`) and is not reaped yet, so the group id cannot have been reused.
             unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };

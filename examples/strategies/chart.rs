@@ -34,7 +34,8 @@ const TOKIO_DASHES: &str = "8,4";
 const FALLBACK_ROOM: f32 = 90.0;
 
 /// The fonts the SVG asks for: the one it was laid out with, then look-alikes.
-const FONT_FAMILIES: &str = "Roboto, 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif";
+const FONT_FAMILIES: &str =
+    "Roboto, 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif";
 
 pub(crate) fn throughput_svg(results: &Results) -> Result<String, String> {
     let series: Vec<Series> = results

@@ -227,7 +227,9 @@ fn run(args: &Args) -> Result<(), String> {
 /// Where this run's report goes (see the module docs).
 fn output_dir(args: &Args) -> PathBuf {
     if args.update_docs {
-        return Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join("results");
+        return Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs")
+            .join("results");
     }
     if let Some(out) = &args.out {
         return out.clone();
