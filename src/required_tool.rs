@@ -55,17 +55,22 @@ impl Tool {
     /// and the install hint are printed. With [`REQUIRE_TOOLS_ENV`] set to `1`, a missing
     /// program panics instead, failing the test.
     pub fn for_test(&self) -> Option<PathBuf> {
+        self.for_test_reporting_to(tools_required(), &mut std::io::stderr())
+    }
+
+    /// [`Tool::for_test`], with the requirement given and the skip written to `out`.
+    fn for_test_reporting_to(&self, required: bool, out: &mut impl Write) -> Option<PathBuf> {
         if let Some(program) = self.find() {
             return Some(program);
         }
         let test = std::thread::current().name().unwrap_or("a test").to_owned();
         let why = format!("no {} found; {}", self.name, self.install);
         assert!(
-            !tools_required(),
+            !required,
             "{test}: {why} ({REQUIRE_TOOLS_ENV}=1 makes a missing program fail the test)"
         );
         let _ = writeln!(
-            std::io::stderr(),
+            out,
             "skipped {test}: {why} (it would fail with {REQUIRE_TOOLS_ENV}=1)"
         );
         None
@@ -75,4 +80,50 @@ impl Tool {
 /// Whether a missing program fails the tests that need it.
 fn tools_required() -> bool {
     std::env::var(REQUIRE_TOOLS_ENV).is_ok_and(|value| value == "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MISSING: Tool = Tool {
+        name: "ythread-no-such-program",
+        install: "nothing to install",
+    };
+
+    #[test]
+    fn a_program_on_path_is_found() {
+        let shell = Tool {
+            name: "sh",
+            install: "",
+        };
+        assert!(shell.find().is_some_and(|path| path.ends_with("sh")));
+    }
+
+    #[test]
+    fn a_missing_program_skips_the_test_saying_why() {
+        let mut said = Vec::new();
+        assert_eq!(MISSING.for_test_reporting_to(false, &mut said), None);
+        let said = String::from_utf8(said).unwrap();
+        assert!(
+            said.starts_with("skipped ")
+                && said.contains("no ythread-no-such-program found; nothing to install"),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn a_missing_program_fails_the_test_when_required() {
+        let outcome =
+            std::panic::catch_unwind(|| MISSING.for_test_reporting_to(true, &mut Vec::new()));
+        let message = outcome.expect_err("a required program that is missing panics");
+        let text = message
+            .downcast_ref::<String>()
+            .expect("a formatted message");
+        assert!(
+            text.contains("no ythread-no-such-program found; nothing to install")
+                && text.contains(REQUIRE_TOOLS_ENV),
+            "{text}"
+        );
+    }
 }

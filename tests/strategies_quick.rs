@@ -61,6 +61,8 @@ fn quick_comparison_prints_and_writes_every_section() {
     let svg = std::fs::read_to_string(out.join("strategies.svg")).expect("strategies.svg");
     let p99_svg =
         std::fs::read_to_string(out.join("strategies-p99.svg")).expect("strategies-p99.svg");
+    let open_loop_svg = std::fs::read_to_string(out.join("strategies-open-loop.svg"))
+        .expect("strategies-open-loop.svg");
     let _ = std::fs::remove_dir_all(&out);
 
     for section in [
@@ -72,6 +74,7 @@ fn quick_comparison_prints_and_writes_every_section() {
         "## 6. Overhead",
         "## The thumbnails service",
         "## Payloads: big arguments and results",
+        "## Open-loop arrivals",
         "## Reading the results",
     ] {
         assert!(markdown.contains(section), "no `{section}` in:\n{markdown}");
@@ -90,10 +93,19 @@ fn quick_comparison_prints_and_writes_every_section() {
             p99_svg.contains(&format!(">{strategy}</text>")),
             "no p99 bar for {strategy}"
         );
+        assert!(
+            open_loop_svg.contains(&format!(">{strategy}</text>")),
+            "no open-loop line for {strategy}"
+        );
     }
     for peer in TOKIO {
         let row = format!("| `{peer}` |");
-        for section in ["## 1. Throughput", "## 2. Responsiveness", "## 3. Mixed"] {
+        for section in [
+            "## 1. Throughput",
+            "## 2. Responsiveness",
+            "## 3. Mixed",
+            "## Open-loop arrivals",
+        ] {
             let body = markdown
                 .split(section)
                 .nth(1)
@@ -108,6 +120,10 @@ fn quick_comparison_prints_and_writes_every_section() {
     );
     assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("<path"), "the chart has no line:\n{svg}");
+    assert!(
+        open_loop_svg.trim_end().ends_with("</svg>") && open_loop_svg.contains("<circle"),
+        "the open-loop chart has no point:\n{open_loop_svg}"
+    );
 
     let crash = crash_rows(&markdown);
     assert!(p99_svg.trim_start().starts_with("<svg") && p99_svg.trim_end().ends_with("</svg>"));

@@ -22,7 +22,7 @@ use crate::report::{Results, group, tokio_form};
 const Y_STEPS: usize = 5;
 
 /// One colour per line, in order: distinct hues first, then darker and lighter ones.
-const PALETTE: [&str; 10] = [
+pub(crate) const PALETTE: [&str; 10] = [
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8C564B",
     "#7F7F7F", "#BCBD22",
 ];

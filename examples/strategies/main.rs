@@ -16,14 +16,15 @@
 //! 5. crash isolation: a task that aborts the process it runs in;
 //! 6. overhead: what one yield of tiny work costs;
 //!
-//! and the thumbnails HTTP service's requests/s per strategy (`thumbnails`), and 1 MiB and
-//! 16 MiB round trips per strategy against a raw-socket floor (`payloads`).
+//! and the thumbnails HTTP service's requests/s per strategy (`thumbnails`), 1 MiB and
+//! 16 MiB round trips per strategy against a raw-socket floor (`payloads`), and the mixed
+//! load with open-loop arrivals at 30-90% of capacity (`open_loop`).
 //!
 //! A strategy's fifo form is the same strategy with the options that turn
 //! learned scheduling off (see `plan::fifo_form`); it is added next to each strategy listed.
 //!
 //! It prints markdown tables on stdout, shows progress on stderr, and writes
-//! `strategies.md`, `strategies.svg` and `strategies-p99.svg` under `--out` (default
+//! `strategies.md` and its three charts under `--out` (default
 //! `comparison/` in the build's own directory, e.g. `target/release/comparison/`, so a run
 //! leaves the checkout as it was). `--update-docs` writes them to the repository's
 //! `docs/results/` instead, to publish a run. The numbers are whatever this machine
@@ -41,6 +42,9 @@ mod machine;
 mod mixed;
 mod mixed_report;
 mod nats_row;
+mod open_loop;
+mod open_loop_chart;
+mod open_loop_report;
 mod overhead;
 mod p99_chart;
 mod payloads;
@@ -198,6 +202,21 @@ fn run(args: &Args) -> Result<(), String> {
         .map(|(strategy, executor)| learned::summary(strategy, executor))
         .collect();
 
+    for (strategy, executor) in lineup.iter().filter(|(s, _)| open_loop_measures(s)) {
+        let server = served::sum_server(executor, 0);
+        results.open_loop.push(open_loop::measure(
+            server,
+            strategy.label.clone(),
+            &plan,
+            &progress,
+        ));
+    }
+    for (label, server) in tokio_servers(&plan) {
+        results
+            .open_loop
+            .push(open_loop::measure(server, label, &plan, &progress));
+    }
+
     for (strategy, executor) in &lineup {
         let row = match executor {
             Ok(executor) => overhead::measure(executor, strategy, &plan, &progress),
@@ -243,6 +262,12 @@ fn output_dir(args: &Args) -> PathBuf {
         .join("comparison")
 }
 
+/// Whether the open-loop section measures `strategy`: every one on this machine (the
+/// defaults and their fifo forms), not the `nats` row, whose nodes share the same cores.
+fn open_loop_measures(strategy: &Strategy) -> bool {
+    !matches!(strategy.config, ythread_executors::ExecutorConfig::Nats(_))
+}
+
 /// The tokio peer in each form, started now.
 fn tokio_servers(plan: &Plan) -> Vec<(String, served::Started)> {
     TokioForm::ALL
@@ -281,9 +306,12 @@ fn step_count(strategies: &[Strategy], plan: &Plan) -> u64 {
         .sum::<u64>()
         + tokio;
     let all = strategies.len() as u64;
+    let open_loop_servers =
+        strategies.iter().filter(|s| open_loop_measures(s)).count() as u64 + tokio;
     article::steps((listed + tokio) as usize, plan)
         + responsiveness_rows * plan::RESPONSIVENESS_STEPS
         + (all + tokio) // mixed
+        + open_loop_servers * open_loop::STEPS
         + all // overhead
         + thumbnails::steps(listed as usize)
         + payloads::steps(strategies)
@@ -303,11 +331,15 @@ fn write_outputs(out: &Path, results: &Results) -> Result<(), String> {
     let p99_path = out.join(p99_chart::FILE_NAME);
     std::fs::write(&p99_path, p99_chart::svg(results))
         .map_err(|e| format!("could not write {}: {e}", p99_path.display()))?;
+    let open_loop_path = out.join(open_loop_chart::FILE_NAME);
+    std::fs::write(&open_loop_path, open_loop_chart::svg(results))
+        .map_err(|e| format!("could not write {}: {e}", open_loop_path.display()))?;
     eprintln!(
-        "wrote {}, {} and {}",
+        "wrote {}, {}, {} and {}",
         md_path.display(),
         svg_path.display(),
-        p99_path.display()
+        p99_path.display(),
+        open_loop_path.display()
     );
     Ok(())
 }

@@ -176,7 +176,8 @@ fn tick_label(d: Duration) -> String {
     }
 }
 
-fn escape(text: &str) -> String {
+/// `text` safe inside SVG text.
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -106,6 +106,8 @@ pub(crate) struct Plan {
     pub(crate) mix: Vec<MixSize>,
     /// How long each server gets the mixed load.
     pub(crate) mix_window: Duration,
+    /// How long requests arrive at each load of the open-loop section.
+    pub(crate) open_window: Duration,
 }
 
 /// One size class of the mixed section.
@@ -161,6 +163,7 @@ impl Plan {
             crash_followups: 3,
             mix,
             mix_window: Duration::from_millis(if quick { 500 } else { 3000 }),
+            open_window: Duration::from_millis(if quick { 400 } else { 2500 }),
         }
     }
 

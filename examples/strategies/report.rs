@@ -31,6 +31,7 @@ pub(crate) struct Results {
     pub(crate) overhead: Vec<overhead::Row>,
     pub(crate) thumbnails: Option<crate::thumbnails::Section>,
     pub(crate) payloads: Option<crate::payloads::Section>,
+    pub(crate) open_loop: Vec<crate::open_loop::Row>,
 }
 
 impl Results {
@@ -55,6 +56,7 @@ impl Results {
             overhead: Vec::new(),
             thumbnails: None,
             payloads: None,
+            open_loop: Vec::new(),
         }
     }
 }
@@ -131,6 +133,7 @@ pub(crate) fn markdown(results: &Results) -> String {
     if let Some(section) = &results.payloads {
         crate::payloads::table(&mut out, section, &mut notes);
     }
+    crate::open_loop_report::table(&mut out, results, &mut notes);
     bars::section(&mut out, results);
     if !notes.0.is_empty() {
         out.push_str("Notes:\n\n");
