@@ -183,39 +183,19 @@ fn run(args: &Args) -> Result<(), String> {
             .push(responsiveness::measure(server, label, &plan, &progress));
     }
 
-    for (strategy, executor) in &lineup {
-        let server = served::sum_server(executor, 0);
-        results.mixed.push(mixed::measure(
-            server,
-            strategy.label.clone(),
-            &plan,
-            &progress,
-        ));
-    }
-    for (label, server) in tokio_servers(&plan) {
-        results
-            .mixed
-            .push(mixed::measure(server, label, &plan, &progress));
-    }
+    results.mixed = on_every_server(
+        &lineup,
+        &plan,
+        |_| true,
+        |server, label| mixed::measure(server, label, &plan, &progress),
+    );
     results.learned = lineup
         .iter()
         .map(|(strategy, executor)| learned::summary(strategy, executor))
         .collect();
-
-    for (strategy, executor) in lineup.iter().filter(|(s, _)| open_loop_measures(s)) {
-        let server = served::sum_server(executor, 0);
-        results.open_loop.push(open_loop::measure(
-            server,
-            strategy.label.clone(),
-            &plan,
-            &progress,
-        ));
-    }
-    for (label, server) in tokio_servers(&plan) {
-        results
-            .open_loop
-            .push(open_loop::measure(server, label, &plan, &progress));
-    }
+    results.open_loop = on_every_server(&lineup, &plan, open_loop_measures, |server, label| {
+        open_loop::measure(server, label, &plan, &progress)
+    });
 
     for (strategy, executor) in &lineup {
         let row = match executor {
@@ -260,6 +240,29 @@ fn output_dir(args: &Args) -> PathBuf {
     build_dir
         .unwrap_or_else(|| PathBuf::from("target"))
         .join("comparison")
+}
+
+/// `measure` run on a new sum server of each strategy of `lineup` that `include` accepts,
+/// then on each form of the tokio peer: a section's rows, in the report's order.
+fn on_every_server<R>(
+    lineup: &Lineup,
+    plan: &Plan,
+    include: impl Fn(&Strategy) -> bool,
+    mut measure: impl FnMut(served::Started, String) -> R,
+) -> Vec<R> {
+    let mut rows: Vec<R> = lineup
+        .iter()
+        .filter(|(strategy, _)| include(strategy))
+        .map(|(strategy, executor)| {
+            measure(served::sum_server(executor, 0), strategy.label.clone())
+        })
+        .collect();
+    rows.extend(
+        tokio_servers(plan)
+            .into_iter()
+            .map(|(label, server)| measure(server, label)),
+    );
+    rows
 }
 
 /// Whether the open-loop section measures `strategy`: every one on this machine (the
