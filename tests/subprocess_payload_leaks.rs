@@ -43,22 +43,36 @@ fn kill_holding_worker(executor: &Executor, status: &ythread_executors::PoolStat
     eventually("the killed worker reaped", || !is_our_child(victim));
 }
 
-/// Kills the worker twenty times as soon as it has a large job, wherever the job is then
-/// (being copied in, decoded, run, copied out): each job comes back whole or as a worker's
-/// death, never as wrong bytes, and the pool heals every time.
+/// Kills the worker twenty times while it has a large job, wherever the job is then: even
+/// rounds kill as soon as the pool has handed the job over (being copied in, decoded or run),
+/// odd rounds let the job go first (being copied out, or answered). Each job comes back whole
+/// or as a worker's death, never as wrong bytes, and the pool heals every time. The job holds
+/// its worker until the test lets it go, so the kill waits for a state that lasts, not for a
+/// copy that is over in milliseconds.
 fn kill_while_copying(executor: &Executor, status: &ythread_executors::PoolStatus) {
     for round in 0..20 {
         eventually("an idle worker", || status.idle_workers() == 1);
         let victim = status.pids()[0];
+        let pipe = Pipe::new(&format!("payload-copy-{round}"));
+        let path = pipe.name();
         let data = ByteBuf::from(pattern(8 * MIB, round as u8));
         let expected = data.clone();
-        let job = YieldableThread::spawn(executor, move |y| y.apply(echo_bytes, data));
+        let job = YieldableThread::spawn(executor, move |y| y.apply(hold_bytes, (path, data)));
         eventually("the job to reach the worker", || status.idle_workers() == 0);
+        if round % 2 == 1 {
+            // The worker has the pipe open: let it return its 8 MiB and kill it meanwhile.
+            pipe.open();
+        }
         // SAFETY: `kill` touches no memory; `victim` is the pool's busy worker, an unreaped
         // child (the pool reaps it only after its job ends).
         let killed = unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) };
         assert_eq!(killed, 0);
-        match within("the job of a killed worker", move || job.join().unwrap()) {
+        // A job the victim never got runs again on its replacement, waiting on the pipe there.
+        eventually("the job of a killed worker to end", || {
+            pipe.release_any_reader();
+            job.is_finished()
+        });
+        match job.join().unwrap() {
             // The kill came before the job reached the worker, or after it answered: the
             // job ran whole (on a replacement, if it never got to the victim).
             Ok(back) => assert!(back == expected, "round {round}: wrong bytes"),

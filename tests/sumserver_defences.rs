@@ -285,7 +285,7 @@ fn the_defaults_come_from_the_os_limits() {
 #[test]
 fn a_client_that_never_reads_its_replies_is_cut_off() {
     let server = line_server(Duration::from_millis(200));
-    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    let mut stream = connect_with_small_buffers(server.addr());
     stream
         .set_write_timeout(Some(Duration::from_millis(100)))
         .unwrap();
@@ -310,6 +310,21 @@ fn a_client_that_never_reads_its_replies_is_cut_off() {
             }
         }
     }
+}
+
+/// A connection whose buffers fill after some thousands of replies rather than millions: a
+/// small receive buffer, and a small segment size, which the server's send buffer is sized
+/// from. Filling them then takes the server a fraction of a second of CPU, however little of
+/// the machine it gets.
+fn connect_with_small_buffers(addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+    // Before connecting: the window and the segment size are agreed in the handshake.
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.set_send_buffer_size(4096).unwrap();
+    socket.set_tcp_mss(536).unwrap();
+    socket.connect_timeout(&addr.into(), BOUND).unwrap();
+    TcpStream::from(socket)
 }
 
 #[test]

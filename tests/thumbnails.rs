@@ -155,11 +155,12 @@ fn bad_inputs_get_their_status_and_reason_while_good_requests_are_served_in_proc
 
 #[test]
 fn bad_inputs_get_their_status_and_reason_while_good_requests_are_served_by_workers() {
-    // A deadline far past what any of these jobs takes, even on a loaded machine: this test
-    // is about the answers, not the deadline.
+    // A deadline far past what any of these jobs takes, even on a loaded machine, and workers
+    // at the handlers' priority rather than in the idle class, which may get no CPU for
+    // seconds there: this test is about the answers, not the deadline.
     let server = start(&[
         "--executor",
-        "subprocess:2,timeout=30s",
+        "subprocess:2,nice=0,timeout=30s",
         "--max-body",
         "200000",
     ]);
@@ -211,8 +212,10 @@ fn turning_the_decoder_limits_off_is_refused_without_a_memory_cap() {
 
 #[test]
 fn a_bomb_the_decoder_limits_reject_costs_no_worker() {
-    // A bomb with the limits on costs nothing; the pool keeps its workers.
-    let server = start(&["--executor", "subprocess:2,timeout=2s"]);
+    // A bomb with the limits on costs nothing; the pool keeps its workers. Workers at the
+    // handlers' priority, not in the idle class, and a deadline far past the job: on a machine
+    // busy with other work an idle-class worker may get no CPU for seconds.
+    let server = start(&["--executor", "subprocess:2,nice=0,timeout=30s"]);
     let workers = descendants(server.pid());
     let reply = post(server.addr(), "/thumbnail?width=64", &bomb());
     assert_eq!(reply.status, 422, "{}", reply.text());
@@ -253,9 +256,11 @@ fn wait_for_workers(server: &ServerProcess, count: usize) -> Vec<u32> {
 
 #[test]
 fn a_bomb_past_the_workers_memory_cap_costs_one_worker_and_the_server_keeps_serving() {
+    // Workers at the handlers' priority and a deadline far past the job, as above: this test
+    // is about the memory cap, and the bomb must reach it however busy the machine is.
     let server = start(&[
         "--executor",
-        "subprocess:2,timeout=2s,memory=256MiB",
+        "subprocess:2,nice=0,timeout=30s,memory=256MiB",
         "--decoder-limits",
         "off",
     ]);

@@ -1,6 +1,6 @@
 //! The bars the library's learned scheduling must meet, checked against this run's numbers:
 //! responsiveness of the default pools under heavy load, heavy throughput no worse than
-//! today's behaviour, and mixed-load slowdown well below today's.
+//! fifo form, and mixed-load slowdown well below the fifo form's.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -32,15 +32,15 @@ fn responsiveness_bar(strategy: &Strategy) -> Option<(f64, Duration)> {
     }
 }
 
-/// Heavy throughput under the responsiveness load, as a share of today's form's.
+/// Heavy throughput under the responsiveness load, as a share of the fifo form's.
 const HEAVY_KEPT: f64 = 0.90;
 
-/// Learned mean slowdown over today's form's, at most.
+/// Learned mean slowdown over the fifo form's, at most.
 const MEAN_SLOWDOWN_RATIO: f64 = 1.0 / 3.0;
 
 fn bars(results: &Results) -> Vec<Bar> {
     let mut bars = Vec::new();
-    let listed = results.strategies.iter().filter(|s| s.today_of.is_none());
+    let listed = results.strategies.iter().filter(|s| s.fifo_of.is_none());
     for strategy in listed {
         let label = &strategy.label;
         let measured = responsiveness_report::measured(results, label);
@@ -64,10 +64,10 @@ fn bars(results: &Results) -> Vec<Bar> {
                 met,
             });
         }
-        let Some(today) = results.todays_form_of(label) else {
+        let Some(fifo) = results.fifo_form_of(label) else {
             continue;
         };
-        let theirs = responsiveness_report::measured(results, &today.label);
+        let theirs = responsiveness_report::measured(results, &fifo.label);
         let ratio = |rate: fn(&Measured) -> f64| {
             measured
                 .zip(theirs)
@@ -76,11 +76,11 @@ fn bars(results: &Results) -> Vec<Bar> {
         };
         for (asks, heavy) in [
             (
-                "heavy throughput alone (no tiny client) ≥ {} of today's form's",
+                "heavy throughput alone (no tiny client) ≥ {} of the fifo form's",
                 ratio(|m| m.heavy_alone.requests_per_sec),
             ),
             (
-                "heavy throughput in the same runs (tiny client answered) ≥ {} of today's form's",
+                "heavy throughput in the same runs (tiny client answered) ≥ {} of the fifo form's",
                 ratio(|m| m.heavy.requests_per_sec),
             ),
         ] {
@@ -92,13 +92,13 @@ fn bars(results: &Results) -> Vec<Bar> {
                 met: heavy.map(|h| h >= HEAVY_KEPT),
             });
         }
-        let slowdown = mixed_report::ratios_to_today(results, label);
+        let slowdown = mixed_report::ratios_to_fifo(results, label);
         bars.push(Bar {
-            asks: "mixed load: mean slowdown ≤ 1/3 of today's form's, p99 slowdown lower"
+            asks: "mixed load: mean slowdown ≤ 1/3 of the fifo form's, p99 slowdown lower"
                 .to_owned(),
             strategy: label.clone(),
             measured: slowdown.map_or("not measured".to_owned(), |(mean, p99)| {
-                format!("mean {mean:.2}x, p99 {p99:.2}x today's")
+                format!("mean {mean:.2}x, p99 {p99:.2}x the fifo form's")
             }),
             met: slowdown.map(|(mean, p99)| mean <= MEAN_SLOWDOWN_RATIO && p99 < 1.0),
         });

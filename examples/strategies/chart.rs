@@ -1,18 +1,41 @@
 //! The chart of the throughput table as an SVG, drawn with `charts-rs`: requests/s against
-//! clients, one line per strategy. charts-rs measures text with a font it embeds, so the
-//! chart renders the same on a machine with no fonts installed.
+//! clients, one line per strategy.
 //!
 //! For reading at a glance: both axes are titled, the value axis starts at 0 and ends on a
 //! round number split into round steps, and the legend sits in its own column to the right
-//! of the plot, where it cannot cover a line.
+//! of the plot, where it cannot cover a line. Nine lines stay apart: each has its own colour
+//! from a palette chosen to be told apart (also with the common colour-vision deficiencies),
+//! and the tokio peer's lines are dashed.
+//!
+//! Fonts: charts-rs lays text out with the metrics of a font it embeds (Roboto) but the SVG
+//! only names it, so a viewer without Roboto draws the text in another, often wider font.
+//! The SVG names common sans-serif fonts after it, and the legend keeps spare room to its
+//! right, so the chart stays legible on a machine with no Roboto. Embedding the font itself
+//! would add some hundred kilobytes to every chart.
 
-use charts_rs::{LineChart, Position, Series};
+use charts_rs::{Color, LineChart, Position, Series};
 
 use crate::plan::CLIENT_COUNTS;
-use crate::report::{Results, group};
+use crate::report::{Results, group, tokio_form};
 
 /// Steps of the value axis.
 const Y_STEPS: usize = 5;
+
+/// One colour per line, in order: distinct hues first, then darker and lighter ones.
+pub(crate) const PALETTE: [&str; 10] = [
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8C564B",
+    "#7F7F7F", "#BCBD22",
+];
+
+/// The dashes of the tokio peer's lines.
+const TOKIO_DASHES: &str = "8,4";
+
+/// Room kept right of the legend for a fallback font wider than Roboto.
+const FALLBACK_ROOM: f32 = 90.0;
+
+/// The fonts the SVG asks for: the one it was laid out with, then look-alikes.
+const FONT_FAMILIES: &str =
+    "Roboto, 'Helvetica Neue', Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif";
 
 pub(crate) fn throughput_svg(results: &Results) -> Result<String, String> {
     let series: Vec<Series> = results
@@ -29,7 +52,11 @@ pub(crate) fn throughput_svg(results: &Results) -> Result<String, String> {
                         .map_or(0.0, |p| p.requests_per_sec as f32)
                 })
                 .collect();
-            Some(Series::new(row.strategy.clone(), rates))
+            let mut series = Series::new(row.strategy.clone(), rates);
+            if tokio_form(&row.strategy).is_some() {
+                series.stroke_dash_array = Some(TOKIO_DASHES.to_owned());
+            }
+            Some(series)
         })
         .collect();
     let highest = series
@@ -47,15 +74,26 @@ pub(crate) fn throughput_svg(results: &Results) -> Result<String, String> {
     chart.base.height = 480.0;
     chart.base.x_axis.title = "clients (each one request at a time)".to_owned();
     chart.base.legend.position = Some(Position::Right);
+    chart.base.margin.right += FALLBACK_ROOM;
+    chart.base.series.colors = PALETTE.iter().map(|&hex| Color::from(hex)).collect();
     if let Some(y) = chart.y_axis_configs.first_mut() {
         y.title = Some("requests/s".to_owned());
         y.min = Some(0.0);
         y.max = Some(round_up(highest, Y_STEPS) as f32);
         y.split_number = Y_STEPS;
     }
-    chart
+    let svg = chart
         .svg()
-        .map_err(|e| format!("could not draw the chart: {e}"))
+        .map_err(|e| format!("could not draw the chart: {e}"))?;
+    Ok(with_fallback_fonts(&svg))
+}
+
+/// The SVG with the font it was laid out with followed by look-alikes (module docs).
+fn with_fallback_fonts(svg: &str) -> String {
+    svg.replace(
+        r#"font-family="Roboto""#,
+        &format!(r#"font-family="{FONT_FAMILIES}""#),
+    )
 }
 
 /// The smallest multiple of `steps` × (1, 2 or 5 × a power of ten) at or above `value`, so

@@ -35,8 +35,8 @@ pub(crate) fn mixed_table(out: &mut String, results: &Results, notes: &mut Notes
          request's *slowdown* is its latency over the unloaded time of its size (a direct call, \
          fastest of several), so 1 is \"as fast as alone\"; the loopback round trip alone puts \
          the shortest requests above 1. Learned rows are each strategy's default; the last \
-         column divides its mean and p99 slowdown by its today's-behaviour form's.\n\n\
-         | strategy | requests/s | mean slowdown | p99 slowdown |{class_headers} against today's form |\n\
+         column divides its mean and p99 slowdown by its fifo form's.\n\n\
+         | strategy | requests/s | mean slowdown | p99 slowdown |{class_headers} against the fifo form |\n\
          |---|--:|--:|--:|{class_align}---|\n",
         seconds(plan.mix_window),
         classes.join(", "),
@@ -60,7 +60,7 @@ pub(crate) fn mixed_table(out: &mut String, results: &Results, notes: &mut Notes
                     out,
                     "| {} | {requests} | {mean} | {p99} |{per_class} {} |",
                     code(&row.strategy),
-                    against_today(results, &row.strategy, m),
+                    against_fifo(results, &row.strategy, m),
                 );
             }
             Err(reason) => unavailable_row(
@@ -85,16 +85,16 @@ pub(crate) fn measured<'a>(results: &'a Results, label: &str) -> Option<&'a Meas
         .ok()
 }
 
-/// Mean and p99 slowdown of `label`'s row over its today's form's: (mean ratio, p99 ratio).
-pub(crate) fn ratios_to_today(results: &Results, label: &str) -> Option<(f64, f64)> {
-    let today = results.todays_form_of(label)?;
+/// Mean and p99 slowdown of `label`'s row over its fifo form's: (mean ratio, p99 ratio).
+pub(crate) fn ratios_to_fifo(results: &Results, label: &str) -> Option<(f64, f64)> {
+    let fifo = results.fifo_form_of(label)?;
     let ours = measured(results, label)?.slowdown?;
-    let theirs = measured(results, &today.label)?.slowdown?;
+    let theirs = measured(results, &fifo.label)?.slowdown?;
     Some((ours.mean / theirs.mean, ours.p99 / theirs.p99))
 }
 
-fn against_today(results: &Results, label: &str, _m: &Measured) -> String {
-    ratios_to_today(results, label).map_or(String::new(), |(mean, p99)| {
+fn against_fifo(results: &Results, label: &str, _m: &Measured) -> String {
+    ratios_to_fifo(results, label).map_or(String::new(), |(mean, p99)| {
         format!("mean {mean:.2}x, p99 {p99:.2}x")
     })
 }

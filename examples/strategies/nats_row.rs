@@ -13,7 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use ythread_executors::{ExecutorConfig, WORKER_ENV};
-use ythread_suite::nats_broker::Broker;
+use ythread_suite::nats_broker::{Broker, die_with_this_thread};
 
 use crate::plan::Strategy;
 
@@ -55,12 +55,16 @@ impl NatsRow {
         };
         let program = std::env::current_exe().map_err(|e| e.to_string())?;
         for _ in 0..NODES {
-            let mut node = Command::new(&program)
+            let mut command = Command::new(&program);
+            command
                 .env(WORKER_ENV, row._broker.url())
                 .env(ythread_executors::ENV_VAR, NODE_STRATEGY)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+                .stderr(Stdio::piped());
+            // A comparison killed mid-run takes its nodes with it, as it does its broker.
+            die_with_this_thread(&mut command);
+            let mut node = command
                 .spawn()
                 .map_err(|e| format!("could not start a node: {e}"))?;
             let serving = serving(node.stderr.take().expect("stderr is piped"));
@@ -83,7 +87,7 @@ fn strategy(broker: &Broker) -> Result<Strategy, String> {
     Ok(Strategy {
         label: format!("nats, {NODES} nodes of {NODE_STRATEGY}"),
         config,
-        today_of: None,
+        fifo_of: None,
     })
 }
 

@@ -2,7 +2,7 @@
 //! a log scale (the values span 20 µs to hundreds of ms), with the unloaded p99 as a tick.
 //!
 //! Hand-written SVG rather than charts-rs: a log axis whose ticks read as durations (10 µs,
-//! 1 ms, 100 ms) and bars coloured by kind (default configuration, today's behaviour, direct
+//! 1 ms, 100 ms) and bars coloured by kind (default configuration, fifo form, direct
 //! below a threshold, tokio) are a few dozen lines here and awkward to coax out of a chart
 //! library. Text is measured by a fixed per-character width, so very long labels may crowd.
 
@@ -27,7 +27,7 @@ const AXIS_SPACE: f64 = 60.0;
 /// Colours of the kinds of row, with their legend text.
 const KINDS: [(&str, &str); 4] = [
     ("#3b6fb6", "ythread, default configuration"),
-    ("#d08c2e", "ythread, today's behaviour"),
+    ("#d08c2e", "ythread, fifo form"),
     ("#6aa84f", "ythread, tiny requests computed directly"),
     ("#8e5ea2", "tokio"),
 ];
@@ -40,7 +40,7 @@ fn kind(results: &Results, label: &str) -> usize {
     } else if results
         .strategies
         .iter()
-        .any(|s| s.label == label && s.today_of.is_some())
+        .any(|s| s.label == label && s.fifo_of.is_some())
     {
         1
     } else {
@@ -176,7 +176,8 @@ fn tick_label(d: Duration) -> String {
     }
 }
 
-fn escape(text: &str) -> String {
+/// `text` safe inside SVG text.
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -40,7 +40,7 @@ pub(crate) struct Section {
     pub(crate) rows: Vec<Row<Trips>>,
 }
 
-/// Measures every listed strategy of `lineup` but `nats` (the today's forms are skipped: the
+/// Measures every listed strategy of `lineup` but `nats` (the fifo forms are skipped: the
 /// same bytes either way).
 pub(crate) fn measure(lineup: &Lineup, plan: &Plan, progress: &Progress) -> Section {
     let rounds = if plan.quick { 3 } else { 9 };
@@ -62,7 +62,7 @@ pub(crate) fn measure(lineup: &Lineup, plan: &Plan, progress: &Progress) -> Sect
 /// messages of at most 1 MiB by default and refuses bigger ones by design (see
 /// `docs/nats.md`).
 fn is_measured(strategy: &Strategy) -> bool {
-    strategy.today_of.is_none() && !strategy.config.to_string().starts_with("nats://")
+    strategy.fifo_of.is_none() && !strategy.config.to_string().starts_with("nats://")
 }
 
 fn measured(lineup: &Lineup) -> impl Iterator<Item = &(Strategy, Result<Executor, String>)> {

@@ -30,16 +30,16 @@ pub(crate) struct Strategy {
     /// The configuration string, as `ExecutorConfig` writes it.
     pub(crate) label: String,
     pub(crate) config: ExecutorConfig,
-    /// For a strategy added as another's "today's behaviour" form (first come, first served,
+    /// For a strategy added as another's fifo form (first come, first served,
     /// nothing run inline), that other strategy's label.
-    pub(crate) today_of: Option<String>,
+    pub(crate) fifo_of: Option<String>,
 }
 
 /// The options that turn a strategy's learned, size-aware scheduling off, giving the
 /// library's behaviour before it learned: first come, first served, nothing run inline, no
 /// express worker. `None` for inline (it schedules nothing) or when the library does not
 /// know these options (the form would not parse), or the strategy already is that form.
-pub(crate) fn todays_form(strategy: &Strategy) -> Option<Strategy> {
+pub(crate) fn fifo_form(strategy: &Strategy) -> Option<Strategy> {
     let options = match strategy.config {
         ExecutorConfig::Exclusive { .. } => "order=fifo",
         ExecutorConfig::Rayon { .. } => "order=fifo,inline_below=off",
@@ -51,7 +51,7 @@ pub(crate) fn todays_form(strategy: &Strategy) -> Option<Strategy> {
     (label != strategy.label).then(|| Strategy {
         label,
         config,
-        today_of: Some(strategy.label.clone()),
+        fifo_of: Some(strategy.label.clone()),
     })
 }
 
@@ -106,6 +106,8 @@ pub(crate) struct Plan {
     pub(crate) mix: Vec<MixSize>,
     /// How long each server gets the mixed load.
     pub(crate) mix_window: Duration,
+    /// How long requests arrive at each load of the open-loop section.
+    pub(crate) open_window: Duration,
 }
 
 /// One size class of the mixed section.
@@ -161,6 +163,7 @@ impl Plan {
             crash_followups: 3,
             mix,
             mix_window: Duration::from_millis(if quick { 500 } else { 3000 }),
+            open_window: Duration::from_millis(if quick { 400 } else { 2500 }),
         }
     }
 
@@ -248,7 +251,7 @@ pub(crate) fn parse_strategies(list: &str) -> Result<Vec<Strategy>, String> {
         strategies.push(Strategy {
             label,
             config,
-            today_of: None,
+            fifo_of: None,
         });
     }
     Ok(strategies)

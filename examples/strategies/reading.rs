@@ -177,22 +177,22 @@ fn tokio(results: &Results) -> Option<String> {
     (!sentences.is_empty()).then(|| sentences.join(" "))
 }
 
-/// Where a default served heavy requests more slowly than its today's form: whether its tiny
+/// Where a default served heavy requests more slowly than its fifo form: whether its tiny
 /// client was answered far more often, which on a small machine takes CPU from heavy work.
 fn heavy_against_tiny(results: &Results) -> Option<String> {
     let cases: Vec<String> = results
         .strategies
         .iter()
-        .filter(|s| s.today_of.is_none())
+        .filter(|s| s.fifo_of.is_none())
         .filter_map(|s| {
-            let today = results.todays_form_of(&s.label)?;
+            let fifo = results.fifo_form_of(&s.label)?;
             let ours = responsiveness_report::measured(results, &s.label)?;
-            let theirs = responsiveness_report::measured(results, &today.label)?;
+            let theirs = responsiveness_report::measured(results, &fifo.label)?;
             let heavy = ours.heavy.requests_per_sec / theirs.heavy.requests_per_sec;
             let tiny = ours.loaded.requests_per_sec / theirs.loaded.requests_per_sec;
             (heavy < 0.9 && tiny > 10.0).then(|| {
                 format!(
-                    "{} ({} of today's heavy rate, while answering {} tiny requests/s against {})",
+                    "{} ({} of its fifo form's heavy rate, while answering {} tiny requests/s against {})",
                     code(&s.label),
                     percent(heavy),
                     rate(ours.loaded.requests_per_sec),
@@ -203,9 +203,9 @@ fn heavy_against_tiny(results: &Results) -> Option<String> {
         .collect();
     (!cases.is_empty()).then(|| {
         format!(
-            "Heavy throughput fell below today's form's under {}. The tiny client is a closed \
+            "Heavy throughput fell below the fifo form's under {}. The tiny client is a closed \
              loop: the faster it is answered, the more requests it sends, and each costs CPU \
-             on both ends of the connection; today's form keeps the heavy rate by starving the \
+             on both ends of the connection; the fifo form keeps the heavy rate by starving the \
              tiny client, which then costs nothing. On {} cores that CPU comes out of the heavy \
              work, the more so when the pool runs at a lower priority than the handlers.",
             cases.join(", "),
@@ -214,7 +214,7 @@ fn heavy_against_tiny(results: &Results) -> Option<String> {
     })
 }
 
-/// The mixed section's extremes, and what learning changed against today's forms.
+/// The mixed section's extremes, and what learning changed against the fifo forms.
 fn mixed(results: &Results) -> Option<String> {
     let measured: Vec<(&str, f64)> = results
         .mixed
@@ -236,11 +236,11 @@ fn mixed(results: &Results) -> Option<String> {
     let changes: Vec<String> = results
         .strategies
         .iter()
-        .filter(|s| s.today_of.is_none())
+        .filter(|s| s.fifo_of.is_none())
         .filter_map(|s| {
-            let (mean, p99) = mixed_report::ratios_to_today(results, &s.label)?;
+            let (mean, p99) = mixed_report::ratios_to_fifo(results, &s.label)?;
             Some(format!(
-                "{} to {} of its today's form's mean slowdown ({} of its p99)",
+                "{} to {} of its fifo form's mean slowdown ({} of its p99)",
                 code(&s.label),
                 percent(mean),
                 percent(p99)

@@ -19,7 +19,7 @@ pub(crate) struct Results {
     pub(crate) plan: Plan,
     pub(crate) machine: Machine,
     pub(crate) command: String,
-    /// The ythread strategies measured: the listed ones and their today's-behaviour forms.
+    /// The ythread strategies measured: the listed ones and their fifo forms.
     pub(crate) strategies: Vec<Strategy>,
     /// A direct call of the tiny task in nanoseconds: the floor of the overhead table.
     pub(crate) direct_call_ns: f64,
@@ -31,6 +31,7 @@ pub(crate) struct Results {
     pub(crate) overhead: Vec<overhead::Row>,
     pub(crate) thumbnails: Option<crate::thumbnails::Section>,
     pub(crate) payloads: Option<crate::payloads::Section>,
+    pub(crate) open_loop: Vec<crate::open_loop::Row>,
 }
 
 impl Results {
@@ -55,23 +56,24 @@ impl Results {
             overhead: Vec::new(),
             thumbnails: None,
             payloads: None,
+            open_loop: Vec::new(),
         }
     }
 }
 
 impl Results {
-    /// The today's-behaviour form of the strategy labelled `label`, if it was measured.
-    pub(crate) fn todays_form_of(&self, label: &str) -> Option<&Strategy> {
+    /// The fifo form of the strategy labelled `label`, if it was measured.
+    pub(crate) fn fifo_form_of(&self, label: &str) -> Option<&Strategy> {
         self.strategies
             .iter()
-            .find(|s| s.today_of.as_deref() == Some(label))
+            .find(|s| s.fifo_of.as_deref() == Some(label))
     }
 
     /// The ythread row a tokio form is compared with: the strategy that runs the work the
     /// same way (on the connection's own thread for inline and spawn_blocking, a pool of one
     /// thread per core for rayon).
     pub(crate) fn ythread_counterpart(&self, form: TokioForm) -> Option<&Strategy> {
-        let listed = || self.strategies.iter().filter(|s| s.today_of.is_none());
+        let listed = || self.strategies.iter().filter(|s| s.fifo_of.is_none());
         match form {
             TokioForm::Inline | TokioForm::SpawnBlocking => {
                 listed().find(|s| !crate::plan::queues_work(s))
@@ -131,6 +133,7 @@ pub(crate) fn markdown(results: &Results) -> String {
     if let Some(section) = &results.payloads {
         crate::payloads::table(&mut out, section, &mut notes);
     }
+    crate::open_loop_report::table(&mut out, results, &mut notes);
     bars::section(&mut out, results);
     if !notes.0.is_empty() {
         out.push_str("Notes:\n\n");

@@ -1,5 +1,5 @@
 //! The responsiveness section's table: each strategy's tiny requests alone and under heavy
-//! load, next to its today's-behaviour form, and the tokio peer against ythread.
+//! load, next to its fifo form, and the tokio peer against ythread.
 
 use std::fmt::Write as _;
 
@@ -24,12 +24,12 @@ pub(crate) fn table(out: &mut String, results: &Results, notes: &mut Notes) {
          clients' rate while the tiny client runs; the next column is the same clients alone \
          afterwards, which shows what a strategy does for heavy work when no tiny request \
          competes for the CPU.\n\n\
-         Each strategy runs as configured by default, then in its \"today's behaviour\" form \
+         Each strategy runs as configured by default, then in its fifo form \
          (the options that turn learned scheduling off: first come, first served, nothing run \
          inline, no express worker), then that form with the seed article's fix (\"n < \
          {DIRECT_BELOW} direct\": the server computes requests below that n on the handler's \
          thread and yields only heavier ones). The last column compares a default with its \
-         today's form (heavy throughput, so learning costs none) and a tokio form with the \
+         fifo form (heavy throughput, so learning costs none) and a tokio form with the \
          ythread strategy that runs the work the same way.\n\n\
          | strategy | tiny req/s alone | p99 alone | tiny req/s loaded | p99 loaded | kept | p99 growth | heavy req/s | heavy req/s, no tiny client | compared |\n\
          |---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n",
@@ -83,17 +83,17 @@ pub(crate) fn measured<'a>(results: &'a Results, label: &str) -> Option<&'a Meas
         .ok()
 }
 
-/// The "compared" cell: a default against its today's form, a tokio form against ythread.
+/// The "compared" cell: a default against its fifo form, a tokio form against ythread.
 fn compared(results: &Results, label: &str, m: &Measured) -> String {
     let heavy_ratio = |theirs: &Measured| {
         (theirs.heavy.requests_per_sec > 0.0)
             .then(|| m.heavy.requests_per_sec / theirs.heavy.requests_per_sec)
     };
-    if let Some(today) = results.todays_form_of(label)
-        && let Some(theirs) = measured(results, &today.label)
+    if let Some(fifo) = results.fifo_form_of(label)
+        && let Some(theirs) = measured(results, &fifo.label)
         && let Some(ratio) = heavy_ratio(theirs)
     {
-        return format!("heavy {ratio:.2}x today's form");
+        return format!("heavy {ratio:.2}x the fifo form");
     }
     if let Some(counterpart) = tokio_form(label).and_then(|f| results.ythread_counterpart(f))
         && let Some(theirs) = measured(results, &counterpart.label)

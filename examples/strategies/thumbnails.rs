@@ -5,7 +5,7 @@
 //! The image is made here: a 1024x768 JPEG of a gradient with noise, about what a phone
 //! sends after its own resize; each request asks for a 160 pixel wide PNG. The ceiling is what
 //! the work allows on this machine: the cores divided by the time one direct call of the task
-//! takes (the fastest of a few). Only the listed strategies are measured, not their today's
+//! takes (the fastest of a few). Only the listed strategies are measured, not their fifo
 //! forms: one task, one size, so there is nothing for learned scheduling to reorder.
 
 use std::fmt::Write as _;
@@ -75,7 +75,7 @@ pub(crate) struct Section {
     pub(crate) rows: Vec<Row<Served>>,
 }
 
-/// Measures every listed strategy of `lineup` (the today's forms are skipped).
+/// Measures every listed strategy of `lineup` (the fifo forms are skipped).
 pub(crate) fn measure(lineup: &Lineup, plan: &Plan, progress: &Progress) -> Section {
     let image = test_image();
     let service_time = fastest_direct_call(&image);
@@ -83,7 +83,7 @@ pub(crate) fn measure(lineup: &Lineup, plan: &Plan, progress: &Progress) -> Sect
     let window = Duration::from_millis(if plan.quick { 300 } else { 2_000 });
     let rows = lineup
         .iter()
-        .filter(|(strategy, _)| strategy.today_of.is_none())
+        .filter(|(strategy, _)| strategy.fifo_of.is_none())
         .map(|(strategy, executor)| {
             progress.step(&format!("thumbnails service: {}", strategy.label));
             let result = match executor {

@@ -54,6 +54,13 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// Linux only: said at once, rather than as many errors from the system calls below.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "ythread-executors builds on Linux only: its worker processes and pool priorities use Linux \
+     system calls (memfd, process_vm_readv, prctl, SCHED_IDLE); build on Linux, or in a Linux \
+     container or VM"
+);
 pub mod config;
 mod error;
 pub mod exclusive;

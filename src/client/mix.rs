@@ -79,6 +79,12 @@ impl MixSampler {
             .map_or(0, |&(_, n)| n)
     }
 
+    /// A uniform draw from (0, 1]: never 0, so its logarithm is finite.
+    pub(crate) fn next_unit(&mut self) -> f64 {
+        // The top 53 bits, as many as an f64 holds exactly.
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
     /// xorshift64* (Vigna, 2016).
     fn next_u64(&mut self) -> u64 {
         let mut x = self.state;

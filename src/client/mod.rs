@@ -10,14 +10,18 @@
 //! digits) per thread, merged at the end, so recording costs no lock. A [`RequestMix`] makes
 //! every request draw its size, and [`LoadConfig::record_each`] keeps each request's size and
 //! latency so that [`slowdown()`] can judge each against its own service time.
+//! [`run_open_loop`] offers requests at a chosen rate instead, whether or not earlier ones
+//! have been answered.
 
 mod connection;
 pub mod http;
 mod load;
 mod mix;
+mod open_loop;
 mod slowdown;
 
 pub use connection::{Connection, request_once};
 pub use load::{LoadConfig, LoadReport, run_load};
 pub use mix::RequestMix;
+pub use open_loop::{OpenLoopConfig, OpenLoopReport, run_open_loop};
 pub use slowdown::{RequestSample, Slowdown, slowdown};

@@ -126,17 +126,31 @@ impl Pipe {
     /// delivery is retried elsewhere), and returns the writing end: the job goes on waiting
     /// until it is dropped.
     pub fn hold(&self) -> std::fs::File {
-        use std::os::unix::fs::OpenOptionsExt;
         let mut writer = None;
         eventually("a worker to open the pipe", || {
-            writer = std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&self.path)
-                .ok();
+            writer = self.writer();
             writer.is_some()
         });
         writer.expect("eventually returned, so the pipe opened")
+    }
+
+    /// Lets a job that waits on the pipe right now go on, if there is one; never blocks.
+    pub fn release_any_reader(&self) {
+        use std::io::Write;
+        if let Some(mut writer) = self.writer() {
+            // A reader that went away meanwhile leaves nobody to release.
+            let _ = writer.write_all(b"go");
+        }
+    }
+
+    /// The writing end, if a reader has the pipe open (opening without one fails at once).
+    fn writer(&self) -> Option<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.path)
+            .ok()
     }
 }
 
