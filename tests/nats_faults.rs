@@ -165,7 +165,9 @@ fn sigterm_drains_a_node_then_it_exits_zero() {
 
 #[test]
 fn sigterm_ends_a_node_at_its_drain_bound_when_a_job_never_ends() {
-    let broker = Broker::start();
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let mut node = Node::start_with_options(&broker, "exclusive", ",timeout=1s");
     let executor = caller(&broker, "10s");
     let in_flight = taken(&executor, tasks::spin_forever, ());
@@ -182,7 +184,9 @@ fn sigterm_ends_a_node_at_its_drain_bound_when_a_job_never_ends() {
 
 #[test]
 fn a_second_sigterm_ends_a_draining_node_at_once() {
-    let broker = Broker::start();
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     // A drain bound far past the test's own bound: only the second signal can end it in time.
     let mut node = Node::start_with_options(&broker, "inline", ",timeout=600s");
     let executor = caller(&broker, "10s");

@@ -83,7 +83,9 @@ fn wait_for(log: &mpsc::Receiver<String>, marker: &str) -> String {
 
 #[test]
 fn a_sumserver_node_serves_no_fault_task_unless_asked() {
-    let broker = nats_support::Broker::start();
+    let Some(broker) = nats_support::Broker::start() else {
+        return;
+    };
     let sumserver = |fault_tasks: Option<&str>| {
         let mut command = Command::new(sumserver_binary());
         command.env_remove(FAULT_TASKS_ENV);

@@ -41,6 +41,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "nats")]
 use ythread::Error as WorkError;
 
 use super::frame;
@@ -51,6 +52,7 @@ pub(crate) use super::wire_error::WireError;
 
 /// The version of the job and reply bodies, which the `nats` strategy shares (its subjects
 /// carry it). Bumped whenever a body changes shape.
+#[cfg(feature = "nats")]
 pub(crate) const PROTOCOL_VERSION: u32 = 5;
 
 /// The version of the subprocess transport: the marker, the hello and the frames, and the
@@ -244,6 +246,7 @@ pub(crate) fn read_job(body: &[u8]) -> Result<Job<'_>, postcard::Error> {
 
 /// Splits a job body into the task name and where its encoded arguments are; gaps are not
 /// for this (the `nats` strategy's) use.
+#[cfg(any(feature = "nats", test))]
 pub(crate) fn split_job(body: &[u8]) -> Result<(&str, Args<'_>), postcard::Error> {
     let job = read_job(body)?;
     if !job.gaps.is_empty() {
