@@ -65,6 +65,10 @@ pub(crate) const HANDLER_NAME: &str = "ythread-serve";
 /// client's request usually follows its handshake within a fraction of a millisecond.
 pub const FIRST_BYTE_WAIT: Duration = Duration::from_millis(2);
 
+/// The most acceptors not serving a turn (waiting in `accept` or for a first byte, admitting,
+/// resting a connection): a burst of connections starts no more.
+const MAX_SPARE_ACCEPTORS: usize = MAX_IDLE_ACCEPTORS + MAX_FIRST_BYTE_WAITERS + 4;
+
 /// The most acceptors waiting for a first byte at once; past this a new connection rests at
 /// once, so that silent connections cannot take threads.
 pub const MAX_FIRST_BYTE_WAITERS: usize = 4;
@@ -80,9 +84,15 @@ pub(crate) fn spawn_acceptor(hub: &Arc<Hub>) {
             return;
         }
         // At the thread cap the acceptors there are accept; one is always allowed, so that
-        // newcomers are answered (refused, at worst) rather than left in the backlog.
-        let threads = connections.acceptors.live() + hub.handlers.load(Ordering::SeqCst);
-        if connections.acceptors.live() > 0 && threads >= hub.admission.max_threads {
+        // newcomers are answered (refused, at worst) rather than left in the backlog. Nor
+        // does a burst of connections start more than a few acceptors beyond those serving
+        // turns: the others are on their way back to `accept` within microseconds.
+        let live = connections.acceptors.live();
+        let threads = live + hub.handlers.load(Ordering::SeqCst);
+        let in_turns = hub.acceptor_turns.load(Ordering::SeqCst);
+        if live > 0
+            && (threads >= hub.admission.max_threads || live >= in_turns + MAX_SPARE_ACCEPTORS)
+        {
             return;
         }
         connections.acceptors.reserve()
@@ -133,7 +143,11 @@ fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
         };
         let state = Arc::clone(&admitted.state);
         match first_input(hub, &admitted.socket) {
-            Input::Request => turns::serve(y, admitted, hub),
+            Input::Request => {
+                hub.acceptor_turns.fetch_add(1, Ordering::SeqCst);
+                let _in_turns = AcceptorInTurns(hub);
+                turns::serve(y, admitted, hub);
+            }
             Input::Closed => admitted.close(),
             Input::Nothing => admitted.rest(),
         }
@@ -215,6 +229,15 @@ fn next_connection(hub: &Arc<Hub>) -> Option<TcpStream> {
                 return None;
             }
         }
+    }
+}
+
+/// Counts an acceptor among those serving turns until it drops (a cancellation unwinds).
+struct AcceptorInTurns<'a>(&'a Hub);
+
+impl Drop for AcceptorInTurns<'_> {
+    fn drop(&mut self) {
+        self.0.acceptor_turns.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -39,6 +39,8 @@ pub(crate) struct Hub {
     pub(crate) idle_acceptors: AtomicUsize,
     /// Acceptors waiting for a new connection's first byte right now.
     pub(crate) first_byte_waiters: AtomicUsize,
+    /// Acceptors serving turns right now.
+    pub(crate) acceptor_turns: AtomicUsize,
     /// Handlers of woken connections' turns running right now.
     pub(crate) handlers: AtomicUsize,
     /// Whether the watcher waits for events right now (it will see the next ones itself).
@@ -75,6 +77,7 @@ impl Hub {
             poller,
             idle_acceptors: AtomicUsize::new(0),
             first_byte_waiters: AtomicUsize::new(0),
+            acceptor_turns: AtomicUsize::new(0),
             handlers: AtomicUsize::new(0),
             watcher_waiting: AtomicBool::new(false),
             helping: AtomicUsize::new(0),
