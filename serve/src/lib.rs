@@ -52,6 +52,8 @@ mod acceptors;
 mod config;
 mod connection;
 mod connections;
+#[cfg(feature = "http")]
+pub mod http;
 mod hub;
 mod limits;
 mod listener;
