@@ -7,14 +7,17 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use ythread::{Executor, Yielder};
-use ythread_serve::http::{Http, HttpLimits, Request, Response};
+use ythread_serve::http::{Body, Http, HttpLimits, Request, Response};
 use ythread_serve::{RunningServer, ServeConfig, Server};
 
 /// Longest any single wait may take before the test fails as hung.
 const BOUND: Duration = Duration::from_secs(30);
 
 /// Echoes what it got: `METHOD PATH?QUERY body-length`, or a large body for `/large`.
-fn echo(_y: &Yielder<'_>, request: &Request) -> Response {
+fn echo(_y: &Yielder<'_>, request: &Request, body: &mut Body<'_, '_>) -> Response {
+    if request.path == "/ignore" {
+        return Response::text(200, "ignored");
+    }
     if request.path == "/large" {
         return Response::new(200, "application/octet-stream", vec![7u8; 1 << 20]);
     }
@@ -25,7 +28,10 @@ fn echo(_y: &Yielder<'_>, request: &Request) -> Response {
             request.method,
             request.path,
             request.query,
-            request.body.len()
+            match body.read() {
+                Ok(bytes) => bytes.len(),
+                Err(refusal) => return refusal,
+            }
         ),
     )
 }
@@ -129,6 +135,21 @@ fn keep_alive_serves_requests_in_order_until_connection_close() {
     let last = read_reply(&mut connection, false);
     assert_eq!(last.body, "GET /d? 0\n");
     assert_eq!(last.header("connection"), Some("close"));
+    assert_closed(&mut connection);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_body_the_handler_leaves_unread_ends_the_connection() {
+    let server = start(ServeConfig::default());
+    let mut connection = connect(&server);
+    send(
+        &mut connection,
+        b"POST /ignore HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /never HTTP/1.1\r\n\r\n",
+    );
+    let reply = read_reply(&mut connection, false);
+    assert_eq!((reply.status, reply.body.as_str()), (200, "ignored\n"));
+    assert_eq!(reply.header("connection"), Some("close"));
     assert_closed(&mut connection);
     server.shutdown().unwrap();
 }

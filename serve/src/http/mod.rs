@@ -1,8 +1,8 @@
 //! HTTP/1.1 on the serving layer (feature `http`, on by default): a thin [`Protocol`] over
 //! `httparse`, the parser hyper uses. Each request is one turn: the head is parsed as its
-//! bytes arrive, a `Content-Length` body is read, the [`Handler`] answers on the turn's
-//! yieldable thread (yielding its CPU work as any turn does), and the response is written
-//! with a `Content-Length`. Between requests a keep-alive connection rests without a thread,
+//! bytes arrive, the [`Handler`] answers on the turn's yieldable thread (reading the
+//! `Content-Length` body when it wants it, yielding its CPU work as any turn does), and the
+//! response is written with a `Content-Length`. Between requests a keep-alive connection rests without a thread,
 //! and pipelined requests are answered in order.
 //!
 //! Bounded, with a one-line reason and the connection closed: a malformed head (400), a head
@@ -14,8 +14,8 @@
 //! body) are honoured.
 //!
 //! Trade-offs: no chunked bodies or responses, no `Expect: 100-continue`, no upgrades; a
-//! body is read whole into memory before the handler runs (bounded by the limit), which
-//! keeps handlers plain functions of a request. Enough for services behind a proxy and for
+//! body is read whole into memory (bounded by the limit), which keeps handlers plain
+//! functions of a request. Enough for services behind a proxy and for
 //! load tests; not a general-purpose web server.
 
 mod request;
@@ -27,23 +27,24 @@ use ythread::Yielder;
 
 use crate::{Connection, Protocol, Turn};
 
-pub use request::Request;
+pub use request::{Body, Request};
 pub use response::Response;
 
 use request::{Unread, read_request};
 
 /// Answers one request on the turn's yieldable thread.
 pub trait Handler: Send + Sync + 'static {
-    /// The response to `request`; yield CPU work with `y.apply(..)`.
-    fn handle(&self, y: &Yielder<'_>, request: &Request) -> Response;
+    /// The response to `request`, whose body is read with [`Body::read`] if wanted; yield CPU
+    /// work with `y.apply(..)`.
+    fn handle(&self, y: &Yielder<'_>, request: &Request, body: &mut Body<'_, '_>) -> Response;
 }
 
 impl<F> Handler for F
 where
-    F: Fn(&Yielder<'_>, &Request) -> Response + Send + Sync + 'static,
+    F: Fn(&Yielder<'_>, &Request, &mut Body<'_, '_>) -> Response + Send + Sync + 'static,
 {
-    fn handle(&self, y: &Yielder<'_>, request: &Request) -> Response {
-        self(y, request)
+    fn handle(&self, y: &Yielder<'_>, request: &Request, body: &mut Body<'_, '_>) -> Response {
+        self(y, request, body)
     }
 }
 
@@ -72,10 +73,10 @@ impl Default for HttpLimits {
 ///
 /// ```
 /// use std::io::{Read, Write};
-/// use ythread_serve::http::{Http, Request, Response};
+/// use ythread_serve::http::{Body, Http, Request, Response};
 /// use ythread_serve::{ServeConfig, Server};
 ///
-/// let hello = Http::new(|_y: &ythread::Yielder<'_>, request: &Request| {
+/// let hello = Http::new(|_y: &ythread::Yielder<'_>, request: &Request, _body: &mut Body<'_, '_>| {
 ///     Response::text(200, format!("hello from {}", request.path))
 /// });
 /// let addr = "127.0.0.1:0".parse().unwrap();
@@ -126,11 +127,13 @@ impl Protocol for Http {
         if !connection.begin_work() {
             return Turn::Close;
         }
-        let mut response = self.handler.handle(y, &request);
-        connection.end_work();
-        if !request.keeps_alive() {
+        let mut body = Body::new(connection, request.body_length);
+        let mut response = self.handler.handle(y, &request, &mut body);
+        // The next request starts where this body ends: unread, it ends the connection.
+        if !body.is_read() || !request.keeps_alive() {
             response.close = true;
         }
+        connection.end_work();
         let head_only = request.method == "HEAD";
         if response.write(connection, head_only).is_err() {
             return Turn::Close;

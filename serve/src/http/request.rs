@@ -1,5 +1,6 @@
 //! Reading one request off a connection: the head parsed by `httparse` as its bytes arrive,
-//! then a `Content-Length` body, each under its limit and the turn deadline.
+//! then, when the handler asks for it, a `Content-Length` body ([`Body`]), each under its
+//! limit and the turn deadline.
 
 use crate::{Connection, is_timeout};
 
@@ -18,8 +19,8 @@ pub struct Request {
     pub minor_version: u8,
     /// The headers, in order, with their names as sent.
     pub headers: Vec<(String, Vec<u8>)>,
-    /// The body (empty without `Content-Length`).
-    pub body: Vec<u8>,
+    /// The body's length, from `Content-Length` (0 without one); within the server's limit.
+    pub body_length: usize,
 }
 
 impl Request {
@@ -65,20 +66,77 @@ pub(crate) enum Unread {
     Refuse(Response),
 }
 
-/// Reads the next request of `connection` within `limits`.
+/// Reads the next request's head off `connection` within `limits`; its body is left for
+/// [`Body`].
 pub(crate) fn read_request(
     connection: &mut Connection<'_>,
     limits: &HttpLimits,
 ) -> Result<Request, Unread> {
     let (mut request, head_len) = read_head(connection, limits)?;
-    let length = body_length(&request, limits)?;
-    while connection.buffered().len() < head_len + length {
-        let missing = head_len + length - connection.buffered().len();
-        read_more(connection, missing.min(BODY_CHUNK), "body")?;
-    }
-    request.body = connection.buffered()[head_len..head_len + length].to_vec();
-    connection.consume(head_len + length);
+    connection.consume(head_len);
+    request.body_length = body_length(&request, limits)?;
     Ok(request)
+}
+
+/// A request's body, read when the handler asks for it: so a handler can refuse a request
+/// (or take a place for it) before the body is read. A body the handler leaves unread closes
+/// the connection after the response, with a bounded drain.
+#[derive(Debug)]
+pub struct Body<'c, 'a> {
+    connection: &'c mut Connection<'a>,
+    length: usize,
+    read: bool,
+}
+
+impl<'c, 'a> Body<'c, 'a> {
+    pub(crate) fn new(connection: &'c mut Connection<'a>, length: usize) -> Self {
+        Body {
+            connection,
+            length,
+            read: length == 0,
+        }
+    }
+
+    /// The body's length, from `Content-Length`.
+    pub fn len(&self) -> usize {
+        self.length
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+
+    /// Reads the whole body (once; later calls return it empty).
+    ///
+    /// # Errors
+    /// The response to send instead: 408 if it did not arrive within the turn deadline, 400
+    /// if the client closed before sending it all.
+    pub fn read(&mut self) -> Result<Vec<u8>, Response> {
+        if self.read {
+            return Ok(Vec::new());
+        }
+        while self.connection.buffered().len() < self.length {
+            let missing = self.length - self.connection.buffered().len();
+            read_more(self.connection, missing.min(BODY_CHUNK), "body").map_err(|unread| {
+                match unread {
+                    Unread::Refuse(response) => response,
+                    Unread::Gone => {
+                        Response::text(400, "the body ended before its Content-Length").closing()
+                    }
+                }
+            })?;
+        }
+        let body = self.connection.buffered()[..self.length].to_vec();
+        self.connection.consume(self.length);
+        self.read = true;
+        Ok(body)
+    }
+
+    /// Whether the body has been read (or was empty).
+    pub(crate) fn is_read(&self) -> bool {
+        self.read
+    }
 }
 
 /// The most a body read asks the socket for at once.
@@ -160,7 +218,7 @@ fn owned(parsed: &httparse::Request<'_, '_>) -> Result<Request, Unread> {
             .iter()
             .map(|header| (header.name.to_owned(), header.value.to_vec()))
             .collect(),
-        body: Vec::new(),
+        body_length: 0,
     })
 }
 
