@@ -290,7 +290,7 @@ fn a_client_that_never_reads_its_responses_is_cut_off() {
     let started = Instant::now();
     let mut cut_off = false;
     while started.elapsed() < BOUND {
-        match (&*hog.get_ref()).write_all(b"GET /large HTTP/1.1\r\n\r\n") {
+        match hog.get_ref().write_all(b"GET /large HTTP/1.1\r\n\r\n") {
             Ok(()) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(20))
