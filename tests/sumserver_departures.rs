@@ -90,8 +90,15 @@ fn a_client_that_leaves_during_its_request_has_its_handler_cancelled() {
     );
 }
 
+/// Taken by the tests that count this process's worker processes, so that they count their
+/// own.
+static WORKER_COUNT: Mutex<()> = Mutex::new(());
+
 #[test]
 fn a_worker_running_work_for_a_client_that_left_is_killed_and_replaced() {
+    let _alone = WORKER_COUNT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let executor = Executor::new(pool(1).build().unwrap());
     let metrics_of = executor.clone();
     let server = start(executor);
@@ -121,6 +128,39 @@ fn a_worker_running_work_for_a_client_that_left_is_killed_and_replaced() {
 
     // The running client leaves: its worker is killed and the pool heals.
     drop(running);
+    eventually("the worker is replaced", || {
+        let now = our_children();
+        now.len() == 1 && now != workers
+    });
+    assert_eq!(
+        request_once(server.addr(), b"25000", BOUND).unwrap(),
+        "312512500"
+    );
+}
+
+/// A keep-alive connection's later request is a turn on a thread woken for it from rest:
+/// its client leaving mid-turn cancels that turn too, and the worker running it is replaced.
+#[test]
+fn a_departure_during_a_later_turn_kills_its_worker() {
+    let _alone = WORKER_COUNT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let executor = Executor::new(pool(1).build().unwrap());
+    let metrics_of = executor.clone();
+    let server = start(executor);
+    let workers = our_children();
+    assert_eq!(workers.len(), 1, "one worker: {workers:?}");
+
+    let mut client = send(&server, b"4");
+    let mut reply = [0u8; 3];
+    client.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"10\n");
+    // The connection rests now; its next request wakes it into a turn of its own.
+    client.write_all(b"1000000000000000").unwrap();
+    eventually("the later request runs", || {
+        metrics_of.metrics().in_flight == 1
+    });
+    drop(client);
     eventually("the worker is replaced", || {
         let now = our_children();
         now.len() == 1 && now != workers
