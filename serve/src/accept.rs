@@ -42,7 +42,7 @@ use std::time::Duration;
 use super::acceptors::AcceptorId;
 use super::connections::Admitted;
 use super::hub::{Admission, Hub};
-use super::resting::{self, Input};
+use super::resting::Input;
 use super::{sys, turns};
 
 /// The most acceptors waiting in `accept` at once: more end when they finish a connection.
@@ -162,18 +162,20 @@ fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
     }
 }
 
-/// What a new connection has sent: waits [`FIRST_BYTE_WAIT`] for it if few acceptors are
-/// waiting so.
+/// Whether a new connection has input (a request, or its end, which the turn's first read
+/// sees): waits [`FIRST_BYTE_WAIT`] for it if few acceptors are waiting so, else only looks.
+/// One system call either way.
 fn first_input(hub: &Hub, socket: &TcpStream) -> Input {
-    let input = resting::peek(socket);
-    if input != Input::Nothing {
-        return input;
-    }
     let waiters = hub.first_byte_waiters.fetch_add(1, Ordering::SeqCst);
-    let arrived = waiters < MAX_FIRST_BYTE_WAITERS && sys::wait_readable(socket, FIRST_BYTE_WAIT);
+    let wait = if waiters < MAX_FIRST_BYTE_WAITERS {
+        FIRST_BYTE_WAIT
+    } else {
+        Duration::ZERO
+    };
+    let arrived = sys::wait_readable(socket, wait);
     hub.first_byte_waiters.fetch_sub(1, Ordering::SeqCst);
     if arrived {
-        resting::peek(socket)
+        Input::Request
     } else {
         Input::Nothing
     }

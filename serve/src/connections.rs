@@ -120,6 +120,9 @@ struct Tracked {
     socket: Weak<TcpStream>,
     /// The connection while it rests, and when its rest runs out.
     resting: Option<(Admitted, Instant)>,
+    /// How many times it has woken from a rest: tells the handler of its latest turn from
+    /// an earlier one whose handle is recorded late.
+    wakes: u64,
 }
 
 struct Slot {
@@ -199,6 +202,7 @@ impl Connections {
             state: Arc::clone(&state),
             socket: Arc::downgrade(&socket),
             resting: None,
+            wakes: 0,
             acceptor,
         });
         self.shared.open.fetch_add(1, Ordering::SeqCst);
@@ -223,11 +227,16 @@ impl Connections {
     /// handler is done, or about to be) before its handle could be recorded, and the caller
     /// joins it.
     #[must_use]
-    pub(crate) fn started(&mut self, key: Key, handler: JoinHandle<()>) -> Option<JoinHandle<()>> {
+    pub(crate) fn started(
+        &mut self,
+        key: Key,
+        wake: u64,
+        handler: JoinHandle<()>,
+    ) -> Option<JoinHandle<()>> {
         let Some(tracked) = self.tracked_mut(key) else {
             return Some(handler);
         };
-        if tracked.resting.is_some() {
+        if tracked.resting.is_some() || tracked.wakes != wake {
             self.retired.push(handler);
             return None;
         }
@@ -276,9 +285,13 @@ impl Connections {
         }
     }
 
-    /// The connection `key` and the end of its rest, if it is resting, taken out of its slot.
-    pub(crate) fn wake(&mut self, key: Key) -> Option<(Admitted, Instant)> {
-        self.tracked_mut(key)?.resting.take()
+    /// The connection `key`, the end of its rest and the number of this wake, if it is
+    /// resting, taken out of its slot.
+    pub(crate) fn wake(&mut self, key: Key) -> Option<(Admitted, Instant, u64)> {
+        let tracked = self.tracked_mut(key)?;
+        let (admitted, until) = tracked.resting.take()?;
+        tracked.wakes += 1;
+        Some((admitted, until, tracked.wakes))
     }
 
     /// Puts a connection taken by [`Connections::wake`] back to rest, until the same deadline.

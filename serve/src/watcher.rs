@@ -124,14 +124,14 @@ fn connection_event(hub: &Arc<Hub>, key: Key) {
         }
         woken
     };
-    let Some((resting, until)) = woken else {
+    let Some((resting, until, wake)) = woken else {
         return;
     };
     match resting::peek(&resting.socket) {
         Input::Request => {
             // As at admission, a failure only costs noticing a departure during the work.
             let _ = hub.poller.rewatch_hang_up(&*resting.socket, key.to_u64());
-            start_handler(hub, resting);
+            start_handler(hub, resting, wake);
         }
         Input::Closed => resting.close(),
         Input::Nothing => {
@@ -146,7 +146,7 @@ fn connection_event(hub: &Arc<Hub>, key: Key) {
 /// Starts a handler for the next turn of a woken connection; refuses the connection if no
 /// thread can be had (the thread cap, derived from the thread and memory-map limits, or the
 /// OS said no).
-fn start_handler(hub: &Arc<Hub>, admitted: Admitted) {
+fn start_handler(hub: &Arc<Hub>, admitted: Admitted, wake: u64) {
     let key = admitted.key;
     let socket = Arc::clone(&admitted.socket);
     let threads =
@@ -173,7 +173,7 @@ fn start_handler(hub: &Arc<Hub>, admitted: Admitted) {
     match started {
         Ok(handler) => {
             drop(socket);
-            let ended = hub.connections.lock().started(key, handler);
+            let ended = hub.connections.lock().started(key, wake, handler);
             if let Some(handler) = ended {
                 report_handler_outcome(handler.join());
             }
