@@ -142,7 +142,8 @@ fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
             continue;
         };
         let state = Arc::clone(&admitted.state);
-        match first_input(hub, &admitted.socket) {
+        let mut admitted = admitted;
+        match first_input(hub, &mut admitted) {
             Input::Request => {
                 hub.acceptor_turns.fetch_add(1, Ordering::SeqCst);
                 let _in_turns = AcceptorInTurns(hub);
@@ -162,24 +163,33 @@ fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
     }
 }
 
-/// Whether a new connection has input (a request, or its end, which the turn's first read
-/// sees): waits [`FIRST_BYTE_WAIT`] for it if few acceptors are waiting so, else only looks.
-/// One system call either way.
-fn first_input(hub: &Hub, socket: &TcpStream) -> Input {
-    let waiters = hub.first_byte_waiters.fetch_add(1, Ordering::SeqCst);
-    let wait = if waiters < MAX_FIRST_BYTE_WAITERS {
-        FIRST_BYTE_WAIT
-    } else {
-        Duration::ZERO
-    };
-    let arrived = sys::wait_readable(socket, wait);
-    hub.first_byte_waiters.fetch_sub(1, Ordering::SeqCst);
-    if arrived {
-        Input::Request
-    } else {
-        Input::Nothing
+/// Reads what a new connection has sent into its buffer, for its first turn: waits
+/// [`FIRST_BYTE_WAIT`] for it if nothing has come yet and few acceptors are waiting so. The
+/// request usually arrives with the handshake, and then this read is the first turn's read:
+/// no system call is added to serve a connection at once.
+fn first_input(hub: &Hub, admitted: &mut Admitted) -> Input {
+    let mut waited = false;
+    loop {
+        match admitted.input.read_now(&admitted.socket, FIRST_READ) {
+            Ok(0) => return Input::Closed,
+            Ok(_) => return Input::Request,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !waited => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Input::Nothing,
+            Err(_) => return Input::Closed,
+        }
+        waited = true;
+        let waiters = hub.first_byte_waiters.fetch_add(1, Ordering::SeqCst);
+        let arrived = waiters < MAX_FIRST_BYTE_WAITERS
+            && sys::wait_readable(&*admitted.socket, FIRST_BYTE_WAIT);
+        hub.first_byte_waiters.fetch_sub(1, Ordering::SeqCst);
+        if !arrived {
+            return Input::Nothing;
+        }
     }
 }
+
+/// How much a new connection's first read takes: a small request whole, a large one's start.
+const FIRST_READ: usize = 4096;
 
 /// Waits for the next connection (starting another acceptor if this was the last one
 /// waiting); `None` when the acceptor should end: the server stops, or cannot accept any more.

@@ -50,6 +50,24 @@ impl InputBuffer {
         self.start == self.bytes.len()
     }
 
+    /// Reads what `socket` has now, up to `max` bytes, without waiting (see
+    /// [`crate::sys::read_now`]); when it brings bytes, they arrived now.
+    pub(crate) fn read_now(&mut self, socket: &TcpStream, max: usize) -> io::Result<usize> {
+        let old = self.bytes.len();
+        self.bytes.resize(old + max, 0);
+        let outcome = loop {
+            match crate::sys::read_now(socket, &mut self.bytes[old..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        self.bytes.truncate(old + *outcome.as_ref().unwrap_or(&0));
+        if matches!(outcome, Ok(len) if len > 0) {
+            self.read_at = Some(Instant::now());
+        }
+        outcome
+    }
+
     /// Gives the memory back while the connection rests.
     pub(crate) fn release(&mut self) {
         *self = InputBuffer::default();

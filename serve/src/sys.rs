@@ -71,6 +71,22 @@ pub(crate) fn soft_rlimit(resource: libc::__rlimit_resource_t) -> Option<u64> {
     (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
+/// Reads what `socket` has now into `into`, without waiting: `WouldBlock` if it has nothing.
+pub(crate) fn read_now(socket: &impl AsFd, into: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `into` is valid for writes of `into.len()` bytes for the whole call (an
+    // exclusive borrow), the kernel writes at most that many, and the descriptor is open
+    // (borrowed from `socket`).
+    let read = unsafe {
+        libc::recv(
+            socket.as_fd().as_raw_fd(),
+            into.as_mut_ptr().cast(),
+            into.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(read).map_err(|_| io::Error::last_os_error())
+}
+
 /// Waits up to `timeout` for `socket` to have input, end-of-stream or an error; whether it
 /// has.
 pub(crate) fn wait_readable(socket: &impl AsFd, timeout: Duration) -> bool {
