@@ -3,7 +3,8 @@
 //! One lock guards the table; acceptors take it to admit a connection, the watcher (and an
 //! acceptor helping it) for each event it handles, nobody across I/O or work. Each slot holds
 //! the connection's [`ConnectionState`], a *weak* reference to its socket, and who serves it: an
-//! acceptor (by id, in [`Acceptors`]), a handler's [`JoinHandle`], or nobody while it rests.
+//! acceptor (by id, in [`Acceptors`]), the [`JoinHandle`] of the handler of its latest turn,
+//! or nobody while it rests. Handlers of earlier turns are kept aside until they are joined.
 //! The one serving it owns the only strong reference to the socket, so the socket closes the
 //! moment it is dropped, with no duplicate descriptor and no wait for the watcher. What flows
 //! back to the watcher is one counter (connections open now) and short queues of connections
