@@ -140,11 +140,11 @@ fn a_worker_running_work_for_a_client_that_left_is_killed_and_replaced() {
     let (server, metrics_of, workers) = (&held.server, &held.metrics_of, &held.workers);
 
     // Work that runs for hours holds the worker; a second request waits in line behind it.
-    let running = send(&server, b"1000000000000000");
+    let running = send(server, b"1000000000000000");
     eventually("the first request runs", || {
         metrics_of.metrics().in_flight == 1
     });
-    let queued = send(&server, b"1000000000000001");
+    let queued = send(server, b"1000000000000001");
     eventually("the second request waits", || {
         metrics_of.metrics().waiting == 1
     });
