@@ -23,7 +23,7 @@ pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The options of the text form, for error messages.
 const VALID_FORMS: &str = "default, or KEY=VALUE options separated by commas: \
-     max_connections=N|auto, idle_timeout=DURATION, turn_deadline=DURATION, \
+     max_connections=N|auto, max_threads=N|auto, idle_timeout=DURATION, turn_deadline=DURATION, \
      shed_idle_after=DURATION|off, backlog=N|auto, write_timeout=DURATION, \
      stop_grace=DURATION (durations like 30s, 500ms, 50us or 2m)";
 
@@ -43,6 +43,7 @@ const VALID_FORMS: &str = "default, or KEY=VALUE options separated by commas: \
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServeConfig {
     max_connections: Option<usize>,
+    max_threads: Option<usize>,
     idle_timeout: Duration,
     turn_deadline: Duration,
     shed_idle_after: Option<Duration>,
@@ -57,6 +58,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             max_connections: None,
+            max_threads: None,
             idle_timeout: Duration::from_secs(30),
             turn_deadline: Duration::from_secs(30),
             shed_idle_after: Some(DEFAULT_SHED_IDLE_AFTER),
@@ -73,6 +75,15 @@ impl ServeConfig {
     /// of the connection idle longest, or is refused with the protocol's busy reply.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = Some(max);
+        self
+    }
+
+    /// The most threads serving turns at once (acceptors and handlers); by default derived
+    /// from the thread and memory-map limits (see
+    /// [`ConnectionLimits::max_threads`](crate::ConnectionLimits::max_threads)). A request
+    /// that would need another is refused with the protocol's busy reply.
+    pub fn max_threads(mut self, max: usize) -> Self {
+        self.max_threads = Some(max);
         self
     }
 
@@ -118,6 +129,11 @@ impl ServeConfig {
     /// The connection cap, if one is set (else it is derived from the OS limits).
     pub fn configured_max_connections(&self) -> Option<usize> {
         self.max_connections
+    }
+
+    /// The thread cap, if one is set (else it is derived from the OS limits).
+    pub fn configured_max_threads(&self) -> Option<usize> {
+        self.max_threads
     }
 
     /// The idle timeout.
@@ -185,6 +201,13 @@ impl ServeConfig {
                 "allow at least one, or leave it unset to derive it from the fd limit",
             );
         }
+        if self.max_threads == Some(0) {
+            return zero(
+                "max threads",
+                "allow at least one, or leave it unset to derive it from the thread and \
+                 memory-map limits",
+            );
+        }
         if self.backlog == Some(0) {
             return zero(
                 "the listen backlog",
@@ -199,6 +222,11 @@ impl fmt::Display for ServeConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("max_connections=")?;
         match self.max_connections {
+            Some(max) => write!(f, "{max}")?,
+            None => f.write_str("auto")?,
+        }
+        f.write_str(",max_threads=")?;
+        match self.max_threads {
             Some(max) => write!(f, "{max}")?,
             None => f.write_str("auto")?,
         }
@@ -267,6 +295,7 @@ fn parse(text: &str) -> Result<ServeConfig, String> {
         seen.push(key);
         match key {
             "max_connections" => config.max_connections = parse_auto(value, key)?,
+            "max_threads" => config.max_threads = parse_auto(value, key)?,
             "idle_timeout" => config.idle_timeout = parse_duration(value)?,
             "turn_deadline" => config.turn_deadline = parse_duration(value)?,
             "shed_idle_after" => {
@@ -345,6 +374,7 @@ mod tests {
             ServeConfig::default(),
             ServeConfig::default()
                 .max_connections(7)
+                .max_threads(3)
                 .idle_timeout(Duration::from_millis(1_500))
                 .turn_deadline(Duration::from_secs(120))
                 .shed_idle_after(None)
@@ -376,6 +406,7 @@ mod tests {
             ("idle_timeout", "not KEY=VALUE"),
             ("backlog=1,backlog=2", "given twice"),
             ("max_connections=0", "max connections is zero"),
+            ("max_threads=0", "max threads is zero"),
             ("write_timeout=0s", "write timeout is zero"),
         ] {
             let error = text.parse::<ServeConfig>().unwrap_err().to_string();

@@ -135,7 +135,9 @@ impl Server {
                 max_connections: config
                     .configured_max_connections()
                     .unwrap_or_else(|| limits.max_connections()),
-                max_threads: limits.max_threads().0,
+                max_threads: config
+                    .configured_max_threads()
+                    .unwrap_or_else(|| limits.max_threads().0),
                 shed_idle_after: config.configured_shed_idle_after(),
             },
             limits,
@@ -156,7 +158,7 @@ impl Server {
 
     /// The line a server prints at start: its caps and the limits they come from.
     pub fn describe_caps(&self) -> String {
-        let (threads, thread_source) = self.limits.max_threads();
+        let (derived_threads, thread_source) = self.limits.max_threads();
         let connections = if self.admission.max_connections == self.limits.max_connections() {
             format!(
                 "at most {} connections (derived from {} {})",
@@ -171,11 +173,14 @@ impl Server {
             LimitSource::Maps => self.limits.map_limit,
             _ => self.limits.thread_limit,
         };
-        format!(
-            "{connections}, at most {threads} serving threads (derived from {thread_source} \
-             {limit}), listen backlog {}",
-            self.backlog
-        )
+        let threads = if self.admission.max_threads == derived_threads {
+            format!(
+                "at most {derived_threads} serving threads (derived from {thread_source} {limit})"
+            )
+        } else {
+            format!("at most {} serving threads", self.admission.max_threads)
+        };
+        format!("{connections}, {threads}, listen backlog {}", self.backlog)
     }
 
     /// The address actually bound (with the port the OS picked for port 0).
@@ -215,8 +220,8 @@ impl Server {
         Ok(self)
     }
 
-    /// The most threads serving turns at once, derived from the thread and memory-map limits;
-    /// a turn past it is refused with the protocol's busy reply.
+    /// The most threads serving turns at once (configured, or derived from the thread and
+    /// memory-map limits); a turn past it is refused with the protocol's busy reply.
     pub fn max_threads(&self) -> usize {
         self.admission.max_threads
     }

@@ -262,3 +262,27 @@ fn a_request_trickled_past_the_turn_deadline_ends_its_turn() {
     assert!(closed, "a trickled request kept its turn for {BOUND:?}");
     server.shutdown().unwrap();
 }
+
+#[test]
+fn a_request_past_the_thread_cap_is_refused_not_left_waiting() {
+    let _alone = alone();
+    // One thread in all: the acceptor. A connection's first turn may be the acceptor's; a
+    // later one needs a thread of its own, and there is none.
+    let (server, _echo) = start(ServeConfig::default().max_threads(1));
+    let mut connection = connect(server.addr());
+    let mut replies = Vec::new();
+    for request in ["first", "second"] {
+        let reply = ask(&mut connection, request);
+        let refused = reply.starts_with("busy:");
+        replies.push(reply);
+        if refused {
+            break;
+        }
+    }
+    assert_eq!(
+        replies.last().map(String::as_str),
+        Some("busy: server busy: all 1 threads are serving requests; try again later"),
+        "{replies:?}"
+    );
+    server.shutdown().unwrap();
+}
