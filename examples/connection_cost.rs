@@ -8,18 +8,26 @@
 //! gets a tenth of the requests unmeasured (its threads started, its caches warm), then the
 //! measured ones; the servers alternate, three rounds each.
 //!
+//! With `--held N`, what a *held* connection costs instead: N connections that connected and
+//! sent nothing and N that sent one request each and went quiet, held open against each
+//! server in turn; then the server's RSS, threads and memory maps per held connection (from
+//! `/proc/PID/status` and `/proc/PID/maps`, against the server before the connections), and
+//! the latency of fresh requests (a new connection each) while they are held.
+//!
 //! ```text
 //! cargo run --release --example connection_cost              # 20,000 requests per server
 //! cargo run --release --example connection_cost -- --requests 5000
+//! cargo run --release --example connection_cost -- --held 8000
 //! ```
 
 #[allow(dead_code)] // the comparison's peer; this program uses one form of it
 #[path = "strategies/tokio_peer.rs"]
 mod tokio_peer;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ythread::Executor;
 use ythread_suite::client::{LoadConfig, run_load};
@@ -37,7 +45,11 @@ fn main() {
             Ok(count) => measure(count),
             Err(_) => fail(&format!("`{count}` is not a request count")),
         },
-        _ => fail("usage: connection_cost [--requests N]"),
+        ["--held", count] => match count.parse() {
+            Ok(count) => held(count),
+            Err(_) => fail(&format!("`{count}` is not a connection count")),
+        },
+        _ => fail("usage: connection_cost [--requests N | --held N]"),
     }
 }
 
@@ -115,21 +127,7 @@ struct Measured {
 }
 
 fn one(form: &str, requests: usize) -> Measured {
-    let mut child = Command::new(std::env::current_exe().expect("this program's path"))
-        .args(["serve", form])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| fail(&format!("could not start `{form}`: {e}")));
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("piped");
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap_or_else(|e| fail(&format!("`{form}` did not report its address: {e}")));
-    let addr = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| fail(&format!("`{form}` printed `{line}`, not an address")));
+    let (child, addr) = start(form);
     let load = |requests| LoadConfig {
         clients: 8,
         requests,
@@ -153,6 +151,157 @@ fn one(form: &str, requests: usize) -> Measured {
         p99: millis(0.99),
         failed: report.errors,
     }
+}
+
+/// The server `form` in a child process, and its address.
+fn start(form: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(std::env::current_exe().expect("this program's path"))
+        .args(["serve", form])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| fail(&format!("could not start `{form}`: {e}")));
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap_or_else(|e| fail(&format!("`{form}` did not report its address: {e}")));
+    let addr = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| fail(&format!("`{form}` printed `{line}`, not an address")));
+    (child, addr)
+}
+
+/// Parent, `--held N`: each server in turn holds N silent and N quiet keep-alive connections.
+fn held(count: usize) {
+    println!(
+        "{count} connections that sent nothing and {count} that sent one request each, held \
+         open; fresh requests (n = 1, a new connection each) meanwhile"
+    );
+    println!(
+        "| server | RSS per held connection | threads | maps | fresh p50 / p99 / max | fresh \
+         failed |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|");
+    for form in FORMS {
+        let (child, addr) = start(form);
+        // One request first, so that what every server starts once is in the baseline.
+        let _ = fresh_request(addr);
+        let before = Usage::of(&child);
+        let mut held = Vec::with_capacity(2 * count);
+        for _ in 0..count {
+            held.push(connect(addr));
+        }
+        for _ in 0..count {
+            let mut stream = connect(addr);
+            if ask(&mut stream).is_err() {
+                fail(&format!(
+                    "`{form}` did not answer a keep-alive connection's request"
+                ));
+            }
+            held.push(stream);
+        }
+        // The server's own waits for first bytes end within milliseconds; a second is plenty.
+        std::thread::sleep(Duration::from_secs(1));
+        let during = Usage::of(&child);
+        let mut latencies = Vec::with_capacity(FRESH_REQUESTS);
+        let mut failed = 0;
+        for _ in 0..FRESH_REQUESTS {
+            match fresh_request(addr) {
+                Ok(took) => latencies.push(took),
+                Err(_) => failed += 1,
+            }
+        }
+        latencies.sort();
+        let at = |quantile: f64| {
+            latencies
+                .get(((latencies.len() as f64 * quantile) as usize).min(latencies.len().max(1) - 1))
+                .map_or(f64::NAN, |took| took.as_secs_f64() * 1e3)
+        };
+        let per =
+            |after: u64, before: u64| after.saturating_sub(before) as f64 / (2 * count) as f64;
+        println!(
+            "| {form} | {:.2} KiB | {} ({:+}) | {} ({:.2} each) | {:.2} / {:.2} / {:.2} ms | {failed} |",
+            per(during.rss_kib, before.rss_kib),
+            during.threads,
+            during.threads as i64 - before.threads as i64,
+            during.maps,
+            per(during.maps, before.maps),
+            at(0.5),
+            at(0.99),
+            at(1.0),
+        );
+        drop(held);
+        stop(child);
+    }
+}
+
+/// How many fresh requests are timed while the connections are held.
+const FRESH_REQUESTS: usize = 500;
+
+/// What a server process holds.
+struct Usage {
+    rss_kib: u64,
+    threads: u64,
+    maps: u64,
+}
+
+impl Usage {
+    fn of(child: &Child) -> Usage {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .unwrap_or_else(|e| fail(&format!("could not read the server's status: {e}")));
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|value| value.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        let maps = std::fs::read_to_string(format!("/proc/{}/maps", child.id()))
+            .map_or(0, |maps| maps.lines().count() as u64);
+        Usage {
+            rss_kib: field("VmRSS:"),
+            threads: field("Threads:"),
+            maps,
+        }
+    }
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr)
+        .unwrap_or_else(|e| fail(&format!("could not connect to {addr}: {e}")));
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    stream
+}
+
+/// Sends n = 1 and reads the answer's line.
+fn ask(stream: &mut TcpStream) -> std::io::Result<()> {
+    stream.write_all(b"1")?;
+    let mut reply = Vec::new();
+    let mut byte = [0u8];
+    while !reply.ends_with(b"\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        reply.push(byte[0]);
+    }
+    if reply == b"1\n" {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(
+            String::from_utf8_lossy(&reply).into_owned(),
+        ))
+    }
+}
+
+/// One request on a new connection; how long it took.
+fn fresh_request(addr: SocketAddr) -> std::io::Result<Duration> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ask(&mut stream)?;
+    Ok(started.elapsed())
 }
 
 /// The user + system CPU time of `child` so far.

@@ -1,5 +1,6 @@
-//! The article's sum server on yieldable threads: one thread per connection, the CPU work of
-//! every request yielded to the strategy named by `--executor`.
+//! The article's sum server on yieldable threads: a thread per request in progress (quiet
+//! connections rest without one), the CPU work of every request yielded to the strategy named
+//! by `--executor`.
 //!
 //! ```text
 //! cargo run --release --example sumserver -- --executor rayon --addr 127.0.0.1:10000
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ythread_executors::ExecutorConfig;
-use ythread_suite::server::{self, ConnectionLimits, Framing, Server, ServerConfig, Work};
+use ythread_suite::server::{self, Framing, Server, ServerConfig, Work};
 
 /// A threaded TCP server that answers n with sumn(n) (or fib(n)), yielding the CPU work.
 #[derive(Debug, Parser)]
@@ -54,8 +55,8 @@ struct Args {
     /// request) or `line` (one request per line, so clients may pipeline).
     #[arg(long, value_name = "read-once|line", default_value = "read-once")]
     framing: Framing,
-    /// The most connections served at once (default: derived from the fd and thread limits).
-    /// At the cap a newcomer takes the place of the connection idle longest, or is refused.
+    /// The most connections open at once (default: derived from the fd limit). At the cap a
+    /// newcomer takes the place of the connection idle longest, or is refused.
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
     /// At the cap, how long a connection must have been idle to give up its place to a
@@ -116,7 +117,6 @@ fn serve(args: Args) -> Result<(), Box<dyn Error>> {
         backlog: args.backlog,
     };
     let (work, max_n, idle) = (config.work, config.max_n, config.idle_timeout);
-    let derived = config.max_connections.is_none();
     let server = Server::bind(config, executor)?.stop_on_signals()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", server.local_addr())?;
@@ -128,20 +128,7 @@ fn serve(args: Args) -> Result<(), Box<dyn Error>> {
         server.executor().describe(),
         args.framing,
     );
-    let limits = ConnectionLimits::of_this_process();
-    let cap_source = if derived {
-        format!(
-            " (derived from the fd limit {} and the thread limit {})",
-            limits.fd_limit, limits.thread_limit
-        )
-    } else {
-        String::new()
-    };
-    eprintln!(
-        "sumserver: at most {} connections{cap_source}, listen backlog {}",
-        server.max_connections(),
-        server.backlog()
-    );
+    eprintln!("sumserver: {}", server.describe_caps());
     server.run()?;
     match server::termination_signal() {
         Some(signal) => eprintln!("sumserver: stopped by signal {signal}"),

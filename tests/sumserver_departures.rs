@@ -90,20 +90,61 @@ fn a_client_that_leaves_during_its_request_has_its_handler_cancelled() {
     );
 }
 
-#[test]
-fn a_worker_running_work_for_a_client_that_left_is_killed_and_replaced() {
+/// Taken by the tests that count this process's worker processes, so that they count their
+/// own.
+static WORKER_COUNT: Mutex<()> = Mutex::new(());
+
+/// A server on a pool of one worker, the executor (for its metrics), and that worker's pid,
+/// with the worker count to this test alone while the guard lives.
+struct OneWorker {
+    server: RunningServer,
+    metrics_of: Executor,
+    workers: Vec<u32>,
+    _alone: std::sync::MutexGuard<'static, ()>,
+}
+
+fn one_worker() -> OneWorker {
+    let alone = WORKER_COUNT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let executor = Executor::new(pool(1).build().unwrap());
     let metrics_of = executor.clone();
     let server = start(executor);
     let workers = our_children();
     assert_eq!(workers.len(), 1, "one worker: {workers:?}");
+    OneWorker {
+        server,
+        metrics_of,
+        workers,
+        _alone: alone,
+    }
+}
+
+impl OneWorker {
+    /// The worker has been killed and replaced, and the server answers on.
+    fn assert_worker_replaced(&self) {
+        eventually("the worker is replaced", || {
+            let now = our_children();
+            now.len() == 1 && now != self.workers
+        });
+        assert_eq!(
+            request_once(self.server.addr(), b"25000", BOUND).unwrap(),
+            "312512500"
+        );
+    }
+}
+
+#[test]
+fn a_worker_running_work_for_a_client_that_left_is_killed_and_replaced() {
+    let held = one_worker();
+    let (server, metrics_of, workers) = (&held.server, &held.metrics_of, &held.workers);
 
     // Work that runs for hours holds the worker; a second request waits in line behind it.
-    let running = send(&server, b"1000000000000000");
+    let running = send(server, b"1000000000000000");
     eventually("the first request runs", || {
         metrics_of.metrics().in_flight == 1
     });
-    let queued = send(&server, b"1000000000000001");
+    let queued = send(server, b"1000000000000001");
     eventually("the second request waits", || {
         metrics_of.metrics().waiting == 1
     });
@@ -114,19 +155,30 @@ fn a_worker_running_work_for_a_client_that_left_is_killed_and_replaced() {
         metrics_of.metrics().waiting == 0
     });
     assert_eq!(
-        our_children(),
+        &our_children(),
         workers,
         "a queued departure killed a worker"
     );
 
     // The running client leaves: its worker is killed and the pool heals.
     drop(running);
-    eventually("the worker is replaced", || {
-        let now = our_children();
-        now.len() == 1 && now != workers
+    held.assert_worker_replaced();
+}
+
+/// A keep-alive connection's later request is a turn on a thread woken for it from rest:
+/// its client leaving mid-turn cancels that turn too, and the worker running it is replaced.
+#[test]
+fn a_departure_during_a_later_turn_kills_its_worker() {
+    let held = one_worker();
+    let mut client = send(&held.server, b"4");
+    let mut reply = [0u8; 3];
+    client.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"10\n");
+    // The connection rests now; its next request wakes it into a turn of its own.
+    client.write_all(b"1000000000000000").unwrap();
+    eventually("the later request runs", || {
+        held.metrics_of.metrics().in_flight == 1
     });
-    assert_eq!(
-        request_once(server.addr(), b"25000", BOUND).unwrap(),
-        "312512500"
-    );
+    drop(client);
+    held.assert_worker_replaced();
 }

@@ -10,9 +10,6 @@
 
 use std::fmt::Write as _;
 use std::io::Cursor;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use image::{ImageFormat, Rgb, RgbImage};
@@ -123,15 +120,10 @@ fn load(
         decoder_limits: true,
         max_in_flight: service::DEFAULT_MAX_IN_FLIGHT,
     };
-    let server = service::Service::bind(config, executor.clone())?;
-    let addr = server.local_addr();
-    let stop = Arc::new(AtomicBool::new(false));
-    let serving: JoinHandle<std::io::Result<usize>> = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            server.run(&|| stop.load(Ordering::Relaxed), Duration::from_secs(5))
-        })
-    };
+    let server = service::bind(config, executor.clone())
+        .map_err(|e| e.to_string())?
+        .spawn();
+    let addr = server.addr();
     let target = format!("/thumbnail?width={WIDTH}");
     // One request first: starts whatever the strategy starts lazily, outside the window.
     let warm = http_request(addr, "POST", &target, image, REQUEST_TIMEOUT);
@@ -144,11 +136,9 @@ fn load(
         )),
         Err(e) => Err(format!("the first request failed: {e}")),
     };
-    stop.store(true, Ordering::Relaxed);
-    match serving.join() {
-        Ok(Ok(_)) => outcome,
-        Ok(Err(e)) => Err(format!("the service failed: {e}")),
-        Err(_) => Err("the service's thread panicked".to_owned()),
+    match server.shutdown() {
+        Ok(()) => outcome,
+        Err(e) => Err(format!("the service failed: {e}")),
     }
 }
 
@@ -250,7 +240,7 @@ pub(crate) fn table(out: &mut String, section: &Section, notes: &mut Notes) {
     let _ = write!(
         out,
         "## The thumbnails service: requests/s per strategy\n\n\
-         `examples/thumbnails` (tiny_http, one yieldable thread per request, decode and \
+         `examples/thumbnails` (ythread-serve's HTTP, a yieldable thread per request, decode and \
          resize yielded as a task) with each strategy, {} clients posting one {} KiB \
          1024x768 JPEG for a {WIDTH} pixel wide PNG, a new connection per request, for {}. \
          One direct call of the task took {}, so {} cores allow at most {} requests/s (the \

@@ -1,9 +1,11 @@
-//! A thumbnails HTTP service on yieldable threads: one thread per request, the image decode
-//! and resize yielded as a task to the strategy named by `--executor`.
+//! A thumbnails HTTP service on yieldable threads: a thread per request in progress (on
+//! `ythread_serve::http`), the image decode and resize yielded as a task to the strategy named
+//! by `--executor`. It also answers `GET /sum?n=N` (`sumn` yielded), for load tests.
 //!
 //! ```text
 //! cargo run --release --example thumbnails -- --executor subprocess:2,timeout=2s --addr 127.0.0.1:8080
 //! curl --data-binary @photo.jpg -o thumb.png 'http://127.0.0.1:8080/thumbnail?width=160'
+//! curl 'http://127.0.0.1:8080/sum?n=25000'
 //! ```
 //!
 //! The first line on stdout is `listening on HOST:PORT` with the real port (useful with port 0).
@@ -21,13 +23,12 @@ use std::error::Error;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use ythread_executors::ExecutorConfig;
 use ythread_suite::server;
 
-use crate::service::{DEFAULT_MAX_BODY, DEFAULT_MAX_IN_FLIGHT, Service, ServiceConfig};
+use crate::service::{DEFAULT_MAX_BODY, DEFAULT_MAX_IN_FLIGHT, ServiceConfig};
 
 /// An HTTP service that answers `POST /thumbnail?width=W` (a PNG or JPEG body) with a PNG
 /// thumbnail, yielding the image work.
@@ -60,12 +61,13 @@ enum Switch {
     Off,
 }
 
-/// How long requests in flight may take to finish after a stop.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
 fn main() -> ExitCode {
     // First: in a worker process of the subprocess strategy this serves tasks and never returns.
-    ythread_executors::init(ythread::TaskRegistry::new().with(task::thumbnail));
+    ythread_executors::init(
+        ythread::TaskRegistry::new()
+            .with(task::thumbnail)
+            .with(ythread_suite::tasks::sumn),
+    );
     let args = Args::parse();
     match serve(&args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,7 +97,7 @@ fn serve(args: &Args) -> Result<(), Box<dyn Error>> {
         decoder_limits,
         max_in_flight: args.max_in_flight,
     };
-    let service = Service::bind(config, strategy.build()?)?;
+    let service = service::bind(config, strategy.build()?)?.stop_on_signals()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", service.local_addr())?;
     stdout.flush()?;
@@ -106,10 +108,8 @@ fn serve(args: &Args) -> Result<(), Box<dyn Error>> {
         if decoder_limits { "on" } else { "off" },
         args.max_body
     );
-    let left = service.run(&|| server::termination_signal().is_some(), SHUTDOWN_GRACE)?;
-    if left > 0 {
-        eprintln!("thumbnails: {left} request(s) still running at exit were cancelled");
-    }
+    eprintln!("thumbnails: {}", service.describe_caps());
+    service.run()?;
     eprintln!("thumbnails: stopped");
     Ok(())
 }

@@ -6,6 +6,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+use ythread_serve::ServeConfig;
+
 /// Which task a request runs: the server answers `n` with `sumn(n)` or `fib(n)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Work {
@@ -83,7 +85,7 @@ impl FromStr for Work {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     /// Where to listen. The default, `127.0.0.1:0`, lets the OS pick a free port; read the
-    /// real one from [`Server::local_addr`](super::Server::local_addr).
+    /// real one from [`ythread_serve::Server::local_addr`].
     pub addr: SocketAddr,
     /// The task each request runs.
     pub work: Work,
@@ -100,13 +102,13 @@ pub struct ServerConfig {
     /// How requests are delimited on the wire; see [`Framing`].
     pub framing: Framing,
     /// The most connections served at once; `None` (the default) derives it from the
-    /// process's file-descriptor and thread limits ([`default_max_connections`](super::default_max_connections)).
+    /// process's file-descriptor limit ([`ythread_serve::ConnectionLimits`]).
     /// A newcomer at the cap takes the place of the connection idle longest, or is refused
     /// with an `error: server busy` line if none has been idle long enough.
     pub max_connections: Option<usize>,
     /// At the cap, how long a connection must have been idle to be shed for a newcomer;
     /// `None` never sheds (newcomers at the cap are refused). Default
-    /// [`DEFAULT_SHED_IDLE_AFTER`](super::DEFAULT_SHED_IDLE_AFTER).
+    /// [`ythread_serve::DEFAULT_SHED_IDLE_AFTER`].
     pub shed_idle_after: Option<Duration>,
     /// The listen backlog; `None` (the default) asks for the OS maximum
     /// (`/proc/sys/net/core/somaxconn`).
@@ -169,7 +171,7 @@ impl Default for ServerConfig {
             direct_below: 0,
             framing: Framing::ReadOnce,
             max_connections: None,
-            shed_idle_after: Some(super::DEFAULT_SHED_IDLE_AFTER),
+            shed_idle_after: Some(ythread_serve::DEFAULT_SHED_IDLE_AFTER),
             backlog: None,
         }
     }
@@ -196,53 +198,29 @@ impl ServerConfig {
                 self.work.max_supported_n()
             )));
         }
-        if self.idle_timeout.is_zero() {
-            return Err(invalid(
-                "the idle timeout is zero; give it a positive duration such as 30s".to_owned(),
-            ));
+        self.serve_config().validate()
+    }
+
+    /// The serving layer's part: the idle timeout is also the turn deadline (a request must
+    /// arrive whole within it of its first byte) and the write timeout.
+    pub fn serve_config(&self) -> ServeConfig {
+        let mut serve = ServeConfig::default()
+            .idle_timeout(self.idle_timeout)
+            .turn_deadline(self.idle_timeout)
+            .write_timeout(self.idle_timeout)
+            .shed_idle_after(self.shed_idle_after);
+        if let Some(max) = self.max_connections {
+            serve = serve.max_connections(max);
         }
-        if self.max_connections == Some(0) {
-            return Err(invalid(
-                "max connections is zero; allow at least one, or leave it unset to derive it \
-                 from the fd and thread limits"
-                    .to_owned(),
-            ));
+        if let Some(backlog) = self.backlog {
+            serve = serve.backlog(backlog);
         }
-        if self.backlog == Some(0) {
-            return Err(invalid(
-                "the listen backlog is zero; give a positive length, or leave it unset for the \
-                 OS maximum"
-                    .to_owned(),
-            ));
-        }
-        Ok(())
+        serve
     }
 }
 
 fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
-}
-
-/// Parses a duration for the command line: a whole number with a unit (`30s`, `500ms`,
-/// `50us`, `2m`), or a bare number of seconds (`30`).
-///
-/// # Errors
-/// A message naming the text and the accepted forms.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let bad = || format!("`{text}` is not a duration; write it like 30s, 500ms, 50us or 2m");
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    match unit.trim() {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "us" => Ok(Duration::from_micros(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(bad),
-        _ => Err(bad()),
-    }
 }
 
 #[cfg(test)]
@@ -270,17 +248,6 @@ mod tests {
             err.contains("fibonacci") && err.contains("sumn, fib"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn durations_parse_with_units_or_as_seconds() {
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("5us"), Ok(Duration::from_micros(5)));
-        for bad in ["", "ms", "1.5s", "-1s", "3h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -1,61 +1,67 @@
-//! The sum server: the article's threaded TCP server, each connection served by a yieldable
-//! thread, the CPU work of each request yielded to whatever strategy the executor carries.
+//! The sum server: the article's threaded TCP server, on the serving layer `ythread-serve`.
+//! Each request is one turn on a yieldable thread, its CPU work yielded to whatever strategy
+//! the executor carries; between requests a connection rests without a thread.
 //!
-//! ```text
-//! acceptors (yieldable threads, blocked in accept)      watcher (one thread, one epoll)
-//!   accept · admit · read a request ·                     · a resting connection has input:
-//!   y.apply(sumn, n) · reply · rest the connection ──▶       a handler for it, or the close
-//!   · accept again                                       · a peer left mid-request: cancel
-//! ```
-//!
-//! Trade-offs: a thread per connection in service is the simplest code and handles blocking
-//! I/O well. The kernel hands each new connection to a thread already waiting in `accept`
-//! (leader/follower, `accept.rs`), which serves it: no hand-off between threads on the way in.
-//! After its first reply a connection rests in the watcher's epoll rather than on a thread
-//! (`resting.rs`): a client that sends one request per connection costs no thread while it
-//! reads its reply and closes, and a connection idle after its first reply holds a descriptor,
-//! not a thread (one that has sent nothing yet holds the acceptor that took it). A
-//! client that comes back for more gets a handler of its own that keeps its thread. The
-//! price: under CPU contention a new connection waits for its acceptor to be scheduled, which
-//! lengthens the latency tail (see `docs/server.md` for the figures). The watcher does
-//! constant work per event, whatever the number of open connections: it holds no duplicate
-//! of any socket (a handler's socket closes the moment the handler drops it), learns of
-//! departures from edge-triggered hang-up events, and the connection to shed at the cap is
-//! found by sampling. The defences, each bounded: a cap on connections
-//! ([`ServerConfig::max_connections`]), a whole-request deadline in line framing, a bounded
-//! drain after an over-long request, write timeouts for clients that stop reading, and
-//! cancellation of work for clients that left. The default wire protocol has no framing (see
+//! This module is only the protocol: [`ServerConfig`] and its [`Work`] and [`Framing`], the
+//! request and reply lines ([`protocol`]), reading a request in either framing, and the turn
+//! that answers it. Everything else (acceptors, the watcher that rests connections, the caps
+//! and shedding, drains, write timeouts, departures that cancel work, the graceful stop,
+//! signals) is `ythread-serve`'s, shared with every protocol; see its crate docs and
+//! `docs/server.md` for the trade-offs. The default wire protocol has no framing (see
 //! [`protocol`]) so that the article's own client works unchanged; [`Framing::Line`] is the
-//! opt-in for clients that pipeline. Stopping is graceful and bounded (see [`Server::run`]).
-//! The watcher wakes every [`POLL_INTERVAL`] to notice a stop, which bounds how late a stop
-//! or a signal is seen.
+//! opt-in for clients that pipeline.
 
-mod accept;
-mod acceptors;
 mod config;
-mod connection;
-mod connections;
-mod hub;
-mod limits;
-mod listener;
-mod lock;
 pub mod protocol;
 mod reader;
-mod resting;
-mod running;
-mod state;
-mod stop;
-mod sys;
-mod watcher;
+mod turn;
 
-use std::time::Duration;
+use std::io;
 
-pub use config::{Framing, ServerConfig, Work, parse_duration};
-pub use connections::{DEFAULT_SHED_IDLE_AFTER, SHED_SAMPLE};
-pub use limits::{ConnectionLimits, RESERVED_FDS, default_max_connections, max_backlog};
-pub use listener::{DEFAULT_SHUTDOWN_GRACE, Server};
-pub use running::{RunningServer, ShutdownHandle};
-pub use sys::{install_signal_handlers, termination_signal};
+use ythread::Executor;
 
-/// How often the watcher checks for a stop while no connection has news.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+pub use config::{Framing, ServerConfig, Work};
+pub use ythread_serve::{
+    ConnectionLimits, DEFAULT_SHED_IDLE_AFTER, DEFAULT_STOP_GRACE, POLL_INTERVAL, RESERVED_FDS,
+    RunningServer, SHED_SAMPLE, ShutdownHandle, default_max_connections, install_signal_handlers,
+    max_backlog, parse_duration, termination_signal,
+};
+
+/// The sum server: [`Server::bind`] gives a [`ythread_serve::Server`] speaking the sum
+/// protocol.
+///
+/// ```
+/// use ythread_suite::server::{Server, ServerConfig};
+/// use ythread_suite::client::request_once;
+/// use std::time::Duration;
+///
+/// let server = Server::bind(ServerConfig::default(), ythread::Executor::inline())?.spawn();
+/// let reply = request_once(server.addr(), b"25000", Duration::from_secs(10))?;
+/// assert_eq!(reply, "312512500");
+/// server.shutdown()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub enum Server {}
+
+impl Server {
+    /// Validates `config` and binds its address. Nothing is accepted until
+    /// [`ythread_serve::Server::run`] or [`ythread_serve::Server::spawn`].
+    ///
+    /// # Errors
+    /// `InvalidInput` for a configuration that cannot work (a max n whose answer overflows, a
+    /// zero idle timeout), or the OS error of binding (address in use, no permission).
+    pub fn bind(config: ServerConfig, executor: Executor) -> io::Result<ythread_serve::Server> {
+        config.validate()?;
+        let protocol = turn::SumProtocol {
+            work: config.work,
+            max_n: config.max_n,
+            direct_below: config.direct_below,
+            framing: config.framing,
+        };
+        Ok(
+            ythread_serve::Server::bind(config.addr, config.serve_config(), executor, protocol)?
+                .named("sumserver"),
+        )
+    }
+}

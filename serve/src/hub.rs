@@ -11,26 +11,38 @@ use std::time::Duration;
 use super::lock::Mutex;
 use ythread::Executor;
 
-use super::connection::Settings;
+use super::connection::Timeouts;
 use super::connections::Connections;
+use super::protocol::Protocol;
 use super::sys::Poller;
 
-/// Who gets in: the cap, and how idle a connection must be to make room at it.
+/// Who gets in: the caps, and how idle a connection must be to make room at the cap.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Admission {
     pub(crate) max_connections: usize,
+    /// The most threads for turns (acceptors and handlers) at once.
+    pub(crate) max_threads: usize,
     pub(crate) shed_idle_after: Option<Duration>,
 }
 
 pub(crate) struct Hub {
+    /// How the server names itself on stderr.
+    pub(crate) name: String,
     pub(crate) listener: TcpListener,
     pub(crate) executor: Executor,
-    pub(crate) settings: Settings,
+    pub(crate) protocol: Arc<dyn Protocol>,
+    pub(crate) timeouts: Timeouts,
     pub(crate) admission: Admission,
     pub(crate) connections: Mutex<Connections>,
     pub(crate) poller: Arc<Poller>,
     /// Acceptors waiting in `accept` right now.
     pub(crate) idle_acceptors: AtomicUsize,
+    /// Acceptors waiting for a new connection's first byte right now.
+    pub(crate) first_byte_waiters: AtomicUsize,
+    /// Acceptors serving turns right now.
+    pub(crate) acceptor_turns: AtomicUsize,
+    /// Handlers of woken connections' turns running right now.
+    pub(crate) handlers: AtomicUsize,
     /// Whether the watcher waits for events right now (it will see the next ones itself).
     pub(crate) watcher_waiting: AtomicBool,
     /// Acceptors handling events for the watcher right now (see [`Hub::begin_helping`]).
@@ -46,20 +58,27 @@ pub(crate) struct Hub {
 
 impl Hub {
     pub(crate) fn new(
+        name: String,
         listener: TcpListener,
         executor: Executor,
-        settings: Settings,
+        protocol: Arc<dyn Protocol>,
+        timeouts: Timeouts,
         admission: Admission,
     ) -> io::Result<Hub> {
         let poller = Arc::new(Poller::new()?);
         Ok(Hub {
+            name,
             listener,
             executor,
-            settings,
+            protocol,
+            timeouts,
             admission,
             connections: Mutex::new(Connections::new(Arc::clone(&poller))),
             poller,
             idle_acceptors: AtomicUsize::new(0),
+            first_byte_waiters: AtomicUsize::new(0),
+            acceptor_turns: AtomicUsize::new(0),
+            handlers: AtomicUsize::new(0),
             watcher_waiting: AtomicBool::new(false),
             helping: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
@@ -97,6 +116,11 @@ impl Hub {
         while self.helping.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_micros(100));
         }
+    }
+
+    /// The protocol's busy line for `why`.
+    pub(crate) fn busy(&self, why: std::fmt::Arguments<'_>) -> Vec<u8> {
+        self.protocol.busy(&why.to_string())
     }
 
     pub(crate) fn is_stopping(&self) -> bool {

@@ -1,5 +1,6 @@
-//! The server's only `unsafe`: termination signals, the epoll instance over the connections
-//! (the watcher's, which acceptors help with), and reading resource limits.
+//! The serving layer's only `unsafe`: termination signals, the epoll instance over the
+//! connections (the watcher's, which acceptors help with), a bounded wait for a new
+//! connection's first byte, and reading resource limits.
 //!
 //! The signal handler does one async-signal-safe thing, a lock-free atomic store, and the
 //! watcher looks at that flag between `epoll_wait(2)` waits of at most
@@ -68,6 +69,37 @@ pub(crate) fn soft_rlimit(resource: libc::__rlimit_resource_t) -> Option<u64> {
     // SAFETY: `limit` is a valid, exclusively borrowed rlimit for the kernel to fill.
     let status = unsafe { libc::getrlimit(resource, &mut limit) };
     (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+/// Reads what `socket` has now into `into`, without waiting: `WouldBlock` if it has nothing.
+pub(crate) fn read_now(socket: &impl AsFd, into: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `into` is valid for writes of `into.len()` bytes for the whole call (an
+    // exclusive borrow), the kernel writes at most that many, and the descriptor is open
+    // (borrowed from `socket`).
+    let read = unsafe {
+        libc::recv(
+            socket.as_fd().as_raw_fd(),
+            into.as_mut_ptr().cast(),
+            into.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(read).map_err(|_| io::Error::last_os_error())
+}
+
+/// Waits up to `timeout` for `socket` to have input, end-of-stream or an error; whether it
+/// has.
+pub(crate) fn wait_readable(socket: &impl AsFd, timeout: Duration) -> bool {
+    let mut watched = libc::pollfd {
+        fd: socket.as_fd().as_raw_fd(),
+        events: libc::POLLIN | libc::POLLRDHUP,
+        revents: 0,
+    };
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `watched` is one valid, exclusively borrowed pollfd for the duration of the
+    // call, and its descriptor is open (borrowed from `socket`).
+    let ready = unsafe { libc::poll(&mut watched, 1, millis) };
+    ready > 0
 }
 
 /// One epoll instance over the connections, waited on by the watcher and, without waiting,

@@ -1,6 +1,6 @@
 //! The watcher: the server's own thread, one epoll over the connections (not the listening
 //! socket: acceptors take new connections themselves, see [`super::accept`]). Two kinds of
-//! event arrive: a resting connection has input (a new handler for a request, the close for
+//! event arrive: a resting connection has input (a handler for its next turn, the close for
 //! an end-of-stream), or a served connection's peer closed or reset (its handler is cancelled,
 //! which drops its work: queued work leaves the strategy's line unrun, a worker process
 //! running it is killed and replaced, and work running in this process finishes with its
@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 use ythread::YieldableThread;
 
 use super::accept::{self, HANDLER_NAME, refuse, report_handler_outcome, send_now};
-use super::connection;
 use super::connections::{Admitted, Key};
 use super::hub::Hub;
 use super::resting::{self, Input};
 use super::stop::stop_handlers;
+use super::turns;
 
 pub(crate) struct Watcher {
     hub: Arc<Hub>,
@@ -66,7 +66,7 @@ impl Watcher {
         for resting in rested_too_long {
             send_now(
                 &resting.socket,
-                &connection::idle_reply(self.hub.settings.idle_timeout),
+                &self.hub.protocol.idle(self.hub.timeouts.idle),
             );
             resting.close();
         }
@@ -90,7 +90,7 @@ impl Watcher {
         self.hub
             .connections
             .lock()
-            .take_resting(self.hub.settings.idle_timeout);
+            .take_resting(self.hub.timeouts.idle);
         for &key in &events {
             connection_event(&self.hub, Key::from_u64(key));
         }
@@ -124,15 +124,14 @@ fn connection_event(hub: &Arc<Hub>, key: Key) {
         }
         woken
     };
-    let Some((mut resting, until)) = woken else {
+    let Some((resting, until, wake)) = woken else {
         return;
     };
     match resting::peek(&resting.socket) {
         Input::Request => {
             // As at admission, a failure only costs noticing a departure during the work.
             let _ = hub.poller.rewatch_hang_up(&*resting.socket, key.to_u64());
-            resting.may_rest = false;
-            start_handler(hub, resting);
+            start_handler(hub, resting, wake);
         }
         Input::Closed => resting.close(),
         Input::Nothing => {
@@ -144,21 +143,37 @@ fn connection_event(hub: &Arc<Hub>, key: Key) {
     }
 }
 
-/// Starts the handler of a woken connection; refuses the connection if no thread can be
-/// had.
-fn start_handler(hub: &Arc<Hub>, admitted: Admitted) {
+/// Starts a handler for the next turn of a woken connection; refuses the connection if no
+/// thread can be had (the thread cap, derived from the thread and memory-map limits, or the
+/// OS said no).
+fn start_handler(hub: &Arc<Hub>, admitted: Admitted, wake: u64) {
     let key = admitted.key;
     let socket = Arc::clone(&admitted.socket);
-    let settings = hub.settings;
+    let threads =
+        hub.handlers.fetch_add(1, Ordering::SeqCst) + hub.connections.lock().acceptors.live();
+    if threads >= hub.admission.max_threads {
+        hub.handlers.fetch_sub(1, Ordering::SeqCst);
+        let max = hub.admission.max_threads;
+        refuse(
+            &socket,
+            &hub.busy(format_args!(
+                "server busy: all {max} threads are serving requests; try again later"
+            )),
+        );
+        admitted.close();
+        return;
+    }
+    // Counted down when the closure is dropped: after its turns, or unrun.
+    let running = RunningHandler(Arc::clone(hub));
     let started = YieldableThread::builder()
         .name(HANDLER_NAME)
         .spawn(&hub.executor, move |y| {
-            connection::serve(y, admitted, settings)
+            turns::serve(y, admitted, &running.0)
         });
     match started {
         Ok(handler) => {
             drop(socket);
-            let ended = hub.connections.lock().started(key, handler);
+            let ended = hub.connections.lock().started(key, wake, handler);
             if let Some(handler) = ended {
                 report_handler_outcome(handler.join());
             }
@@ -166,19 +181,28 @@ fn start_handler(hub: &Arc<Hub>, admitted: Admitted) {
         Err(e) => {
             if !hub.out_of_threads.swap(true, Ordering::SeqCst) {
                 eprintln!(
-                    "sumserver: cannot start a handler thread ({e}); refusing requests on \
-                     resting connections (raise the thread limit or lower \
-                     --max-connections)"
+                    "{}: cannot start a handler thread ({e}); refusing requests on resting \
+                     connections (raise the thread limit or lower the connection cap)",
+                    hub.name
                 );
             }
             refuse(
                 &socket,
-                format_args!(
+                &hub.busy(format_args!(
                     "server busy: cannot start a thread for this connection ({e}); try \
                      again later"
-                ),
+                )),
             );
         }
+    }
+}
+
+/// Counts a handler among the running ones for its whole life, however it ends.
+struct RunningHandler(Arc<Hub>);
+
+impl Drop for RunningHandler {
+    fn drop(&mut self) {
+        self.0.handlers.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -198,9 +222,7 @@ pub(crate) fn help(hub: &Arc<Hub>, keys: &mut Vec<u64>) {
     if hub.poller.ready_now(keys, HELP_BATCH).is_err() || keys.is_empty() {
         return;
     }
-    hub.connections
-        .lock()
-        .take_resting(hub.settings.idle_timeout);
+    hub.connections.lock().take_resting(hub.timeouts.idle);
     for &key in keys.iter() {
         connection_event(hub, Key::from_u64(key));
     }

@@ -32,7 +32,7 @@ pub(crate) fn stop_handlers(drained: Drained, grace: Duration) {
     let stuck = join_all_until(unfinished, Instant::now() + CANCEL_WAIT);
     if !stuck.is_empty() {
         eprintln!(
-            "sumserver: {} handler(s) still inside CPU work {:?} after the stop began; leaving \
+            "{} handler(s) still inside CPU work {:?} after the stop began; leaving \
              them behind (give the strategy a timeout, e.g. subprocess,timeout=5s, to bound work)",
             stuck.len(),
             grace + CANCEL_WAIT

@@ -3,7 +3,8 @@
 //! One lock guards the table; acceptors take it to admit a connection, the watcher (and an
 //! acceptor helping it) for each event it handles, nobody across I/O or work. Each slot holds
 //! the connection's [`ConnectionState`], a *weak* reference to its socket, and who serves it: an
-//! acceptor (by id, in [`Acceptors`]), a handler's [`JoinHandle`], or nobody while it rests.
+//! acceptor (by id, in [`Acceptors`]), the [`JoinHandle`] of the handler of its latest turn,
+//! or nobody while it rests. Handlers of earlier turns are kept aside until they are joined.
 //! The one serving it owns the only strong reference to the socket, so the socket closes the
 //! moment it is dropped, with no duplicate descriptor and no wait for the watcher. What flows
 //! back to the watcher is one counter (connections open now) and short queues of connections
@@ -12,7 +13,7 @@
 //!
 //! At the cap, the newcomer takes the place of the connection *idle longest*: the idlest of
 //! [`SHED_SAMPLE`] slots drawn at random (approximate, O(1), like Redis's sampled LRU), if it
-//! has been idle at least [`DEFAULT_SHED_IDLE_AFTER`] (configurable; shedding can be turned
+//! has been idle at least [`DEFAULT_SHED_IDLE_AFTER`](crate::DEFAULT_SHED_IDLE_AFTER) (configurable; shedding can be turned
 //! off). Shedding an idle client keeps a server full of parked or trickling connections open
 //! to new ones; a connection in the middle of a request is never shed, and a newcomer finds
 //! no place only when every sampled connection is busy or just arrived. The shed client gets an `error: server busy` line and end-of-stream.
@@ -27,18 +28,12 @@ use super::lock::Mutex;
 use ythread::JoinHandle;
 
 use super::acceptors::{AcceptorId, Acceptors};
+use super::connection::InputBuffer;
 use super::state::ConnectionState;
 use super::sys::Poller;
 
 /// How many slots are sampled to find the connection idle longest.
 pub const SHED_SAMPLE: usize = 16;
-
-/// By default a connection idle for less than this is never shed. A client's first request
-/// leaves with the last packet of its handshake, so a real client is busy within a moment of
-/// being accepted, whatever the network's round trip; one that sent nothing for 100 ms is
-/// holding a place without using it. Much longer, and a steady flood keeps every place
-/// younger than the threshold, so newcomers are refused instead of making room.
-pub const DEFAULT_SHED_IDLE_AFTER: Duration = Duration::from_millis(100);
 
 /// What every handler shares with the watcher: how many connections are open, which
 /// have ended, which have been handed back to rest, and the poller that watches them.
@@ -102,9 +97,8 @@ pub(crate) struct Admitted {
     // Declared before `departure`, so that the socket closes before the end is reported.
     pub(crate) socket: Arc<TcpStream>,
     pub(crate) state: Arc<ConnectionState>,
-    /// Whether the handler may hand the connection back to rest after its first request;
-    /// one that came back from resting keeps its handler (see [`super::resting`]).
-    pub(crate) may_rest: bool,
+    /// Input read past the last turn's request, for the next turn.
+    pub(crate) input: InputBuffer,
     pub(crate) departure: Departure,
 }
 
@@ -127,6 +121,9 @@ struct Tracked {
     socket: Weak<TcpStream>,
     /// The connection while it rests, and when its rest runs out.
     resting: Option<(Admitted, Instant)>,
+    /// How many times it has woken from a rest: tells the handler of its latest turn from
+    /// an earlier one whose handle is recorded late.
+    wakes: u64,
 }
 
 struct Slot {
@@ -147,6 +144,9 @@ pub(crate) struct Connections {
     free: Vec<u32>,
     /// Slots whose handler ended but whose outcome is not yet published.
     ending: Vec<Key>,
+    /// Handlers of turns that handed their connection back to rest, to be joined once their
+    /// outcome is out.
+    retired: Vec<JoinHandle<()>>,
     pub(crate) acceptors: Acceptors,
     /// When each resting connection's rest runs out, earliest first (every rest is one idle
     /// timeout long); entries for connections that have since woken are skipped.
@@ -168,6 +168,7 @@ impl Connections {
             slots: Vec::new(),
             free: Vec::new(),
             ending: Vec::new(),
+            retired: Vec::new(),
             acceptors: Acceptors::default(),
             rest_deadlines: VecDeque::new(),
             epoch,
@@ -202,6 +203,7 @@ impl Connections {
             state: Arc::clone(&state),
             socket: Arc::downgrade(&socket),
             resting: None,
+            wakes: 0,
             acceptor,
         });
         self.shared.open.fetch_add(1, Ordering::SeqCst);
@@ -209,7 +211,7 @@ impl Connections {
             key,
             socket,
             state,
-            may_rest: true,
+            input: InputBuffer::default(),
             departure: Departure {
                 shared: Arc::clone(&self.shared),
                 key,
@@ -217,22 +219,34 @@ impl Connections {
         }
     }
 
-    /// Records the handler of a connection woken from its rest. It is the connection's only
-    /// one: an acceptor served it before, and a woken connection does not rest again.
+    /// Records the handler of a connection woken from its rest for a turn. A handler of an
+    /// earlier turn, and one whose connection is already back at rest (its turn was over
+    /// before its handle could be recorded), is retired: joined once it has finished.
     ///
     /// A departure seen while the handler was being started found no handler to cancel: it is
     /// cancelled here. Returns the handle if the slot is gone: the connection ended (its
     /// handler is done, or about to be) before its handle could be recorded, and the caller
     /// joins it.
     #[must_use]
-    pub(crate) fn started(&mut self, key: Key, handler: JoinHandle<()>) -> Option<JoinHandle<()>> {
+    pub(crate) fn started(
+        &mut self,
+        key: Key,
+        wake: u64,
+        handler: JoinHandle<()>,
+    ) -> Option<JoinHandle<()>> {
         let Some(tracked) = self.tracked_mut(key) else {
             return Some(handler);
         };
+        if tracked.resting.is_some() || tracked.wakes != wake {
+            self.retired.push(handler);
+            return None;
+        }
         if tracked.state.is_peer_gone() {
             handler.cancel();
         }
-        tracked.handler = Some(handler);
+        if let Some(earlier) = tracked.handler.replace(handler) {
+            self.retired.push(earlier);
+        }
         None
     }
 
@@ -245,7 +259,10 @@ impl Connections {
             let until = Instant::now() + idle_for;
             admitted.state.handed_back();
             if let Some(tracked) = self.tracked_mut(key) {
+                // Its turn is over: a departure from now on has nothing to cancel.
+                let earlier = tracked.handler.take();
                 tracked.resting = Some((admitted, until));
+                self.retired.extend(earlier);
                 self.rest_deadlines.push_back((until, key));
             }
         }
@@ -269,9 +286,13 @@ impl Connections {
         }
     }
 
-    /// The connection `key` and the end of its rest, if it is resting, taken out of its slot.
-    pub(crate) fn wake(&mut self, key: Key) -> Option<(Admitted, Instant)> {
-        self.tracked_mut(key)?.resting.take()
+    /// The connection `key`, the end of its rest and the number of this wake, if it is
+    /// resting, taken out of its slot.
+    pub(crate) fn wake(&mut self, key: Key) -> Option<(Admitted, Instant, u64)> {
+        let tracked = self.tracked_mut(key)?;
+        let (admitted, until) = tracked.resting.take()?;
+        tracked.wakes += 1;
+        Some((admitted, until, tracked.wakes))
     }
 
     /// Puts a connection taken by [`Connections::wake`] back to rest, until the same deadline.
@@ -369,6 +390,15 @@ impl Connections {
     /// Joins the handlers that have ended and frees their slots.
     pub(crate) fn collect_ended(&mut self, report: impl Fn(Result<(), ythread::Error>)) {
         self.acceptors.collect(&report);
+        if !self.retired.is_empty() {
+            let (finished, running) = std::mem::take(&mut self.retired)
+                .into_iter()
+                .partition::<Vec<_>, _>(JoinHandle::is_finished);
+            self.retired = running;
+            for handler in finished {
+                report(handler.join());
+            }
+        }
         let mut ended = std::mem::take(&mut *self.shared.ended.lock());
         ended.append(&mut self.ending);
         for key in ended {
@@ -410,6 +440,7 @@ impl Connections {
             admitted.close();
         }
         let mut handlers = self.acceptors.drain();
+        handlers.append(&mut self.retired);
         let mut sockets = Vec::new();
         for tracked in self.slots.iter_mut().filter_map(|slot| slot.tracked.take()) {
             if let Some((admitted, _)) = tracked.resting {

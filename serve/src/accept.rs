@@ -1,8 +1,15 @@
-//! Acceptors: handlers that accept a connection themselves, serve it, and go back to
-//! accepting (leader/follower). The kernel wakes one thread blocked in `accept` per incoming
-//! connection, and that thread is the one that serves it: no accept thread wakes a handler,
-//! and no handler parks and wakes between connections, which on a VM costs more than the
-//! rest of a tiny request.
+//! Acceptors: handlers that accept a connection themselves, serve its first turns, and go
+//! back to accepting (leader/follower). The kernel wakes one thread blocked in `accept` per
+//! incoming connection, and that thread is the one that serves it: no accept thread wakes a
+//! handler, and no handler parks and wakes between connections, which on a VM costs more than
+//! the rest of a tiny request.
+//!
+//! A new connection holds its acceptor only while its first request is in progress. Its
+//! client usually sends the request right after the handshake, so the acceptor waits for the
+//! first byte [`FIRST_BYTE_WAIT`] at most, and only while fewer than [`MAX_FIRST_BYTE_WAITERS`]
+//! acceptors wait so; otherwise, or if nothing comes, the connection rests in the watcher
+//! until its first byte (see [`super::resting`]). A flood of silent connections therefore
+//! costs descriptors, not threads.
 //!
 //! One acceptor at least always waits in `accept`: the one that takes the last waiting
 //! place starts another before serving its connection, and one that finishes while
@@ -30,11 +37,13 @@ use super::lock::Mutex;
 use socket2::SockRef;
 use ythread::{YieldableThread, Yielder};
 
+use std::time::Duration;
+
 use super::acceptors::AcceptorId;
-use super::connection;
 use super::connections::Admitted;
 use super::hub::{Admission, Hub};
-use super::protocol;
+use super::resting::Input;
+use super::{sys, turns};
 
 /// The most acceptors waiting in `accept` at once: more end when they finish a connection.
 pub(crate) const MAX_IDLE_ACCEPTORS: usize = 4;
@@ -50,7 +59,19 @@ const REFUSAL_DRAIN: usize = 4096;
 
 /// The name of every handler thread. Handler threads are reused only under the name they
 /// started with, so a name per connection would defeat reuse.
-pub(crate) const HANDLER_NAME: &str = "sumserver-conn";
+pub(crate) const HANDLER_NAME: &str = "ythread-serve";
+
+/// How long an acceptor waits for a new connection's first byte before letting it rest: a
+/// client's request usually follows its handshake within a fraction of a millisecond.
+pub const FIRST_BYTE_WAIT: Duration = Duration::from_millis(2);
+
+/// The most acceptors not serving a turn (waiting in `accept` or for a first byte, admitting,
+/// resting a connection): a burst of connections starts no more.
+const MAX_SPARE_ACCEPTORS: usize = MAX_IDLE_ACCEPTORS + MAX_FIRST_BYTE_WAITERS + 4;
+
+/// The most acceptors waiting for a first byte at once; past this a new connection rests at
+/// once, so that silent connections cannot take threads.
+pub const MAX_FIRST_BYTE_WAITERS: usize = 4;
 
 /// Closed to make room for one accept when the process is out of descriptors.
 static SPARE_FD: Mutex<Option<File>> = Mutex::new(None);
@@ -60,6 +81,18 @@ pub(crate) fn spawn_acceptor(hub: &Arc<Hub>) {
     let id = {
         let mut connections = hub.connections.lock();
         if hub.is_stopping() {
+            return;
+        }
+        // At the thread cap the acceptors there are accept; one is always allowed, so that
+        // newcomers are answered (refused, at worst) rather than left in the backlog. Nor
+        // does a burst of connections start more than a few acceptors beyond those serving
+        // turns: the others are on their way back to `accept` within microseconds.
+        let live = connections.acceptors.live();
+        let threads = live + hub.handlers.load(Ordering::SeqCst);
+        let in_turns = hub.acceptor_turns.load(Ordering::SeqCst);
+        if live > 0
+            && (threads >= hub.admission.max_threads || live >= in_turns + MAX_SPARE_ACCEPTORS)
+        {
             return;
         }
         connections.acceptors.reserve()
@@ -77,7 +110,7 @@ pub(crate) fn spawn_acceptor(hub: &Arc<Hub>) {
             let _ = connections.acceptors.started(id, handle);
             drop(connections);
             if hub.out_of_threads.swap(false, Ordering::SeqCst) {
-                eprintln!("sumserver: handler threads start again");
+                eprintln!("{}: handler threads start again", hub.name);
             }
         }
         Err(e) => {
@@ -86,9 +119,10 @@ pub(crate) fn spawn_acceptor(hub: &Arc<Hub>) {
             drop(connections);
             if !hub.out_of_threads.swap(true, Ordering::SeqCst) {
                 eprintln!(
-                    "sumserver: cannot start a handler thread ({e}); accepting with the \
-                     handlers there are while serving the {open} open connections (raise the \
-                     thread limit or lower --max-connections)"
+                    "{}: cannot start a handler thread ({e}); accepting with the handlers \
+                     there are while serving the {open} open connections (raise the thread \
+                     limit or lower the connection cap)",
+                    hub.name
                 );
             }
         }
@@ -108,7 +142,16 @@ fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
             continue;
         };
         let state = Arc::clone(&admitted.state);
-        connection::serve(y, admitted, hub.settings);
+        let mut admitted = admitted;
+        match first_input(hub, &mut admitted) {
+            Input::Request => {
+                hub.acceptor_turns.fetch_add(1, Ordering::SeqCst);
+                let _in_turns = AcceptorInTurns(hub);
+                turns::serve(y, admitted, hub);
+            }
+            Input::Closed => admitted.close(),
+            Input::Nothing => admitted.rest(),
+        }
         // A cancellation meant for the connection just served that came too late to stop its
         // work (or is still on its way) must not reach the next one: this acceptor ends
         // instead.
@@ -119,6 +162,34 @@ fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
         super::watcher::help(hub, &mut ready);
     }
 }
+
+/// Reads what a new connection has sent into its buffer, for its first turn: waits
+/// [`FIRST_BYTE_WAIT`] for it if nothing has come yet and few acceptors are waiting so. The
+/// request usually arrives with the handshake, and then this read is the first turn's read:
+/// no system call is added to serve a connection at once.
+fn first_input(hub: &Hub, admitted: &mut Admitted) -> Input {
+    let mut waited = false;
+    loop {
+        match admitted.input.read_now(&admitted.socket, FIRST_READ) {
+            Ok(0) => return Input::Closed,
+            Ok(_) => return Input::Request,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !waited => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Input::Nothing,
+            Err(_) => return Input::Closed,
+        }
+        waited = true;
+        let waiters = hub.first_byte_waiters.fetch_add(1, Ordering::SeqCst);
+        let arrived = waiters < MAX_FIRST_BYTE_WAITERS
+            && sys::wait_readable(&*admitted.socket, FIRST_BYTE_WAIT);
+        hub.first_byte_waiters.fetch_sub(1, Ordering::SeqCst);
+        if !arrived {
+            return Input::Nothing;
+        }
+    }
+}
+
+/// How much a new connection's first read takes: a small request whole, a large one's start.
+const FIRST_READ: usize = 4096;
 
 /// Waits for the next connection (starting another acceptor if this was the last one
 /// waiting); `None` when the acceptor should end: the server stops, or cannot accept any more.
@@ -147,9 +218,10 @@ fn next_connection(hub: &Arc<Hub>) -> Option<TcpStream> {
             Err(e) if is_fd_shortage(&e) => {
                 if !hub.out_of_fds.swap(true, Ordering::SeqCst) {
                     eprintln!(
-                        "sumserver: out of file descriptors ({e}); refusing new connections \
-                         while serving the {} open ones (raise `ulimit -n` or lower \
-                         --max-connections)",
+                        "{}: out of file descriptors ({e}); refusing new connections while \
+                         serving the {} open ones (raise `ulimit -n` or lower the connection \
+                         cap)",
+                        hub.name,
                         hub.connections.lock().open()
                     );
                 }
@@ -169,6 +241,15 @@ fn next_connection(hub: &Arc<Hub>) -> Option<TcpStream> {
                 return None;
             }
         }
+    }
+}
+
+/// Counts an acceptor among those serving turns until it drops (a cancellation unwinds).
+struct AcceptorInTurns<'a>(&'a Hub);
+
+impl Drop for AcceptorInTurns<'_> {
+    fn drop(&mut self) {
+        self.0.acceptor_turns.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -209,12 +290,14 @@ fn survive_fd_shortage(hub: &Hub) -> Option<TcpStream> {
     // The connection holds the spare's descriptor: one more to be had means it is over.
     if keep_spare_fd() {
         hub.out_of_fds.store(false, Ordering::SeqCst);
-        eprintln!("sumserver: descriptors are available again; accepting");
+        eprintln!("{}: descriptors are available again; accepting", hub.name);
         return Some(stream);
     }
     refuse(
         &stream,
-        format_args!("server busy: out of file descriptors; try again later"),
+        &hub.busy(format_args!(
+            "server busy: out of file descriptors; try again later"
+        )),
     );
     drop(stream);
     keep_spare_fd();
@@ -230,6 +313,7 @@ fn admit(hub: &Hub, stream: TcpStream, acceptor: AcceptorId) -> Option<Admitted>
     let Admission {
         max_connections,
         shed_idle_after,
+        ..
     } = hub.admission;
     let mut connections = hub.connections.lock();
     if hub.is_stopping() {
@@ -245,9 +329,9 @@ fn admit(hub: &Hub, stream: TcpStream, acceptor: AcceptorId) -> Option<Admitted>
             drop(connections);
             refuse(
                 &stream,
-                format_args!(
+                &hub.busy(format_args!(
                     "server busy: all {max_connections} connections are in use; try again later"
-                ),
+                )),
             );
             return None;
         }
@@ -257,10 +341,10 @@ fn admit(hub: &Hub, stream: TcpStream, acceptor: AcceptorId) -> Option<Admitted>
     if let Some(idlest) = shed {
         send_now(
             &idlest,
-            &protocol::error_reply(
+            &hub.busy(format_args!(
                 "server busy: closing this idle connection to make room for a new one; \
-                 reconnect when you have a request",
-            ),
+                 reconnect when you have a request"
+            )),
         );
         let _ = idlest.shutdown(Shutdown::Both);
     }
@@ -281,9 +365,10 @@ pub(crate) fn keep_spare_fd() -> bool {
     spare.is_some()
 }
 
-/// Tells a client it was not admitted, and closes its connection at once.
-pub(crate) fn refuse(stream: &TcpStream, why: std::fmt::Arguments<'_>) {
-    send_now(stream, &protocol::error_reply(why));
+/// Tells a client it was not admitted (`busy`: the protocol's words), and closes its
+/// connection at once.
+pub(crate) fn refuse(stream: &TcpStream, busy: &[u8]) {
+    send_now(stream, busy);
     // Read what the client already sent: closing with unread input sends a reset, which can
     // make the client lose the line above.
     let mut scratch = [0u8; REFUSAL_DRAIN];
@@ -293,9 +378,9 @@ pub(crate) fn refuse(stream: &TcpStream, why: std::fmt::Arguments<'_>) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// Writes `line` if the socket can take it now; never blocks.
-pub(crate) fn send_now(stream: &TcpStream, line: &str) {
-    let _ = SockRef::from(stream).send_with_flags(line.as_bytes(), libc::MSG_DONTWAIT);
+/// Writes `bytes` if the socket can take them now; never blocks.
+pub(crate) fn send_now(stream: &TcpStream, bytes: &[u8]) {
+    let _ = SockRef::from(stream).send_with_flags(bytes, libc::MSG_DONTWAIT);
 }
 
 /// A handler returns `()`; the only outcomes worth a word are a panic (a bug in the handler,
@@ -305,7 +390,7 @@ pub(crate) fn report_handler_outcome(outcome: Result<(), ythread::Error>) {
     if let Err(e) = outcome
         && !e.is_cancelled()
     {
-        eprintln!("sumserver: a connection handler failed: {e}");
+        eprintln!("a connection handler failed: {e}");
     }
 }
 

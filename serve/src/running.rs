@@ -55,7 +55,7 @@ impl RunningServer {
         let stop_bound = server.stop_bound() + STOP_SLACK;
         let (report, finished) = mpsc::channel();
         let thread = std::thread::Builder::new()
-            .name(format!("sumserver-{}", addr.port()))
+            .name(format!("serve-{}", addr.port()))
             .spawn(move || {
                 let _ = report.send(server.run());
             })
