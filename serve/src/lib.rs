@@ -47,12 +47,15 @@
 //! watcher wakes every [`POLL_INTERVAL`] to notice a stop, which bounds how late a stop or a
 //! signal is seen. Linux only (epoll, `/proc`).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod accept;
 mod acceptors;
 mod config;
 mod connection;
 mod connections;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod hub;
 mod limits;
@@ -86,3 +89,8 @@ pub use sys::{install_signal_handlers, termination_signal};
 
 /// How often the watcher checks for a stop while no connection has news.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The example of the crate's README, run as a doctest so that it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

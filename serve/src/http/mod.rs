@@ -96,6 +96,14 @@ pub struct Http {
     limits: HttpLimits,
 }
 
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Http {
     /// HTTP with the default [`HttpLimits`].
     pub fn new(handler: impl Handler) -> Http {
