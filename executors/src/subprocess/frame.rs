@@ -74,6 +74,12 @@ pub(super) fn receive<'a>(
     if body.len() > body_len {
         return Err(FrameError::Malformed("longer than its length prefix"));
     }
+    // Every packet but a frame's last is full: a frame cannot be trickled in tiny packets.
+    if first.len() != MAX_PACKET {
+        return Err(FrameError::Malformed(
+            "continued after a packet that is not full",
+        ));
+    }
     if joined.capacity() > KEPT_BUFFER {
         *joined = Vec::new();
     }
@@ -86,6 +92,11 @@ pub(super) fn receive<'a>(
             return Err(FrameError::Malformed("longer than its length prefix"));
         }
         joined.extend_from_slice(&piece);
+        if joined.len() < body_len && piece.len() != MAX_PACKET {
+            return Err(FrameError::Malformed(
+                "continued after a packet that is not full",
+            ));
+        }
     }
     Ok((seq, joined))
 }
@@ -303,16 +314,38 @@ mod tests {
     }
 
     #[test]
-    fn bodies_survive_any_cut_into_packets() {
-        let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    fn bodies_of_any_length_survive_their_packets() {
         let mut joined = Vec::new();
-        for piece in [HEADER + 1, 1000, 65_536, 1 << 20] {
+        let one = MAX_PACKET - HEADER;
+        for len in [0, 1, one - 1, one, one + 1, 3 * MAX_PACKET + 5] {
+            let body: Vec<u8> = (0..len as u32).map(|i| (i % 251) as u8).collect();
             assert!(
-                round_trip(&body, piece, &mut joined) == body,
-                "packets of {piece}"
+                round_trip(&body, MAX_PACKET, &mut joined) == body,
+                "a body of {len}"
             );
         }
-        assert_eq!(round_trip(&[], HEADER + 1, &mut joined), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn a_frame_continued_after_a_packet_that_is_not_full_is_refused() {
+        let body = vec![7u8; 3 * MAX_PACKET];
+        let mut joined = Vec::new();
+        let mut frame = Vec::new();
+        start(&mut frame);
+        frame.extend_from_slice(&body);
+        seal(&mut frame);
+        // A full first packet, then a continuation one byte short of full.
+        let mut rest = frame[MAX_PACKET..]
+            .chunks(MAX_PACKET - 1)
+            .map(<[u8]>::to_vec);
+        let trickled = receive(&frame[..MAX_PACKET], &mut joined, usize::MAX, |into| {
+            *into = rest.next().unwrap();
+            Ok(())
+        });
+        assert!(matches!(trickled, Err(FrameError::Malformed(_))));
+        // A short first packet of a longer frame.
+        let short_first = receive(&frame[..100], &mut joined, usize::MAX, |_| unreachable!());
+        assert!(matches!(short_first, Err(FrameError::Malformed(_))));
     }
 
     #[test]
@@ -340,13 +373,16 @@ mod tests {
         let mut joined = Vec::new();
         let short = receive(&[1, 2], &mut joined, 100, |_| unreachable!());
         assert!(matches!(short, Err(FrameError::Malformed(_))));
-        let frame = lying(4, &[1, 2]);
-        let too_long = receive(&frame, &mut joined, 100, |into| {
+        let body = MAX_PACKET - HEADER;
+        let frame = lying(body as u64 + 2, &vec![1; body]);
+        let too_long = receive(&frame, &mut joined, MAX_PACKET, |into| {
             *into = vec![3, 4, 5];
             Ok(())
         });
         assert!(matches!(too_long, Err(FrameError::Malformed(_))));
-        let cut_off = receive(&frame, &mut joined, 100, |_| Err(SocketError::Closed));
+        let cut_off = receive(&frame, &mut joined, MAX_PACKET, |_| {
+            Err(SocketError::Closed)
+        });
         assert!(matches!(
             cut_off,
             Err(FrameError::Channel(SocketError::Closed))
@@ -374,5 +410,36 @@ mod tests {
         let cut_off = receive(&frame, &mut joined, 100, |_| Err(SocketError::Closed));
         assert!(cut_off.is_err());
         assert!(joined.capacity() < 100, "{}", joined.capacity());
+    }
+
+    #[test]
+    fn the_parent_refuses_frames_of_another_job() {
+        use crate::subprocess::receive::Receiver;
+        use crate::subprocess::socket::Socket;
+
+        let (parent, worker) = Socket::pair().unwrap();
+        let mut pool = FrameReceiver::new(
+            Receiver::new(parent, None, Duration::ZERO),
+            Side::Parent,
+            100,
+        );
+        let mut frame = Vec::new();
+        let mut send = |seq: u64| {
+            start(&mut frame);
+            frame.push(7);
+            seal(&mut frame);
+            frame[8..HEADER].copy_from_slice(&seq.to_le_bytes());
+            worker.send(&frame, None).unwrap();
+        };
+        pool.next_job().unwrap();
+        send(1);
+        assert_eq!(pool.recv().unwrap(), [7], "job 1's own reply");
+        // A second reply to job 1, read while job 2 runs: refused.
+        pool.next_job().unwrap();
+        send(1);
+        assert!(matches!(pool.recv(), Err(FrameError::Malformed(_))));
+        // A reply waiting before a job starts: the job is not given to that worker.
+        send(2);
+        assert!(matches!(pool.next_job(), Err(FrameError::Malformed(_))));
     }
 }

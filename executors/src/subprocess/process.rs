@@ -33,6 +33,11 @@ use super::supervisor::EVENTS;
 /// How long a worker that closed its end may take to finish exiting before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a killed worker may take to become reapable before a thread of its own waits for
+/// it: a zombie that a tracer holds stays invisible to its parent's wait until the tracer lets
+/// go, and no caller or supervisor thread may wait on that.
+const REAP_BOUND: Duration = Duration::from_secs(5);
+
 /// Frames above this size do not keep their buffer between jobs.
 const KEPT_BUFFER: usize = 4 << 20;
 
@@ -114,7 +119,13 @@ impl JobStart<'_> {
 /// A running worker process and the parent's ends of its channels.
 pub(super) struct WorkerProcess {
     pid: u32,
-    child: Child,
+    /// `None` once reaped: nothing may signal the pid after that, it may name another process.
+    child: Option<Child>,
+    /// The worker's CPU-time clock, for the lower bound of what it reports (see `run`).
+    cpu_clock: Option<libc::clockid_t>,
+    /// The result bytes read out of the results region, owned by this process before any of
+    /// them is decoded (the worker could rewrite the region while it is read).
+    result_copy: Vec<u8>,
     /// The parent's end of the worker's socket, framed.
     link: FrameReceiver,
     /// False once the parent said end-of-file: the worker exits when it reads it.
@@ -142,7 +153,9 @@ impl WorkerProcess {
     ) -> Self {
         WorkerProcess {
             pid: child.id(),
-            child,
+            cpu_clock: cpu_clock(child.id()),
+            child: Some(child),
+            result_copy: Vec::new(),
             link,
             open: true,
             regions,
@@ -178,9 +191,11 @@ impl WorkerProcess {
     pub(super) fn run(&mut self, work: &mut dyn Work, task: &str, limits: JobLimits) -> After {
         self.last_ran = None;
         let began = Instant::now();
+        let cpu_before = self.cpu_time();
         let received = match self.send_job(work, task, limits) {
             Ok(worker_copies) => {
-                self.receive_reply(work, task, limits.max_payload, worker_copies, began)
+                let started = (began, cpu_before);
+                self.receive_reply(work, task, limits.max_payload, worker_copies, started)
             }
             Err(unsent) => unsent,
         };
@@ -326,7 +341,7 @@ impl WorkerProcess {
         task: &str,
         max_payload: usize,
         worker_copies: usize,
-        began: Instant,
+        (began, cpu_before): (Instant, Option<Duration>),
     ) -> Received {
         let pid = self.pid;
         let mut offered = Vec::new();
@@ -340,6 +355,13 @@ impl WorkerProcess {
                     _ => break,
                 },
                 Err(FrameError::Channel(SocketError::Closed)) => return Received::Hangup,
+                Err(FrameError::Channel(SocketError::Io(e))) => {
+                    work.fail(WorkError::codec(
+                        format!("read the reply of worker process {pid} to task `{task}`"),
+                        format!("this process's socket failed ({e}); the worker was replaced"),
+                    ));
+                    return Received::Garbled;
+                }
                 Err(bad) => {
                     work.fail(garbled(pid, task, bad));
                     return Received::Garbled;
@@ -395,13 +417,15 @@ impl WorkerProcess {
                         ));
                         return Received::Garbled;
                     }
-                    Args::Shared(len) => match self.regions.results.read(len) {
-                        Ok(result) => result,
-                        Err(e) => {
-                            work.fail(garbled(pid, task, e));
-                            return Received::Garbled;
+                    Args::Shared(len) => {
+                        match self.regions.results.copy_out(len, &mut self.result_copy) {
+                            Ok(()) => &self.result_copy[..],
+                            Err(e) => {
+                                work.fail(garbled(pid, task, e));
+                                return Received::Garbled;
+                            }
                         }
-                    },
+                    }
                 };
                 if result.len().saturating_add(offered_bytes) > max_payload {
                     work.fail(garbled(pid, task, "a result over max_payload"));
@@ -415,10 +439,16 @@ impl WorkerProcess {
                     }
                 };
                 // A worker's word on how long it ran teaches the process-wide cost model, so
-                // it is taken only within a factor of two of the round trip the parent saw:
-                // a worker cannot make heavy work look cheap, or cheap work heavy.
+                // it is held between the CPU time the kernel says the worker used meanwhile
+                // and the round trip the parent saw: heavy work cannot look cheap, and no work
+                // longer than the worker was held.
                 let round_trip = began.elapsed();
-                let ran = ran.clamp(round_trip / 2, round_trip);
+                let used = cpu_before
+                    .zip(self.cpu_time())
+                    .map_or(Duration::ZERO, |(before, after)| {
+                        after.saturating_sub(before)
+                    });
+                let ran = ran.max(used).min(round_trip);
                 self.last_ran = Some(ran);
                 work.learn(ran);
                 work.complete_pieces(encoded);
@@ -479,12 +509,36 @@ impl WorkerProcess {
     }
 
     /// Kills the process (if it still runs) and its process group, reaps it, and returns how
-    /// it ended: a process that had already exited keeps its own status.
+    /// it ended: a process that had already exited keeps its own status. Once reaped, the
+    /// worker is never signalled again.
     fn kill_and_reap(&mut self) -> Termination {
         self.close();
+        let Some(mut child) = self.child.take() else {
+            return Termination::Unknown;
+        };
         // Unreaped until the wait below, so the pid (and the group's id) names this worker.
         deadline::kill(self.pid);
-        self.child.wait().map_or(Termination::Unknown, termination)
+        if !exited_by(self.pid, Instant::now() + REAP_BOUND) {
+            tracing::warn!(target: EVENTS, pid = self.pid, "subprocess worker was killed but cannot be reaped yet (traced?); a thread waits for it");
+            let reaper = thread::Builder::new().name("ythread-reaper".to_owned());
+            // Should no thread start, the zombie waits for this process's own exit.
+            let _ = reaper.spawn(move || drop(child.wait()));
+            return Termination::Unknown;
+        }
+        child.wait().map_or(Termination::Unknown, termination)
+    }
+
+    /// This worker's CPU time so far, if its clock can be read.
+    fn cpu_time(&self) -> Option<Duration> {
+        let clock = self.cpu_clock?;
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `clock_gettime` writes one `timespec` into `now`, a live local. The clock is
+        // this worker's, which is unreaped while it runs jobs, so it names no other process.
+        let read = unsafe { libc::clock_gettime(clock, &mut now) };
+        (read == 0).then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
     }
 
     /// Reaps a worker found dead (killing it first if it is not) and says how it ended.
@@ -496,7 +550,7 @@ impl WorkerProcess {
     /// Reaps the process (killing its group first) if it has exited; returns whether it is
     /// reaped.
     pub(super) fn try_reap(&mut self) -> bool {
-        if !exited_by(self.pid, Instant::now()) {
+        if self.child.is_some() && !exited_by(self.pid, Instant::now()) {
             return false;
         }
         self.kill_and_reap();
@@ -526,6 +580,14 @@ pub(super) fn stop_all(mut workers: Vec<WorkerProcess>, grace: Duration) {
         exited_by(worker.pid, deadline);
         worker.kill_and_reap();
     }
+}
+
+/// The CPU-time clock of process `pid`, an unreaped child of this process.
+fn cpu_clock(pid: u32) -> Option<libc::clockid_t> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `clock_getcpuclockid` writes one clock id into `clock`, a live local.
+    let found = unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) };
+    (found == 0).then_some(clock)
 }
 
 /// Polls until `pid`, an unreaped child, has exited or `deadline` passes, without reaping it;

@@ -130,9 +130,39 @@ impl Region {
         Ok(&mut map[..])
     }
 
-    /// Reader: the first `len` bytes, as the other side wrote them. Maps only what `len`
-    /// needs, whatever the size of the file: the other side may have grown it without bound.
+    /// Reader: the first `len` bytes, as the other side wrote them.
     pub(super) fn read(&mut self, len: usize) -> io::Result<&[u8]> {
+        self.map_for_reading(len)?;
+        let map = self.map.as_ref().expect("mapped above");
+        Ok(&map[..len])
+    }
+
+    /// Parent: copies the first `len` bytes into `into` (replacing its contents) before any of
+    /// them is looked at. The worker can still write the region while the parent reads it, so
+    /// the parent decodes only bytes it owns: a value checked once (a string's UTF-8) cannot
+    /// change under it afterwards.
+    pub(super) fn copy_out(&mut self, len: usize, into: &mut Vec<u8>) -> io::Result<()> {
+        self.map_for_reading(len)?;
+        let map = self.map.as_ref().expect("mapped above");
+        into.clear();
+        into.reserve(len);
+        // SAFETY: the mapping holds at least `len` bytes (mapped above) and `into` has room for
+        // `len` (reserved); the two never overlap (one is this process's heap, the other a
+        // shared mapping). The bytes are copied as they are, whatever the other process
+        // writes meanwhile: nothing is assumed of them until they are ours.
+        unsafe {
+            std::ptr::copy_nonoverlapping(map.as_ptr(), into.as_mut_ptr(), len);
+            into.set_len(len);
+        }
+        if into.capacity() > KEPT && len <= KEPT {
+            into.shrink_to(KEPT);
+        }
+        Ok(())
+    }
+
+    /// Maps at least `len` bytes for reading: only what `len` needs, whatever the size of the
+    /// file, since the other side may have grown it without bound.
+    fn map_for_reading(&mut self, len: usize) -> io::Result<()> {
         if self.map.as_ref().is_none_or(|map| map.len() < len) {
             let size = self.file_size()?;
             if size < len {
@@ -143,8 +173,7 @@ impl Region {
             self.remap(growth(len).min(size))?;
         }
         self.used = self.used.max(len);
-        let map = self.map.as_ref().expect("mapped above");
-        Ok(&map[..len])
+        Ok(())
     }
 
     /// Ends a job: gives the pages past [`KEPT`] back to the system if earlier jobs used them

@@ -24,8 +24,10 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 /// (`net.core.wmem_default`, 208 KiB), so a send never fails for its size.
 pub(super) const MAX_PACKET: usize = 64 << 10;
 
-/// Room for the descriptors a hostile packet may carry; any that come are closed.
-const CONTROL_BYTES: usize = 256;
+/// Room for every descriptor one packet can carry (the kernel's limit is 253), so that the
+/// kernel installs them all here, where they are closed off the receiving thread, rather than
+/// dropping the excess in it.
+const CONTROL_BYTES: usize = 1088;
 
 /// Why a socket operation did not complete.
 #[derive(Debug)]
@@ -206,13 +208,30 @@ impl Socket {
             ));
         }
         if received == 0 {
-            // Frames are never empty, so nothing honest sends an empty packet: end-of-file.
-            return Err(SocketError::Closed);
+            // End-of-file, or an empty packet, which nothing honest sends (frames are never
+            // empty): after end-of-file the socket says the peer hung up.
+            return Err(if self.peer_hung_up() {
+                SocketError::Closed
+            } else {
+                SocketError::Garbled("an empty packet")
+            });
         }
         // SAFETY: the kernel wrote `received` (at most `MAX_PACKET`, the capacity reserved
         // above) bytes into the spare capacity of `into`, starting at its beginning.
         unsafe { into.set_len(received) };
         Ok(true)
+    }
+
+    /// Whether the other end is closed for sending (or gone).
+    fn peer_hung_up(&self) -> bool {
+        let mut fds = [libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLRDHUP,
+            revents: 0,
+        }];
+        // SAFETY: `fds` is a live array of one initialised pollfd; a zero timeout never blocks.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+        ready > 0 && fds[0].revents & (libc::POLLRDHUP | libc::POLLHUP) != 0
     }
 
     /// Waits for a packet and receives it into `into`. `peer` is the other process's pidfd, if
@@ -239,9 +258,12 @@ impl Socket {
 }
 
 /// Closes every descriptor that came with a received packet; returns whether any control
-/// message came at all.
+/// message came at all. The closes happen on a thread of their own: closing the last copy of
+/// a descriptor can block (a socket set to linger, a file whose file system flushes on close),
+/// and a worker chooses what it sends.
 fn close_descriptors(header: &libc::msghdr) -> bool {
     let mut any = false;
+    let mut received = Vec::new();
     // SAFETY: `header` was filled in by `recvmsg`, so its control pointer and length describe
     // the control messages the kernel wrote into our buffer; CMSG_FIRSTHDR/CMSG_NXTHDR stay
     // within `msg_controllen`.
@@ -260,12 +282,17 @@ fn close_descriptors(header: &libc::msghdr) -> bool {
                 // `data_len` above); the data may be unaligned, so it is read unaligned.
                 let fd = unsafe { data.cast::<RawFd>().add(index).read_unaligned() };
                 // SAFETY: the kernel just installed `fd` in this process for us (SCM_RIGHTS):
-                // nothing else owns it, so closing it here is its only close.
-                drop(unsafe { OwnedFd::from_raw_fd(fd) });
+                // nothing else owns it, so this is its only owner and its only close.
+                received.push(unsafe { OwnedFd::from_raw_fd(fd) });
             }
         }
         // SAFETY: as for CMSG_FIRSTHDR; returns null after the last message.
         message = unsafe { libc::CMSG_NXTHDR(header, message) };
+    }
+    if !received.is_empty() {
+        let closer = std::thread::Builder::new().name("ythread-close".to_owned());
+        // Should no thread start, they are closed here (the spawn's error drops them).
+        let _ = closer.spawn(move || drop(received));
     }
     any
 }
@@ -319,6 +346,18 @@ mod tests {
         b.recv(&mut into, None).unwrap();
         assert_eq!(into.len(), MAX_PACKET);
         assert!(!b.try_recv(&mut into).unwrap(), "nothing more waits");
+        // An empty packet is no end-of-file.
+        a.send(b"", None).unwrap();
+        assert!(matches!(
+            b.recv(&mut into, None),
+            Err(SocketError::Garbled(_))
+        ));
+        // An empty packet is no end-of-file.
+        a.send(b"", None).unwrap();
+        assert!(matches!(
+            b.recv(&mut into, None),
+            Err(SocketError::Garbled(_))
+        ));
         a.close_sending();
         assert!(matches!(b.recv(&mut into, None), Err(SocketError::Closed)));
         drop(b);
@@ -339,16 +378,23 @@ mod tests {
             Err(SocketError::Garbled(_))
         ));
 
-        // A packet with a descriptor attached: the receiver closes it.
-        let (spare, _other) = Socket::pair().unwrap();
-        let fds_before = std::fs::read_dir("/proc/self/fd").unwrap().count();
+        // A packet with a descriptor attached: the receiver closes it (on a thread of its
+        // own). Once every copy of `spare` is closed, its peer hears the hang-up.
+        let (spare, other) = Socket::pair().unwrap();
         send_with_descriptor(&a, spare.fd());
+        drop(spare);
         assert!(matches!(
             b.recv(&mut into, None),
             Err(SocketError::Garbled(_))
         ));
-        let fds_after = std::fs::read_dir("/proc/self/fd").unwrap().count();
-        assert_eq!(fds_after, fds_before, "the received descriptor was closed");
+        let mut hang_up = [libc::pollfd {
+            fd: other.fd(),
+            events: libc::POLLRDHUP,
+            revents: 0,
+        }];
+        // SAFETY: one live, initialised pollfd; the wait is bounded (30 s).
+        let ready = unsafe { libc::poll(hang_up.as_mut_ptr(), 1, 30_000) };
+        assert_eq!(ready, 1, "the received descriptor was closed");
         // The socket still works for honest packets.
         a.send(b"ok", None).unwrap();
         b.recv(&mut into, None).unwrap();
