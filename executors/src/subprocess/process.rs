@@ -121,6 +121,8 @@ pub(super) struct WorkerProcess {
     pid: u32,
     /// `None` once reaped: nothing may signal the pid after that, it may name another process.
     child: Option<Child>,
+    /// How it ended, once reaped.
+    ended: Option<Termination>,
     /// The worker's CPU-time clock, for the lower bound of what it reports (see `run`).
     cpu_clock: Option<libc::clockid_t>,
     /// The result bytes read out of the results region, owned by this process before any of
@@ -155,6 +157,7 @@ impl WorkerProcess {
             pid: child.id(),
             cpu_clock: cpu_clock(child.id()),
             child: Some(child),
+            ended: None,
             result_copy: Vec::new(),
             link,
             open: true,
@@ -514,7 +517,7 @@ impl WorkerProcess {
     fn kill_and_reap(&mut self) -> Termination {
         self.close();
         let Some(mut child) = self.child.take() else {
-            return Termination::Unknown;
+            return self.ended.unwrap_or(Termination::Unknown);
         };
         // Unreaped until the wait below, so the pid (and the group's id) names this worker.
         deadline::kill(self.pid);
@@ -523,9 +526,12 @@ impl WorkerProcess {
             let reaper = thread::Builder::new().name("ythread-reaper".to_owned());
             // Should no thread start, the zombie waits for this process's own exit.
             let _ = reaper.spawn(move || drop(child.wait()));
+            self.ended = Some(Termination::Unknown);
             return Termination::Unknown;
         }
-        child.wait().map_or(Termination::Unknown, termination)
+        let ended = child.wait().map_or(Termination::Unknown, termination);
+        self.ended = Some(ended);
+        ended
     }
 
     /// This worker's CPU time so far, if its clock can be read.
