@@ -12,8 +12,9 @@
 //!
 //! After criterion's groups, `paired_ratio` alternates the pool and the floor in short rounds
 //! for the tiny round trip and for 64 KiB, 1 MiB, 16 MiB and 256 MiB payloads (argument and
-//! result of that size) and prints each median ratio to the floor: the figures behind the
-//! payload bars of `docs/subprocess.md`. To run only those (about a minute):
+//! result of that size), all through a pool with the default settings, and 1 MiB again with
+//! `express=0`, and prints each median ratio to the floor: the figures behind the payload
+//! bars of `docs/subprocess.md`. To run only those (about a minute):
 //!
 //! ```text
 //! cargo bench --bench subprocess -- paired
@@ -75,18 +76,27 @@ fn paired_ratio() {
         || black_box(floor.round_trip(black_box(&message))),
         |i| black_box(executor.run(tiny, i).unwrap()) as usize,
     );
-    // The payload jobs run on a regular worker; with an express lane that one runs in the
-    // idle scheduling class, which on a machine that others keep busy measures their load,
-    // not the transfer. The floor's peer runs at normal priority: so does this worker.
-    let executor = Executor::new(
+    // The payload figures are the defaults' (an express worker, the regular one in the idle
+    // class); `express=0` is measured beside them for 1 MiB, to show what the lane costs.
+    let no_express = Executor::new(
         SubprocessPool::builder()
             .workers(1)
             .express(0)
             .build()
             .expect("the bench binary is its own worker program"),
     );
+    let payload_runs = PAYLOADS
+        .iter()
+        .map(|&(what, len, ops, rounds)| (what.to_owned(), len, ops, rounds, &executor))
+        .chain(std::iter::once((
+            "1 MiB (express=0)".to_owned(),
+            1 << 20,
+            20,
+            21,
+            &no_express,
+        )));
     // The caller owns its payload and moves it into the job: copies are made between rounds.
-    for (what, len, ops, rounds) in PAYLOADS {
+    for (what, len, ops, rounds, executor) in payload_runs {
         let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let payloads = std::cell::RefCell::new(Vec::new());
         let mut floor = Floor::start();

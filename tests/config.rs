@@ -26,6 +26,7 @@ fn scheduled_rayon(
     ExecutorConfig::Rayon {
         threads,
         nice,
+        express: None,
         scheduling,
     }
 }
@@ -114,6 +115,15 @@ fn every_valid_form_parses_to_what_it_names() {
                     .order(Order::Fifo)
                     .inline_below(InlineBelow::Off),
             ),
+        ),
+        (
+            "rayon:2,express=0,order=fifo",
+            ExecutorConfig::Rayon {
+                threads: Some(2),
+                nice: None,
+                express: Some(0),
+                scheduling: Scheduling::new().order(Order::Fifo),
+            },
         ),
         (
             "rayon,nice=10,inline_below=50us",
@@ -220,6 +230,14 @@ fn many_configs() -> Vec<ExecutorConfig> {
     for scheduling in schedulings() {
         all.push(exclusive(scheduling));
         all.push(scheduled_rayon(Some(2), Some(5), scheduling));
+        for express in [Some(0), Some(1), Some(64)] {
+            all.push(ExecutorConfig::Rayon {
+                threads: Some(2),
+                nice: None,
+                express,
+                scheduling,
+            });
+        }
         for express in [None, Some(0), Some(1), Some(4)] {
             all.push(scheduled_subprocess(Some(3), express, scheduling));
         }
@@ -366,6 +384,8 @@ const INVALID: &[(&str, &str)] = &[
     ("rayon,nice", "not KEY=VALUE"),
     ("rayon,", "not KEY=VALUE"),
     ("rayon,speed=3", "no option `speed`"),
+    ("rayon,express=65", "from 0 (none) to 64"),
+    ("rayon,express=x", "is not a whole number of express threads"),
     ("rayon:2,timeout=1s", "no option `timeout`"),
     ("inline:2", "takes no count"),
     ("exclusive:1", "takes no count"),
@@ -432,7 +452,7 @@ const INVALID: &[(&str, &str)] = &[
         "subprocess,express=-1",
         "express `-1` is not a whole number",
     ),
-    ("rayon,express=1", "no option `express`"),
+    ("rayon,express=1,copy=direct", "no option `copy`"),
     ("exclusive,nice=1", "no option `nice`"),
     (
         "rayon,order=fifo,order=fifo",
@@ -459,7 +479,7 @@ const FORMS: &[(&str, &str)] = &[
     ),
     (
         "rayon",
-        "write it as rayon[:THREADS][,nice=N][,SCHEDULING], where SCHEDULING is \
+        "write it as rayon[:THREADS][,nice=N][,express=N][,SCHEDULING], where SCHEDULING is \
          order=shortest|fifo and inline_below=auto|off|DURATION; durations are like 2s",
     ),
     (

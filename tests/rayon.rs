@@ -14,7 +14,7 @@ use parking_lot::{Condvar, Mutex};
 use support::{BOUND, InFlight, executor, join};
 use ythread::YieldableThread;
 use ythread_executors::{ExecutorConfig, RayonPool};
-use ythread_suite::tasks::sumn;
+use ythread_suite::tasks::{sumn, tiny};
 
 /// A one-shot rendezvous: callers wait until `parties` have arrived, at most [`BOUND`].
 struct Rendezvous {
@@ -146,11 +146,70 @@ fn nice_lowers_the_pool_threads_and_not_the_handler() {
     );
 }
 
+/// The calling thread's scheduling policy.
+fn my_policy() -> i32 {
+    // SAFETY: `sched_getscheduler(0)` reads the calling thread's policy and takes no pointer.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    assert!(policy >= 0, "sched_getscheduler failed");
+    policy
+}
+
 #[test]
-fn a_pool_without_nice_keeps_the_process_priority() {
-    let base = my_nice();
+fn a_pool_without_nice_or_express_threads_keeps_the_process_priority() {
+    let (base, policy) = (my_nice(), my_policy());
+    let executor = executor("rayon:2,express=0");
+    assert_eq!(
+        executor.run_closure(|| (my_nice(), my_policy())).unwrap(),
+        (base, policy)
+    );
+}
+
+#[test]
+fn by_default_regular_threads_run_at_nice_10_and_nice_replaces_it() {
+    let base = (my_nice(), my_policy());
     let executor = executor("rayon:2");
-    assert_eq!(executor.run_closure(my_nice).unwrap(), base);
+    let regular = executor.run_closure(|| (my_nice(), my_policy())).unwrap();
+    assert_eq!(regular, (base.0.max(10), base.1));
+    let executor = self::executor("rayon:2,nice=5");
+    let regular = executor.run_closure(|| (my_nice(), my_policy())).unwrap();
+    assert_eq!(regular, (base.0.max(5), base.1));
+}
+
+#[test]
+fn short_work_runs_on_an_express_thread_while_heavy_work_holds_the_pool() {
+    // `inline_below=off`, so that the short task is handed to the pool rather than run on the
+    // caller's thread: it can only finish while the one regular thread is held if an express
+    // thread takes it.
+    let executor = executor("rayon:1,inline_below=off");
+    for i in 0..20 {
+        executor.run(tiny, i).unwrap(); // learned short
+    }
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    let heavy = {
+        let executor = executor.clone();
+        std::thread::spawn(move || {
+            executor.run_closure(move || {
+                started_tx.send(my_nice()).unwrap();
+                release_rx.recv_timeout(BOUND).is_ok()
+            })
+        })
+    };
+    let nice = started.recv_timeout(BOUND).expect("the heavy work never started");
+    assert_eq!(nice, my_nice().max(10), "heavy work ran on a regular thread");
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let short = {
+        let executor = executor.clone();
+        std::thread::spawn(move || done_tx.send(executor.run(tiny, 41)).unwrap())
+    };
+    let answer = done.recv_timeout(BOUND);
+    release.send(()).unwrap();
+    let answer = answer.expect("short work waited for the regular thread held by heavy work");
+    assert_eq!(answer.unwrap(), tiny.call(41));
+    assert!(heavy.join().unwrap().unwrap(), "the heavy work was released");
+    short.join().unwrap();
+    let pool = RayonPool::builder().threads(1).build().unwrap();
+    assert_eq!((pool.threads(), pool.express_threads()), (1, 1));
 }
 
 #[test]

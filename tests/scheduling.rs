@@ -95,7 +95,8 @@ fn release(
 
 #[test]
 fn a_short_job_queued_behind_long_ones_runs_first() {
-    for (config, tag) in [("rayon:1,inline_below=off", 100), ("exclusive", 110)] {
+    // No express thread: what is tested is the order of the line itself.
+    for (config, tag) in [("rayon:1,inline_below=off,express=0", 100), ("exclusive", 110)] {
         let executor = executor(config);
         teach(&executor, 2_000);
         teach(&executor, 1);
@@ -112,7 +113,7 @@ fn a_short_job_queued_behind_long_ones_runs_first() {
 
 #[test]
 fn under_fifo_order_the_line_is_first_come_first_served() {
-    let executor = executor("rayon:1,order=fifo,inline_below=off");
+    let executor = executor("rayon:1,express=0,order=fifo,inline_below=off");
     teach(&executor, 2_000);
     teach(&executor, 1);
     let (gate, blocker) = block_the_slot(&executor);
@@ -126,7 +127,7 @@ fn under_fifo_order_the_line_is_first_come_first_served() {
 
 #[test]
 fn a_long_job_under_a_stream_of_short_ones_is_overtaken_at_most_the_bound() {
-    let executor = executor("rayon:1,inline_below=off");
+    let executor = executor("rayon:1,inline_below=off,express=0");
     teach(&executor, 1);
     let (gate, blocker) = block_the_slot(&executor);
     // Never run at this size, nor near it: unknown, so as long as can be.

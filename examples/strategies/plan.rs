@@ -42,7 +42,7 @@ pub(crate) struct Strategy {
 pub(crate) fn fifo_form(strategy: &Strategy) -> Option<Strategy> {
     let options = match strategy.config {
         ExecutorConfig::Exclusive { .. } => "order=fifo",
-        ExecutorConfig::Rayon { .. } => "order=fifo,inline_below=off",
+        ExecutorConfig::Rayon { .. } => "order=fifo,inline_below=off,express=0",
         ExecutorConfig::Subprocess(_) => "order=fifo,express=0",
         _ => return None,
     };

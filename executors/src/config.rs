@@ -6,7 +6,7 @@
 //! ```text
 //! inline
 //! exclusive[,SCHEDULING]
-//! rayon[:THREADS][,nice=N][,SCHEDULING]
+//! rayon[:THREADS][,nice=N][,express=N][,SCHEDULING]
 //! subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N][,nice=idle|N]
 //!     [,memory=SIZE][,max_payload=SIZE][,copy=direct|shared][,SCHEDULING]
 //! nats://HOST:PORT[,timeout=DURATION][,subject=PREFIX]      (with the `nats` feature)
@@ -45,7 +45,7 @@ const STRATEGIES: &str =
 const FORMS: [(&str, &str); 5] = [
     ("inline", "inline"),
     ("exclusive", "exclusive[,SCHEDULING]"),
-    ("rayon", "rayon[:THREADS][,nice=N][,SCHEDULING]"),
+    ("rayon", "rayon[:THREADS][,nice=N][,express=N][,SCHEDULING]"),
     (
         "subprocess",
         "subprocess[:WORKERS][,timeout=DURATION][,recycle=TASKS][,spin=DURATION][,express=N]\
@@ -99,6 +99,7 @@ fn form_help(text: &str) -> String {
 ///     ExecutorConfig::Rayon {
 ///         threads: Some(2),
 ///         nice: Some(10),
+///         express: None,
 ///         scheduling: Scheduling::new().order(Order::Fifo),
 ///     }
 /// );
@@ -120,8 +121,11 @@ pub enum ExecutorConfig {
     Rayon {
         /// Pool threads; `None` means one per core.
         threads: Option<usize>,
-        /// Nice value for the pool threads (higher is lower priority); `None` leaves it.
+        /// Nice value for the pool's regular threads (higher is lower priority); `None`: 10
+        /// while there are express threads, else the process's priority.
         nice: Option<i32>,
+        /// Express threads, for work predicted short only; `None` means the default (1).
+        express: Option<usize>,
         /// Order and inlining of the work.
         scheduling: Scheduling,
     },
@@ -206,8 +210,21 @@ impl ExecutorConfig {
             ExecutorConfig::Rayon {
                 threads,
                 nice,
+                express,
                 scheduling,
-            } => Executor::new(RayonPool::with_scheduling(*threads, *nice, *scheduling)?),
+            } => {
+                let mut builder = RayonPool::builder().scheduling(*scheduling);
+                if let Some(threads) = threads {
+                    builder = builder.threads(*threads);
+                }
+                if let Some(nice) = nice {
+                    builder = builder.nice(*nice);
+                }
+                if let Some(express) = express {
+                    builder = builder.express(*express);
+                }
+                Executor::new(builder.build()?)
+            }
             ExecutorConfig::Subprocess(settings) => {
                 let mut builder = SubprocessPool::builder()
                     .timeout(settings.timeout)
@@ -318,10 +335,11 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
             Ok(ExecutorConfig::Exclusive { scheduling })
         }
         "rayon" => {
-            let (mut nice, mut scheduling) = (None, Scheduling::default());
+            let (mut nice, mut express, mut scheduling) = (None, None, Scheduling::default());
             for (key, value) in options {
                 match key {
                     "nice" => nice = Some(parse_nice(value)?),
+                    "express" => express = Some(parse_express(value)?),
                     _ if scheduling.set(key, value)? => {}
                     _ => return unknown(key),
                 }
@@ -329,6 +347,7 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
             Ok(ExecutorConfig::Rayon {
                 threads: count,
                 nice,
+                express,
                 scheduling,
             })
         }
@@ -395,13 +414,14 @@ fn parse_nice(text: &str) -> Result<i32, String> {
     }
 }
 
-/// How many express workers: any whole number, 0 for none.
+/// How many express threads or workers: any whole number, 0 for none.
 fn parse_express(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
-        Ok(n) if n <= crate::subprocess::MAX_EXPRESS => Ok(n),
+        Ok(n) if n <= crate::schedule::MAX_EXPRESS => Ok(n),
         _ => Err(format!(
-            "express `{text}` is not a whole number of express workers from 0 (none) to {}",
-            crate::subprocess::MAX_EXPRESS
+            "express `{text}` is not a whole number of express threads or workers from 0 \
+             (none) to {}",
+            crate::schedule::MAX_EXPRESS
         )),
     }
 }
@@ -444,6 +464,7 @@ impl fmt::Display for ExecutorConfig {
             ExecutorConfig::Rayon {
                 threads,
                 nice,
+                express,
                 scheduling,
             } => {
                 f.write_str("rayon")?;
@@ -452,6 +473,9 @@ impl fmt::Display for ExecutorConfig {
                 }
                 if let Some(nice) = nice {
                     write!(f, ",nice={nice}")?;
+                }
+                if let Some(express) = express {
+                    write!(f, ",express={express}")?;
                 }
                 scheduling.write(f)
             }

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `inline` | `ythread::Inline` | the default: run work on the handler's thread |
 //! | `exclusive` | [`exclusive`] | one fair lock: CPU work one piece at a time |
-//! | `rayon[:N]` | [`rayon_pool`] | bounded parallelism on a dedicated pool, optionally at lower priority |
+//! | `rayon[:N]` | [`rayon_pool`] | bounded parallelism on a dedicated pool, short work on express threads ahead of heavy work |
 //! | `subprocess[:N]` | [`subprocess`] | isolation in worker processes: crashes, leaks, runaway tasks |
 //! | `nats://HOST:PORT` | `nats` (feature `nats`) | more cores than one machine: worker nodes behind a NATS server |
 //!
@@ -82,7 +82,7 @@ pub use exclusive::Exclusive;
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub use nats::{NatsConfig, NatsExecutor};
 pub use priority::WorkerPriority;
-pub use rayon_pool::RayonPool;
+pub use rayon_pool::{RayonBuilder, RayonPool};
 pub use subprocess::{CopyMode, PoolStatus, SubprocessBuilder, SubprocessPool, WORKER_ENV, init};
 pub use units::parse_duration;
 

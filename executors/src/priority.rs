@@ -6,11 +6,11 @@
 //! Failure (a lower value than allowed without privileges) leaves the priority as it was: a
 //! slower pool is better than none.
 
-/// Sets the nice value of the calling thread.
-pub(crate) fn set_own_nice(nice: i32) {
+/// The calling thread's id, as `setpriority` and `sched_setscheduler` take it.
+fn own_tid() -> u32 {
     // SAFETY: `gettid` has no preconditions and cannot fail.
     let tid = unsafe { libc::gettid() };
-    set_nice(tid as u32, nice);
+    tid as u32
 }
 
 /// Sets the nice value of the thread `id` (a process id names its main thread).
@@ -61,6 +61,11 @@ impl WorkerPriority {
             WorkerPriority::Nice(nice) => set_nice(pid, nice),
             WorkerPriority::Idle => set_idle(pid),
         }
+    }
+
+    /// Gives the calling thread this priority.
+    pub(crate) fn apply_to_this_thread(self) {
+        self.apply(own_tid());
     }
 }
 

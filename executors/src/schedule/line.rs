@@ -330,8 +330,17 @@ impl<W> State<W> {
 impl Line<()> {
     /// A line of `slots` interchangeable turns in the regular lane (a pool's threads, a lock).
     pub(crate) fn with_slots(slots: usize) -> Self {
+        Self::with_lanes(slots, 0)
+    }
+
+    /// A line of `regular` turns that serve any work and `express` turns that serve only work
+    /// predicted short.
+    pub(crate) fn with_lanes(regular: usize, express: usize) -> Self {
         let line = Line::new();
-        line.state.lock().regular = vec![(); slots];
+        let mut state = line.state.lock();
+        state.regular = vec![(); regular];
+        state.express = vec![(); express];
+        drop(state);
         line
     }
 
@@ -346,6 +355,13 @@ impl Line<()> {
 pub(crate) struct Permit<'a> {
     line: &'a Line<()>,
     lane: Lane,
+}
+
+impl Permit<'_> {
+    /// The lane of the turn this permit holds.
+    pub(crate) fn lane(&self) -> Lane {
+        self.lane
+    }
 }
 
 impl Drop for Permit<'_> {

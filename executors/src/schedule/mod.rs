@@ -41,10 +41,13 @@ pub(crate) use self::stats::{InFlight, Stats};
 /// a machine under such load that keeping work within the strategy's bound matters more.
 pub const AUTO_CEILING: Duration = Duration::from_micros(100);
 
-/// Work predicted under this may use an express resource (the subprocess pool's express
-/// workers), so an express resource is busy for at most about this long before it is free
-/// for the next short piece of work.
+/// Work predicted under this may use an express resource (a rayon pool's express threads, a
+/// subprocess pool's express workers), so an express resource is busy for at most about this
+/// long before it is free for the next short piece of work.
 pub const EXPRESS_BELOW: Duration = Duration::from_micros(500);
+
+/// The most express threads or workers a pool takes: more would be a pool of their own.
+pub const MAX_EXPRESS: usize = 64;
 
 /// The scheduling state of one strategy: its settings, its learned hand-off cost, its metrics.
 pub(crate) struct Scheduler {

@@ -132,6 +132,7 @@ impl Answerer {
         let mut offer = Offer {
             wire,
             message: Vec::new(),
+            waited: Duration::ZERO,
         };
         let mut result = PayloadWriter::new(out, &mut self.regions.results, self.max_payload);
         if job.as_ref().is_ok_and(|job| job.offer_results) {
@@ -154,7 +155,8 @@ impl Answerer {
                 refusal,
             )),
             (Ok(()), Ok((placement, gaps))) => {
-                protocol::finish_reply(out, tag, began.elapsed(), placement, &gaps);
+                let ran = began.elapsed().saturating_sub(offer.waited);
+                protocol::finish_reply(out, tag, ran, placement, &gaps);
                 Ok(())
             }
             (Err(error), Ok(_)) => Err(error),
@@ -231,6 +233,8 @@ fn arguments<'a>(
 struct Offer<'a> {
     wire: &'a mut Wire,
     message: Vec<u8>,
+    /// How long the offers waited for the parent to copy: the transfer's time, not the task's.
+    waited: Duration,
 }
 
 impl SendApart for Offer<'_> {
@@ -244,10 +248,12 @@ impl SendApart for Offer<'_> {
         self.wire
             .send(&mut self.message)
             .map_err(|_| Refusal::Lost("the pool is gone".to_owned()))?;
+        let asked = Instant::now();
         let body = self
             .wire
             .recv_small(direct::wait_while_copying(bytes.len()))
             .map_err(|e| Refusal::Lost(format!("the pool did not take the offer: {e}")))?;
+        self.waited += asked.elapsed();
         if body != [protocol::TO_WORKER_TAKEN] {
             return Err(Refusal::Lost(
                 "the pool answered an offer with something else".to_owned(),

@@ -23,7 +23,8 @@
 //! A worker that made itself undumpable declines direct copies in its hello (root could
 //! still reach it) and gets the regions too.
 
-use std::time::Duration;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 use std::{fmt, io};
 
 use ythread::{Apart, Encoded};
@@ -128,8 +129,32 @@ pub(super) fn probe(pid: u32, address: u64) -> io::Result<()> {
     write_to(pid, address, &PROBE)
 }
 
+thread_local! {
+    /// How long this thread has spent copying to and from workers, in all.
+    static COPYING: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// How long this thread has spent in [`write_to`] and [`read_into`], in all. A worker waits
+/// (polls) while its parent copies, so the CPU time a worker uses during a job's round trip
+/// includes this much that is the transfer's, not the task's.
+pub(super) fn time_copying() -> Duration {
+    COPYING.get()
+}
+
+/// Runs `copy`, adding its time to [`time_copying`].
+fn timed<R>(copy: impl FnOnce() -> R) -> R {
+    let began = Instant::now();
+    let result = copy();
+    COPYING.set(COPYING.get() + began.elapsed());
+    result
+}
+
 /// Copies `bytes` to `address` in process `pid`.
 pub(super) fn write_to(pid: u32, address: u64, bytes: &[u8]) -> io::Result<()> {
+    timed(|| write_all(pid, address, bytes))
+}
+
+fn write_all(pid: u32, address: u64, bytes: &[u8]) -> io::Result<()> {
     let mut done = 0;
     while done < bytes.len() {
         let local = libc::iovec {
@@ -153,6 +178,10 @@ pub(super) fn write_to(pid: u32, address: u64, bytes: &[u8]) -> io::Result<()> {
 
 /// Appends `len` bytes read from `address` in process `pid` to `out`.
 pub(super) fn read_into(pid: u32, address: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    timed(|| read_all(pid, address, len, out))
+}
+
+fn read_all(pid: u32, address: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
     out.try_reserve_exact(len).map_err(|_| {
         io::Error::new(
             io::ErrorKind::OutOfMemory,

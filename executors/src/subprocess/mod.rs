@@ -125,8 +125,7 @@ pub const MIN_MAX_PAYLOAD: u64 = 1 << 10;
 /// statics, its channels and buffers) could fail before any task runs.
 pub const MIN_MEMORY: u64 = 16 << 20;
 
-/// The most express workers a pool takes: more would be a pool of their own.
-pub const MAX_EXPRESS: usize = 64;
+pub use crate::schedule::MAX_EXPRESS;
 
 /// The CPU priority of the regular workers while there are express workers, unless
 /// configured: the idle scheduling class, so heavy work yields the core to short work (and to

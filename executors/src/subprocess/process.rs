@@ -195,9 +195,10 @@ impl WorkerProcess {
         self.last_ran = None;
         let began = Instant::now();
         let cpu_before = self.cpu_time();
+        let copying_before = direct::time_copying();
         let received = match self.send_job(work, task, limits) {
             Ok(worker_copies) => {
-                let started = (began, cpu_before);
+                let started = (began, cpu_before, copying_before);
                 self.receive_reply(work, task, limits.max_payload, worker_copies, started)
             }
             Err(unsent) => unsent,
@@ -344,7 +345,7 @@ impl WorkerProcess {
         task: &str,
         max_payload: usize,
         worker_copies: usize,
-        (began, cpu_before): (Instant, Option<Duration>),
+        (began, cpu_before, copying_before): (Instant, Option<Duration>, Duration),
     ) -> Received {
         let pid = self.pid;
         let mut offered = Vec::new();
@@ -444,12 +445,15 @@ impl WorkerProcess {
                 // A worker's word on how long it ran teaches the process-wide cost model, so
                 // it is held between the CPU time the kernel says the worker used meanwhile
                 // and the round trip the parent saw: heavy work cannot look cheap, and no work
-                // longer than the worker was held.
+                // longer than the worker was held. The worker polls while this thread copies
+                // its payload; that CPU is the transfer's, and counted as the task's it made a
+                // 1 MiB echo look like 0.5 ms of work, on the edge of the express lane.
                 let round_trip = began.elapsed();
+                let copying = direct::time_copying().saturating_sub(copying_before);
                 let used = cpu_before
                     .zip(self.cpu_time())
                     .map_or(Duration::ZERO, |(before, after)| {
-                        after.saturating_sub(before)
+                        after.saturating_sub(before).saturating_sub(copying)
                     });
                 let ran = ran.max(used).min(round_trip);
                 self.last_ran = Some(ran);
