@@ -72,6 +72,7 @@ mod priority;
 pub mod rayon_pool;
 pub mod schedule;
 pub mod subprocess;
+mod sys;
 mod units;
 mod untrusted;
 

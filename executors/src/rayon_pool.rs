@@ -14,10 +14,11 @@
 //! so never inlined). A panic in the work is caught on the pool thread and comes back as an
 //! error at the yield point.
 
+use std::fmt;
+
 use ythread::{CpuApply, Metrics, Work};
 
 use crate::Error;
-use crate::config::ExecutorConfig;
 use crate::schedule::{InlineBelow, Line, Scheduler, Scheduling};
 
 /// The rayon strategy. See the [module docs](self).
@@ -65,7 +66,7 @@ impl RayonPool {
                 "nice {nice} is out of range; give a whole number from -20 to 19"
             )));
         }
-        let threads = threads.unwrap_or_else(crate::config::default_parallelism);
+        let threads = threads.unwrap_or_else(crate::sys::default_parallelism);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("ythread-rayon-{i}"))
@@ -127,15 +128,29 @@ impl CpuApply for RayonPool {
     }
 
     fn describe(&self) -> String {
-        ExecutorConfig::Rayon {
-            threads: Some(self.threads),
-            nice: self.nice,
-            scheduling: self.scheduling,
-        }
-        .to_string()
+        fmt::from_fn(|f| write_spec(f, Some(self.threads), self.nice, &self.scheduling)).to_string()
     }
 
     fn metrics(&self) -> Metrics {
         self.scheduler.metrics(self.describe(), self.line.waiting())
     }
+}
+
+/// Writes the strategy's configuration form, `rayon[:THREADS][,nice=N][,SCHEDULING]`, with
+/// the options given only: what [`describe`](CpuApply::describe) returns (threads resolved),
+/// and what [`ExecutorConfig`](crate::ExecutorConfig) writes for it (threads as configured).
+pub(crate) fn write_spec(
+    f: &mut fmt::Formatter<'_>,
+    threads: Option<usize>,
+    nice: Option<i32>,
+    scheduling: &Scheduling,
+) -> fmt::Result {
+    f.write_str("rayon")?;
+    if let Some(threads) = threads {
+        write!(f, ":{threads}")?;
+    }
+    if let Some(nice) = nice {
+        write!(f, ",nice={nice}")?;
+    }
+    scheduling.write(f)
 }

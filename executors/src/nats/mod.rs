@@ -73,7 +73,6 @@ use self::routes::Routes;
 pub use self::status::NodeStatus;
 use self::subjects::Subjects;
 use crate::Error;
-use crate::config::ExecutorConfig;
 use crate::portable::portable_task;
 use crate::schedule::Stats;
 
@@ -260,7 +259,7 @@ impl CpuApply for NatsExecutor {
     }
 
     fn describe(&self) -> String {
-        ExecutorConfig::Nats(self.config.clone()).to_string()
+        self.config.to_string()
     }
 
     /// Runs per task; a run's wait is the time until a node took it.

@@ -54,7 +54,7 @@ impl InlineBelow {
         match text {
             "off" => Ok(InlineBelow::Off),
             "auto" => Ok(InlineBelow::Auto),
-            duration => crate::config::parse_duration(duration)
+            duration => crate::units::parse_duration(duration)
                 .map(InlineBelow::Below)
                 .map_err(|_| {
                     format!(
@@ -70,7 +70,7 @@ impl fmt::Display for InlineBelow {
         match self {
             InlineBelow::Off => f.write_str("off"),
             InlineBelow::Auto => f.write_str("auto"),
-            InlineBelow::Below(d) => crate::config::write_duration(f, *d),
+            InlineBelow::Below(d) => crate::units::write_duration(f, *d),
         }
     }
 }

@@ -15,15 +15,16 @@ use ythread::TaskRegistry;
 use super::dispatch::Dispatch;
 use super::launch::LaunchSettings;
 use super::process::JobLimits;
-use super::supervisor::{Settings, Supervisor};
-use super::{
-    DEFAULT_EXPRESS, DEFAULT_MAX_PAYLOAD, DEFAULT_REGULAR_PRIORITY, DEFAULT_SHUTDOWN_GRACE,
-    DEFAULT_SPIN, DEFAULT_START_TIMEOUT, MAX_EXPRESS, MIN_MAX_PAYLOAD, MIN_MEMORY, SubprocessPool,
-    worker,
+use super::settings::{
+    CopyMode, DEFAULT_EXPRESS, DEFAULT_MAX_PAYLOAD, DEFAULT_REGULAR_PRIORITY,
+    DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN, DEFAULT_START_TIMEOUT, MAX_EXPRESS, MIN_MAX_PAYLOAD,
+    MIN_MEMORY, SubprocessConfig,
 };
-use crate::config::{SubprocessConfig, default_parallelism};
+use super::supervisor::{Settings, Supervisor};
+use super::{SubprocessPool, worker};
 use crate::schedule::{InlineBelow, Scheduler, Scheduling};
-use crate::{CopyMode, Error, WorkerPriority};
+use crate::sys::default_parallelism;
+use crate::{Error, WorkerPriority};
 
 /// Configures a [`SubprocessPool`].
 #[derive(Debug, Default)]

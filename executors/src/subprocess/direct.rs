@@ -23,8 +23,8 @@
 //! A worker that made itself undumpable declines direct copies in its hello (root could
 //! still reach it) and gets the regions too.
 
+use std::io;
 use std::time::Duration;
-use std::{fmt, io};
 
 use ythread::{Apart, Encoded};
 
@@ -33,39 +33,6 @@ use super::payload::{Gap, Refusal, SendApart};
 use super::process::JobStart;
 use super::protocol;
 use crate::untrusted::{TEXT_LIMIT, clean};
-
-/// How a subprocess pool moves large byte strings (`copy=direct|shared`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CopyMode {
-    /// The parent copies each byte string of at least 256 KiB straight into the worker's
-    /// memory or out of it: one copy each way. Where the kernel does not allow it, a worker
-    /// uses the shared regions instead. The default.
-    #[default]
-    Direct,
-    /// Through the shared-memory regions only: two copies each way, no message exchange per
-    /// byte string, and no access of the parent to its workers' memory.
-    Shared,
-}
-
-impl CopyMode {
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "direct" => Ok(CopyMode::Direct),
-            "shared" => Ok(CopyMode::Shared),
-            _ => Err(format!("`copy` takes `direct` or `shared`, not `{text}`")),
-        }
-    }
-}
-
-impl fmt::Display for CopyMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CopyMode::Direct => "direct",
-            CopyMode::Shared => "shared",
-        })
-    }
-}
 
 /// Byte strings at least this large are copied directly: 256 KiB. Below it, the message
 /// exchange a direct copy needs costs more than the copies it saves.

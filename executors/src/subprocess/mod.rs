@@ -61,7 +61,6 @@ mod builder;
 mod deadline;
 mod deaths;
 mod direct;
-pub use direct::CopyMode;
 mod dispatch;
 mod frame;
 mod launch;
@@ -70,6 +69,7 @@ mod payload;
 mod process;
 pub(crate) mod protocol;
 mod receive;
+mod settings;
 mod shm;
 mod socket;
 mod supervisor;
@@ -85,57 +85,22 @@ use ythread::{Cancellation, CpuApply, Error as WorkError, Metrics, TaskRegistry,
 pub use self::builder::SubprocessBuilder;
 use self::dispatch::Dispatch;
 use self::process::{After, JobLimits, WorkerProcess};
+pub use self::settings::{
+    CopyMode, DEFAULT_EXPRESS, DEFAULT_MAX_PAYLOAD, DEFAULT_REGULAR_PRIORITY,
+    DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN, DEFAULT_START_TIMEOUT, MAX_EXPRESS, MIN_MAX_PAYLOAD,
+    MIN_MEMORY, SubprocessConfig,
+};
 use self::supervisor::Request;
 #[cfg(feature = "nats")]
 pub(crate) use self::worker::registry;
 pub use self::worker::{WORKER_ENV, init};
-use crate::WorkerPriority;
-use crate::config::{ExecutorConfig, SubprocessConfig};
 use crate::portable::portable_task;
 use crate::schedule::{Lane, Scheduler};
-
-/// How long a caller polls for its reply (and a worker for its next job) before blocking,
-/// unless configured: 20 µs. On the quiet 2-vCPU machine of `docs/subprocess.md`, waking a
-/// process on an idle vCPU cost 20-45 µs and a 20 µs poll cut the tiny round trip 2-4×; under
-/// load, polling lost 1-9 µs. The poll backs off after misses, so long jobs barely pay for it;
-/// `spin=0us` turns it off.
-pub const DEFAULT_SPIN: Duration = Duration::from_micros(20);
-
-/// How long a started worker may take to connect and pass its handshake, unless configured.
-pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long workers get to exit on their own when the pool shuts down, unless configured.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-
-/// Express workers, unless configured: one, which takes only work predicted short.
-pub const DEFAULT_EXPRESS: usize = 1;
 
 /// How many workers a job is offered to when each turns out to be gone before it could take
 /// the job (it died idle). The task never ran in any of them; after this many the job fails
 /// with the last worker's death, rather than waiting for ever on a pool whose workers die.
 const MAX_DELIVERIES: u32 = 4;
-
-/// The largest argument or result a job may carry, unless configured: 1 GiB, encoded.
-pub const DEFAULT_MAX_PAYLOAD: u64 = 1 << 30;
-
-/// The smallest `max_payload` a pool takes: 1 KiB.
-pub const MIN_MAX_PAYLOAD: u64 = 1 << 10;
-
-/// The smallest memory limit a worker takes: below it, the worker's own start-up (the program's
-/// statics, its channels and buffers) could fail before any task runs.
-pub const MIN_MEMORY: u64 = 16 << 20;
-
-/// The most express workers a pool takes: more would be a pool of their own.
-pub const MAX_EXPRESS: usize = 64;
-
-/// The CPU priority of the regular workers while there are express workers, unless
-/// configured: the idle scheduling class, so heavy work yields the core to short work (and to
-/// the handlers' I/O) the moment it arrives, as the express lane promises. At nice 10 instead,
-/// a woken express worker still waited for the running heavy worker's time slice: a tiny
-/// request's p99 under 8 heavy clients was 3.3-3.6 ms at nice 10 and 0.31-0.33 ms idle, on
-/// this project's 2-core machine (see `docs/scheduling.md`). The price: on a machine whose
-/// cores other processes keep busy, idle workers get almost no CPU; give `nice=10` there.
-pub const DEFAULT_REGULAR_PRIORITY: WorkerPriority = WorkerPriority::Idle;
 
 /// The subprocess strategy. See the [module docs](self).
 ///
@@ -405,7 +370,7 @@ impl CpuApply for SubprocessPool {
     }
 
     fn describe(&self) -> String {
-        ExecutorConfig::Subprocess(self.config.clone()).to_string()
+        std::fmt::from_fn(|f| self.config.write_spec(f)).to_string()
     }
 
     fn metrics(&self) -> Metrics {
