@@ -75,6 +75,7 @@ pub mod subprocess;
 mod sys;
 mod units;
 mod untrusted;
+mod wire;
 
 pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
 pub use error::{Error, ErrorKind};

@@ -21,8 +21,8 @@ use ythread::{CostModel, TaskRegistry};
 
 use super::subjects::{self, Subjects};
 use super::untrusted::NAME_LIMIT;
-use crate::subprocess::protocol::{self, WireError};
 use crate::untrusted::clean;
+use crate::wire::{self, WireError};
 
 /// The header in which a caller declares its job's size (`Task::size`), in decimal.
 pub(crate) const SIZE_HEADER: &str = "Ythread-Size";
@@ -44,7 +44,7 @@ pub(crate) fn admit(
     node: &str,
     job: &Message,
 ) -> Result<Admitted, WireError> {
-    let task = match protocol::split_job(&job.payload) {
+    let task = match wire::split_job(&job.payload) {
         Ok((task, _)) => task,
         Err(e) => {
             return Err(WireError::Codec(format!(

@@ -40,7 +40,7 @@ use super::message;
 use super::status::NodeStatus;
 use super::subjects::Subjects;
 use crate::ExecutorConfig;
-use crate::subprocess::protocol::{self, WireError};
+use crate::wire::{self, WireError};
 
 /// Jobs predicted cheaper than this, at their size, on a node whose local strategy is
 /// inline, are answered without a "taken" message first.
@@ -262,7 +262,7 @@ impl Node {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 let mut out = Vec::new();
-                protocol::write_error(&refusal, &mut out);
+                wire::write_error(&refusal, &mut out);
                 // "Taken" first, so that the error names this node.
                 let _ = client
                     .publish(reply.clone(), message::taken(&self.id).into())
@@ -319,7 +319,7 @@ impl Node {
         ran.unwrap_or_else(|_| {
             let mut out = Vec::new();
             let why = WireError::Other("the node's job thread panicked".to_owned());
-            protocol::write_error(&why, &mut out);
+            wire::write_error(&why, &mut out);
             out
         })
     }
@@ -343,7 +343,7 @@ impl Node {
     fn run_job(&self, client: &Client, job: &[u8], admitted: &Admitted) -> Vec<u8> {
         let mut out = Vec::new();
         let began = Instant::now();
-        protocol::write_reply(job, &mut out, |task, args, out| {
+        wire::write_reply(job, &mut out, |task, args, out| {
             self.executor.run_encoded(&self.registry, task, args, out)
         });
         if self.inline
@@ -361,7 +361,7 @@ impl Node {
                 out.len()
             );
             out.clear();
-            protocol::write_error(&WireError::Other(why), &mut out);
+            wire::write_error(&WireError::Other(why), &mut out);
         }
         self.served.fetch_add(1, Ordering::Relaxed);
         out
@@ -460,8 +460,5 @@ async fn subscribed(client: &Client) -> Result<(), async_nats::Error> {
 
 /// Whether a reply body reports a failure.
 fn is_failure(reply: &[u8]) -> bool {
-    matches!(
-        protocol::read_reply(reply),
-        Ok(protocol::Reply::Failed(_)) | Err(_)
-    )
+    matches!(wire::read_reply(reply), Ok(wire::Reply::Failed(_)) | Err(_))
 }

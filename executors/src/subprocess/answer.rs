@@ -21,9 +21,10 @@ use ythread::{Apart, Encoded, Error as WorkError, TaskRegistry};
 
 use super::direct;
 use super::frame::{self, Wire};
-use super::payload::{Gap, PayloadWriter, Refusal, SendApart};
-use super::protocol::{self, Args, Job, Regions, WireError};
+use super::payload::{PayloadWriter, Refusal, SendApart};
+use super::protocol::{self, Regions};
 use super::shm::Region;
+use crate::wire::{self, Args, Gap, Job, WireError};
 
 /// A worker's state between messages.
 pub(super) struct Answerer {
@@ -125,9 +126,9 @@ impl Answerer {
         wire: &mut Wire,
     ) {
         frame::start(out);
-        let tag = protocol::start_reply(out);
+        let tag = wire::start_reply(out);
         let began = Instant::now();
-        let job = protocol::read_job(body);
+        let job = wire::read_job(body);
         let room = std::mem::take(&mut self.room);
         let mut offer = Offer {
             wire,
@@ -154,14 +155,14 @@ impl Answerer {
                 refusal,
             )),
             (Ok(()), Ok((placement, gaps))) => {
-                protocol::finish_reply(out, tag, began.elapsed(), placement, &gaps);
+                wire::finish_reply(out, tag, began.elapsed(), placement, &gaps);
                 Ok(())
             }
             (Err(error), Ok(_)) => Err(error),
         };
         if let Err(error) = outcome {
             out.truncate(tag);
-            protocol::write_error(&WireError::from_error(&error), out);
+            wire::write_error(&WireError::from_error(&error), out);
         }
         frame::seal(out);
     }
@@ -263,9 +264,9 @@ mod tests {
 
     use super::*;
     use crate::subprocess::frame::{FrameReceiver, Side};
-    use crate::subprocess::protocol::Reply;
     use crate::subprocess::receive::Receiver;
     use crate::subprocess::socket::Socket;
+    use crate::wire::Reply;
 
     ythread::task!(
         fn add(a: u32, b: u32) -> u32 {
@@ -331,7 +332,7 @@ mod tests {
             result: Args::Inline(result),
             ran,
             ..
-        }) = protocol::read_reply(worker.job(&registry, <add as ythread::Task>::NAME, &args))
+        }) = wire::read_reply(worker.job(&registry, <add as ythread::Task>::NAME, &args))
         else {
             panic!("expected a result")
         };
@@ -340,7 +341,7 @@ mod tests {
 
         let args = postcard::to_stdvec(&7u8).unwrap();
         let reply = worker.job(&registry, <boom as ythread::Task>::NAME, &args);
-        let Ok(Reply::Failed(wire)) = protocol::read_reply(reply) else {
+        let Ok(Reply::Failed(wire)) = wire::read_reply(reply) else {
             panic!("expected a failure")
         };
         let error = wire.into_error("boom", 9);
@@ -360,7 +361,7 @@ mod tests {
             result: Args::Shared(len),
             gaps,
             ..
-        }) = protocol::read_reply(reply)
+        }) = wire::read_reply(reply)
         else {
             panic!("expected a shared result")
         };
@@ -372,7 +373,7 @@ mod tests {
         // Over the payload limit: a codec error naming it, from the worker.
         let mut worker = Worker::new(1000);
         let reply = worker.job(&registry, <zeros as ythread::Task>::NAME, &args);
-        let Ok(Reply::Failed(wire)) = protocol::read_reply(reply) else {
+        let Ok(Reply::Failed(wire)) = wire::read_reply(reply) else {
             panic!("expected a failure")
         };
         let error = wire.into_error("zeros", 3);
@@ -418,7 +419,7 @@ mod tests {
         let registry = TaskRegistry::new();
         let mut worker = Worker::new(usize::MAX);
         let reply = worker.job(&registry, "nope", &[]);
-        let Ok(Reply::Failed(wire)) = protocol::read_reply(reply) else {
+        let Ok(Reply::Failed(wire)) = wire::read_reply(reply) else {
             panic!("expected a failure")
         };
         let error = wire.into_error("nope", 1);
@@ -429,7 +430,7 @@ mod tests {
             .message(&registry, &[protocol::TO_WORKER_JOB, 0xff])
             .unwrap();
         assert!(matches!(
-            protocol::read_reply(garbage),
+            wire::read_reply(garbage),
             Ok(Reply::Failed(WireError::Codec(_)))
         ));
     }

@@ -29,10 +29,11 @@ use std::time::Duration;
 use ythread::{Apart, Encoded};
 
 use super::frame::FrameReceiver;
-use super::payload::{Gap, Refusal, SendApart};
+use super::payload::{Refusal, SendApart};
 use super::process::JobStart;
 use super::protocol;
 use crate::untrusted::{TEXT_LIMIT, clean};
+use crate::wire::Gap;
 
 /// Byte strings at least this large are copied directly: 256 KiB. Below it, the message
 /// exchange a direct copy needs costs more than the copies it saves.

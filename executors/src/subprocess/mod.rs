@@ -39,8 +39,7 @@
 //! | `mod.rs` | the pool: dispatching a job, giving the worker back |
 //! | `builder.rs` | [`SubprocessBuilder`]: settings, checks, start-up |
 //! | `marker.rs` | the worker's start-up settings in its environment |
-//! | `protocol.rs` | handshake, job and reply bodies |
-//! | `wire_error.rs` | a worker's failure as it crosses to the parent |
+//! | `protocol.rs` | handshake and the messages around the bodies of `crate::wire` |
 //! | `payload.rs` | arguments and results inline, in shared memory or apart, `max_payload` |
 //! | `shm.rs` | the workers' shared-memory regions (memfd) |
 //! | `direct.rs` | direct copies of large byte strings between the parent and a worker |
@@ -67,13 +66,12 @@ mod launch;
 mod marker;
 mod payload;
 mod process;
-pub(crate) mod protocol;
+mod protocol;
 mod receive;
 mod settings;
 mod shm;
 mod socket;
 mod supervisor;
-mod wire_error;
 mod worker;
 
 use std::sync::{Arc, mpsc};

@@ -21,27 +21,11 @@ use ythread::{ByteSink, SinkRefused};
 
 use super::direct::DIRECT_THRESHOLD;
 use super::shm::Region;
+use crate::wire::{Gap, Placement};
 
 /// Payloads larger than this travel through shared memory: 64 KiB. Below it a socket's copy
 /// costs less than the region's bookkeeping, and the frame goes out as one packet.
 pub(super) const SHM_THRESHOLD: usize = 64 << 10;
-
-/// Where a finished payload is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Placement {
-    /// In the frame, after its header.
-    Inline,
-    /// The first `len` bytes of the region.
-    Shared { len: usize },
-}
-
-/// A byte string that went by a direct copy instead of into the payload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Gap {
-    /// Where it was, as an offset into the rest of the payload.
-    pub(crate) at: u64,
-    pub(crate) len: u64,
-}
 
 /// A way to move a large byte string to the other process by a direct copy.
 pub(super) trait SendApart {

@@ -25,10 +25,11 @@ use ythread::{Error as WorkError, Termination, Work};
 use super::deadline::{self, Fired, Watch};
 use super::direct::{self, DIRECT_THRESHOLD};
 use super::frame::{self, FrameError, FrameReceiver};
-use super::payload::{PayloadWriter, Placement, Refusal};
-use super::protocol::{self, Args, Regions, Reply};
+use super::payload::{PayloadWriter, Refusal};
+use super::protocol::{self, Regions};
 use super::socket::SocketError;
 use super::supervisor::EVENTS;
+use crate::wire::{self, Args, Placement, Reply};
 
 /// How long a worker that closed its end may take to finish exiting before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -315,7 +316,7 @@ impl WorkerProcess {
             work.fail(WorkError::cancelled());
             return Err(Received::Refused);
         }
-        protocol::place_args(&mut self.frame, tag, placement, &gaps, self.direct);
+        wire::place_args(&mut self.frame, tag, placement, &gaps, self.direct);
         frame::seal(&mut self.frame);
         let sent = match self.open {
             true => self.link.wire().send(&mut self.frame),
@@ -408,7 +409,7 @@ impl WorkerProcess {
                 return Received::Hangup;
             }
         }
-        match protocol::read_reply(self.link.last()) {
+        match wire::read_reply(self.link.last()) {
             Ok(Reply::Done { result, ran, gaps }) => {
                 let result = match result {
                     Args::Inline(result) => result,
