@@ -201,7 +201,7 @@ impl ExecutorConfig {
             }
             #[cfg(feature = "nats")]
             ExecutorConfig::Nats(settings) => {
-                let registry = crate::subprocess::registry().ok_or_else(|| {
+                let registry = crate::role::registry().ok_or_else(|| {
                     Error::start(
                         "the nats strategy needs the task registry: call \
                          ythread_executors::init(registry) first in main",

@@ -64,12 +64,14 @@ compile_error!(
 pub mod config;
 mod error;
 pub mod exclusive;
+mod init;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
 mod portable;
 mod priority;
 pub mod rayon_pool;
+mod role;
 pub mod schedule;
 pub mod subprocess;
 mod sys;
@@ -80,12 +82,13 @@ mod wire;
 pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
 pub use error::{Error, ErrorKind};
 pub use exclusive::Exclusive;
+pub use init::{WORKER_ENV, init};
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub use nats::{NatsConfig, NatsExecutor};
 pub use priority::WorkerPriority;
 pub use rayon_pool::RayonPool;
-pub use subprocess::{CopyMode, PoolStatus, SubprocessBuilder, SubprocessPool, WORKER_ENV, init};
+pub use subprocess::{CopyMode, PoolStatus, SubprocessBuilder, SubprocessPool};
 pub use units::parse_duration;
 
 /// The example of the crate's README, run as a doctest so that it stays true.

@@ -3,7 +3,7 @@
 //! bound and exits (see `drain.rs`).
 //!
 //! Jobs run through the node's own local strategy (`YTHREAD_EXECUTOR`, inline by default), on
-//! the runtime's blocking threads, at most [`ExecutorConfig::parallelism`] at once. A job that
+//! the runtime's blocking threads, at most [`ExecutorConfig::parallelism`](crate::ExecutorConfig::parallelism) at once. A job that
 //! finds the node full is answered "busy" at once rather than queued: core NATS has no flow
 //! control, and a job queued on a node dies with it. When a full node has turned a job away
 //! and a slot frees, it says "room again" on the registry's room subject so that the callers
@@ -35,11 +35,10 @@ use super::NatsConfig;
 use super::admission::{self, Admitted};
 use super::connect;
 use super::drain::{self, EXIT_ABANDONED, StopSignals};
-use super::identity;
+pub(crate) use super::identity::this_node;
 use super::message;
 use super::status::NodeStatus;
 use super::subjects::Subjects;
-use crate::ExecutorConfig;
 use crate::wire::{self, WireError};
 
 /// Jobs predicted cheaper than this, at their size, on a node whose local strategy is
@@ -50,61 +49,49 @@ pub const UNANNOUNCED_BELOW: Duration = Duration::from_micros(50);
 /// it before its unsubscription took effect.
 const LATE_JOBS: Duration = Duration::from_millis(200);
 
-/// Exit statuses of a node that cannot serve.
-const EXIT_BAD_CONFIG: i32 = 93;
+/// Exit status of a node that cannot reach the broker (`crate::init` lists every exit
+/// status of the crate in one table).
 const EXIT_NO_BROKER: i32 = 94;
 
-/// Serves the tasks of `registry` as `value` (the `nats://...` form) says; returns the exit
-/// status.
-pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
-    let who = identity::this_node();
-    let complain = |code: i32, why: &str| {
-        eprintln!("ythread node {who}: {why}; exiting");
-        code
-    };
-    let config = match value.trim().strip_prefix("nats://").map(NatsConfig::parse) {
-        Some(Ok(config)) => config,
-        Some(Err(why)) => {
-            return complain(
-                EXIT_BAD_CONFIG,
-                &format!("{} is invalid: {why}", crate::WORKER_ENV),
-            );
-        }
-        None => {
-            return complain(
-                EXIT_BAD_CONFIG,
-                &format!(
-                    "{} is `{value}`, not nats://HOST:PORT[,subject=PREFIX]",
-                    crate::WORKER_ENV
-                ),
-            );
-        }
-    };
-    let local = match ExecutorConfig::from_env() {
-        Ok(ExecutorConfig::Nats(_)) => {
-            return complain(
-                EXIT_BAD_CONFIG,
-                &format!(
-                    "a node's own strategy cannot be nats; set {} to inline, rayon:N or \
-                     subprocess:N",
-                    crate::ENV_VAR
-                ),
-            );
-        }
-        Ok(local) => local,
-        Err(e) => return complain(EXIT_BAD_CONFIG, &e.to_string()),
-    };
-    let executor = match local.build() {
-        Ok(executor) => executor,
-        Err(e) => return complain(EXIT_BAD_CONFIG, &format!("its strategy did not start: {e}")),
-    };
+/// The node's local strategy, built by [`init`](crate::init) from `YTHREAD_EXECUTOR`: the node
+/// runs jobs through it but never reads the configuration that picked it.
+pub(crate) struct LocalStrategy {
+    pub(crate) executor: Executor,
+    /// How many jobs the node takes at once.
+    pub(crate) capacity: usize,
+    /// Whether the strategy is inline (see [`Node::inline`]).
+    pub(crate) inline: bool,
+    /// The strategy's configuration as given, for the banner and [`NodeStatus::strategy`].
+    pub(crate) text: String,
+}
+
+/// Prints why the node `who` stops, with the prefix of all of a node's messages; returns `code`.
+pub(crate) fn complain(who: &str, code: i32, why: &str) -> i32 {
+    eprintln!("ythread node {who}: {why}; exiting");
+    code
+}
+
+/// Serves the tasks of `registry` from the broker `config` names, as the node `who`
+/// ([`this_node`]), through `local`; returns the exit status.
+pub(crate) fn serve(
+    who: String,
+    config: NatsConfig,
+    local: LocalStrategy,
+    registry: &TaskRegistry,
+) -> i32 {
     let runtime = match connect::runtime("ythread-node") {
         Ok(runtime) => runtime,
-        Err(e) => return complain(EXIT_NO_BROKER, &e.to_string()),
+        Err(e) => return complain(&who, EXIT_NO_BROKER, &e.to_string()),
     };
+    let LocalStrategy {
+        executor,
+        capacity,
+        inline,
+        text,
+    } = local;
     let node = Node {
-        capacity: local.parallelism(),
-        inline: matches!(local, ExecutorConfig::Inline),
+        capacity,
+        inline,
         drain_bound: config.job_timeout(),
         token: super::subjects::token(&who.replace(':', "_")),
         id: who.clone(),
@@ -120,7 +107,7 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
     // The loop runs as a task on the runtime's I/O thread, beside the client's connection:
     // a job's arrival wakes it with no thread switch.
     let outcome = runtime.block_on(async move {
-        tokio::spawn(node.run(config, local))
+        tokio::spawn(node.run(config, text))
             .await
             .unwrap_or_else(|e| Err(format!("its serving loop failed: {e}")))
     });
@@ -130,7 +117,7 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
     match outcome {
         Ok(Stopped::Drained) => 0,
         Ok(Stopped::Abandoned) => EXIT_ABANDONED,
-        Err(why) => complain(EXIT_NO_BROKER, &why),
+        Err(why) => complain(&who, EXIT_NO_BROKER, &why),
     }
 }
 
@@ -165,7 +152,7 @@ struct Node {
 }
 
 impl Node {
-    async fn run(self, config: NatsConfig, local: ExecutorConfig) -> Result<Stopped, String> {
+    async fn run(self, config: NatsConfig, local: String) -> Result<Stopped, String> {
         let id = self.id.clone();
         let options = connect::options(&format!("ythread node {id}"), move |event| {
             let id = id.clone();
@@ -239,7 +226,7 @@ impl Node {
     }
 
     /// The node's [`NodeStatus`], encoded.
-    fn status(&self, local: &ExecutorConfig) -> Vec<u8> {
+    fn status(&self, local: &str) -> Vec<u8> {
         let status = NodeStatus {
             node: self.id.clone(),
             strategy: local.to_string(),

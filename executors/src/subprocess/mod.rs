@@ -72,7 +72,7 @@ mod settings;
 mod shm;
 mod socket;
 mod supervisor;
-mod worker;
+pub(crate) mod worker;
 
 use std::sync::{Arc, mpsc};
 use std::thread;
@@ -89,9 +89,7 @@ pub use self::settings::{
     MIN_MEMORY, SubprocessConfig,
 };
 use self::supervisor::Request;
-#[cfg(feature = "nats")]
-pub(crate) use self::worker::registry;
-pub use self::worker::{WORKER_ENV, init};
+pub use crate::init::{WORKER_ENV, init};
 use crate::portable::portable_task;
 use crate::schedule::{Lane, Scheduler};
 

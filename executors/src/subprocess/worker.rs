@@ -1,4 +1,4 @@
-//! The worker side: [`init`] and the loop that serves jobs.
+//! The worker side: the loop that serves jobs, entered from [`init`](crate::init).
 //!
 //! A worker is the program itself, started again with [`MARKER_ENV`] set. `init` sees the
 //! marker and never returns: it ties the process's life to its parent, connects back, sends
@@ -12,11 +12,8 @@
 //! - End-of-file on the socket: the parent holds the only other end, so an idle worker wakes up
 //!   and exits as soon as the parent is gone, for any reason.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use ipc_channel::IpcError;
 use ipc_channel::ipc::IpcSender;
-use parking_lot::Mutex;
 use ythread::TaskRegistry;
 
 use super::answer::Answerer;
@@ -27,103 +24,40 @@ use super::protocol::{EXIT_NO_LIMIT, Hello, Regions, TRANSPORT_VERSION};
 use super::receive::Receiver;
 use super::shm::Region;
 use super::socket::{Socket, SocketError};
-
-/// The registry given to [`init`] in this process, the default for pools built here.
-static REGISTRY: Mutex<Option<TaskRegistry>> = Mutex::new(None);
-
-/// Whether this process is serving as a worker (set before the first job).
-static SERVING: AtomicBool = AtomicBool::new(false);
+use crate::role;
 
 /// Exit statuses of a worker that cannot serve; the parent reports them in its start error.
+/// (`crate::init` lists every exit status of the crate in one table.)
 const EXIT_BAD_MARKER: i32 = 90;
 const EXIT_ORPHANED: i32 = 91;
 const EXIT_NO_CHANNEL: i32 = 92;
 
-/// Exit status of a program asked to be a worker node without the `nats` feature.
-#[cfg(not(feature = "nats"))]
-const EXIT_NO_NATS: i32 = 95;
-
-/// The environment variable that makes [`init`] serve as a worker node of the `nats`
-/// strategy: `YTHREAD_WORKER=nats://HOST:PORT[,subject=PREFIX]`.
-pub const WORKER_ENV: &str = "YTHREAD_WORKER";
-
 /// Reply buffers above this size are not kept between jobs.
 const KEPT_BUFFER: usize = 4 << 20;
 
-/// Call first in `main`. In a worker process it serves tasks from `registry` and never
-/// returns; in any other process it records `registry` as the default for subprocess pools
-/// and returns at once.
-///
-/// With [`WORKER_ENV`] set (`YTHREAD_WORKER=nats://HOST:PORT`), the process is a worker node
-/// of the `nats` strategy instead: it serves `registry`'s tasks from that broker through its
-/// own local strategy (`YTHREAD_EXECUTOR`) until SIGTERM, then drains and exits 0, without
-/// returning.
-///
-/// Workers are this program started again, so everything `main` does before `init` also runs
-/// in every worker: keep it to nothing, or to what workers need too (logging set-up).
-///
-/// ```no_run
-/// ythread::task!(fn square(x: u64) -> u64 { x * x });
-///
-/// fn main() {
-///     ythread_executors::init(ythread::TaskRegistry::new().with(square));
-///     // ... only the parent gets here ...
-/// }
-/// ```
-pub fn init(registry: TaskRegistry) {
-    *REGISTRY.lock() = Some(registry.clone());
-    let Some(value) = std::env::var_os(MARKER_ENV) else {
-        if let Some(node) = std::env::var_os(WORKER_ENV) {
-            std::process::exit(serve_node(&node.to_string_lossy(), &registry));
-        }
-        return;
-    };
-    let code = match value.to_str().map(Marker::decode) {
-        Some(Ok(marker)) => serve(&marker, &registry),
+/// Serves as a subprocess worker if this process was started as one (its environment has
+/// [`MARKER_ENV`]); returns the exit status then, or `None` in any other process.
+pub(crate) fn serve_if_worker(registry: &TaskRegistry) -> Option<i32> {
+    let value = std::env::var_os(MARKER_ENV)?;
+    Some(match value.to_str().map(Marker::decode) {
+        Some(Ok(marker)) => serve(&marker, registry),
         Some(Err(why)) => complain(EXIT_BAD_MARKER, &why),
         None => complain(
             EXIT_BAD_MARKER,
             &format!("{MARKER_ENV} is not valid unicode"),
         ),
-    };
-    std::process::exit(code)
-}
-
-#[cfg(feature = "nats")]
-fn serve_node(value: &str, registry: &TaskRegistry) -> i32 {
-    crate::nats::node::serve(value, registry)
-}
-
-#[cfg(not(feature = "nats"))]
-fn serve_node(_value: &str, _registry: &TaskRegistry) -> i32 {
-    complain(
-        EXIT_NO_NATS,
-        &format!(
-            "{WORKER_ENV} is set, but this program was built without the `nats` feature of \
-             ythread-executors; rebuild with it, or unset {WORKER_ENV}"
-        ),
-    )
-}
-
-/// The registry given to [`init`] in this process, if any.
-pub(crate) fn registry() -> Option<TaskRegistry> {
-    REGISTRY.lock().clone()
-}
-
-/// Whether [`init`] ran in this process.
-pub(super) fn init_called() -> bool {
-    REGISTRY.lock().is_some()
+    })
 }
 
 /// Whether this process was started as a worker but is not serving: its `main` did not call
-/// [`init`] first. Such a process must not start pools of its own (they would start more
-/// such processes, without end).
+/// [`init`](crate::init) first. Such a process must not start pools of its own (they would
+/// start more such processes, without end).
 pub(super) fn is_stray_worker() -> bool {
-    std::env::var_os(MARKER_ENV).is_some() && !SERVING.load(Ordering::Relaxed)
+    std::env::var_os(MARKER_ENV).is_some() && !role::serving()
 }
 
 fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
-    SERVING.store(true, Ordering::Relaxed);
+    role::start_serving();
     if !die_with_parent(marker.parent) {
         return complain(EXIT_ORPHANED, "the pool's process is already gone");
     }
