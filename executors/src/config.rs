@@ -161,7 +161,7 @@ impl ExecutorConfig {
     /// # Errors
     /// [`ErrorKind::Start`](crate::ErrorKind::Start) if the strategy cannot start: threads or
     /// worker processes that do not come up, a handshake that fails, or the subprocess
-    /// strategy without [`init`](crate::init) at the start of `main`.
+    /// strategy without [`init`](crate::init()) at the start of `main`.
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a value written in code that the
     /// parser would refuse, such as `Rayon { threads: Some(0), .. }`.
     pub fn build(&self) -> Result<Executor, Error> {

@@ -27,7 +27,7 @@
 //! assert_eq!(handle.join().unwrap().unwrap(), 144);
 //! ```
 //!
-//! Programs that may use the subprocess or nats strategies call [`init`] first thing in `main`.
+//! Programs that may use the subprocess or nats strategies call [`init()`] first thing in `main`.
 //!
 //! # Feature flags
 //!

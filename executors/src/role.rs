@@ -1,4 +1,4 @@
-//! What this process is: the registry given to [`init`](crate::init), and whether the process
+//! What this process is: the registry given to [`init`](crate::init()), and whether the process
 //! serves as a subprocess worker.
 //!
 //! A leaf below every strategy, so that a pool can ask "did `main` call `init`?" and "which

@@ -42,7 +42,7 @@
 //! | `status.rs` | [`NodeStatus`]: what a node reports about itself |
 //! | `identity.rs` | a node's `HOST:PID` |
 //!
-//! [`init`]: crate::init
+//! [`init`]: crate::init()
 
 mod admission;
 mod config;

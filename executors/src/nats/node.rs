@@ -1,4 +1,4 @@
-//! The worker node: [`init`](crate::init) with [`WORKER_ENV`](crate::WORKER_ENV) set serves
+//! The worker node: [`init`](crate::init()) with [`WORKER_ENV`](crate::WORKER_ENV) set serves
 //! the registry's tasks from the broker until SIGTERM (or SIGINT), then drains within its
 //! bound and exits (see `drain.rs`).
 //!
@@ -53,7 +53,7 @@ const LATE_JOBS: Duration = Duration::from_millis(200);
 /// status of the crate in one table).
 const EXIT_NO_BROKER: i32 = 94;
 
-/// The node's local strategy, built by [`init`](crate::init) from `YTHREAD_EXECUTOR`: the node
+/// The node's local strategy, built by [`init`](crate::init()) from `YTHREAD_EXECUTOR`: the node
 /// runs jobs through it but never reads the configuration that picked it.
 pub(crate) struct LocalStrategy {
     pub(crate) executor: Executor,

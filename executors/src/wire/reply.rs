@@ -21,7 +21,7 @@ const RAN_BYTES: usize = 8;
 
 /// Runs the job `body` with `run` and appends the reply body to `out`, arguments and result
 /// inline: the task's result with its run time, or its error. A `nats` worker node runs the
-/// task this way, through its own local strategy; the subprocess worker uses [`answer`],
+/// task this way, through its own local strategy; the subprocess worker uses its own answering code,
 /// which also reads and writes shared memory.
 #[cfg(feature = "nats")]
 pub(crate) fn write_reply(
@@ -102,7 +102,7 @@ pub(crate) fn read_reply(frame: &[u8]) -> Result<Reply<'_>, BadReply> {
     }
 }
 
-/// Starts a successful reply in `out`, a frame started with [`frame::start`]: returns where
+/// Starts a successful reply in `out`, a frame the subprocess transport started: returns where
 /// its tag is, for [`finish_reply`].
 pub(crate) fn start_reply(out: &mut Vec<u8>) -> usize {
     let tag = out.len();

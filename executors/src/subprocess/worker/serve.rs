@@ -1,4 +1,4 @@
-//! The worker side: the loop that serves jobs, entered from [`init`](crate::init).
+//! The worker side: the loop that serves jobs, entered from [`init`](crate::init()).
 //!
 //! A worker is the program itself, started again with [`MARKER_ENV`] set. `init` sees the
 //! marker and never returns: it ties the process's life to its parent, connects back, sends
@@ -17,14 +17,14 @@ use ipc_channel::ipc::IpcSender;
 use ythread::TaskRegistry;
 
 use super::answer::Answerer;
-use super::direct;
-use super::frame::{self, FrameError, FrameReceiver, Side};
-use super::marker::{MARKER_ENV, Marker};
-use super::protocol::{EXIT_NO_LIMIT, Hello, Regions, TRANSPORT_VERSION};
-use super::receive::Receiver;
-use super::shm::Region;
-use super::socket::{Socket, SocketError};
 use crate::role;
+use crate::subprocess::transport::direct;
+use crate::subprocess::transport::frame::{self, FrameError, FrameReceiver, Side};
+use crate::subprocess::transport::marker::{MARKER_ENV, Marker};
+use crate::subprocess::transport::protocol::{EXIT_NO_LIMIT, Hello, Regions, TRANSPORT_VERSION};
+use crate::subprocess::transport::receive::Receiver;
+use crate::subprocess::transport::shm::Region;
+use crate::subprocess::transport::socket::{Socket, SocketError};
 
 /// Exit statuses of a worker that cannot serve; the parent reports them in its start error.
 /// (`crate::init` lists every exit status of the crate in one table.)
@@ -47,13 +47,6 @@ pub(crate) fn serve_if_worker(registry: &TaskRegistry) -> Option<i32> {
             &format!("{MARKER_ENV} is not valid unicode"),
         ),
     })
-}
-
-/// Whether this process was started as a worker but is not serving: its `main` did not call
-/// [`init`](crate::init) first. Such a process must not start pools of its own (they would
-/// start more such processes, without end).
-pub(super) fn is_stray_worker() -> bool {
-    std::env::var_os(MARKER_ENV).is_some() && !role::serving()
 }
 
 fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {

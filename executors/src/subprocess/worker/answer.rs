@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use ythread::{Apart, Encoded, Error as WorkError, TaskRegistry};
 
-use super::direct;
-use super::frame::{self, Wire};
-use super::payload::{PayloadWriter, Refusal, SendApart};
-use super::protocol::{self, Regions};
-use super::shm::Region;
+use crate::subprocess::transport::direct;
+use crate::subprocess::transport::frame::{self, Wire};
+use crate::subprocess::transport::payload::{PayloadWriter, Refusal, SendApart};
+use crate::subprocess::transport::protocol::{self, Regions};
+use crate::subprocess::transport::shm::Region;
 use crate::wire::{self, Args, Gap, Job, WireError};
 
 /// A worker's state between messages.
@@ -263,9 +263,9 @@ mod tests {
     use ythread::ErrorKind;
 
     use super::*;
-    use crate::subprocess::frame::{FrameReceiver, Side};
-    use crate::subprocess::receive::Receiver;
-    use crate::subprocess::socket::Socket;
+    use crate::subprocess::transport::frame::{FrameReceiver, Side};
+    use crate::subprocess::transport::receive::Receiver;
+    use crate::subprocess::transport::socket::Socket;
     use crate::wire::Reply;
 
     ythread::task!(

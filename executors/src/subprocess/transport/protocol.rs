@@ -40,42 +40,42 @@ use crate::wire::write_job_head;
 /// The version of the subprocess transport: the marker, the hello and the frames, and the
 /// bodies they carry. Bumped whenever any of them changes shape (6: frames on the worker's own
 /// socket, with sequence numbers).
-pub(super) const TRANSPORT_VERSION: u32 = 6;
+pub(crate) const TRANSPORT_VERSION: u32 = 6;
 
 /// The exit status of a worker that could not set its memory limit.
-pub(super) const EXIT_NO_LIMIT: i32 = 93;
+pub(crate) const EXIT_NO_LIMIT: i32 = 93;
 
-pub(super) const FROM_WORKER_ROOM: u8 = 0x40;
-pub(super) const FROM_WORKER_NO_ROOM: u8 = 0x41;
-pub(super) const FROM_WORKER_OFFER: u8 = 0x42;
-pub(super) const FROM_WORKER_DECLINED: u8 = 0x43;
+pub(crate) const FROM_WORKER_ROOM: u8 = 0x40;
+pub(crate) const FROM_WORKER_NO_ROOM: u8 = 0x41;
+pub(crate) const FROM_WORKER_OFFER: u8 = 0x42;
+pub(crate) const FROM_WORKER_DECLINED: u8 = 0x43;
 
-pub(super) const TO_WORKER_JOB: u8 = 0;
-pub(super) const TO_WORKER_WANT: u8 = 1;
-pub(super) const TO_WORKER_TAKEN: u8 = 2;
+pub(crate) const TO_WORKER_JOB: u8 = 0;
+pub(crate) const TO_WORKER_WANT: u8 = 1;
+pub(crate) const TO_WORKER_TAKEN: u8 = 2;
 
 /// The worker's first and only message on the one-shot server.
 #[derive(Serialize, Deserialize)]
-pub(super) struct Hello {
+pub(crate) struct Hello {
     /// First, so that a different build fails on the version rather than on garbage.
-    pub(super) protocol: u32,
-    pub(super) pid: u32,
-    pub(super) digest: u64,
+    pub(crate) protocol: u32,
+    pub(crate) pid: u32,
+    pub(crate) digest: u64,
     /// Where the worker's probe buffer is (`direct::probe_address`), for the parent to read
     /// and write back; 0 if the worker declines direct copies.
-    pub(super) probe: u64,
+    pub(crate) probe: u64,
 }
 
 /// Starts a job frame in `out` (cleared first); the caller appends the encoded arguments,
-/// [`place_args`] and seals the frame.
-pub(super) fn start_job(task: &str, out: &mut Vec<u8>) {
+/// [`place_args`](crate::wire::place_args) and seals the frame.
+pub(crate) fn start_job(task: &str, out: &mut Vec<u8>) {
     frame::start(out);
     out.push(TO_WORKER_JOB);
     write_job_head(task, out);
 }
 
 /// A sealed frame of one of the small messages: `tag` then `fields`.
-pub(super) fn small_message(out: &mut Vec<u8>, tag: u8, fields: &[u64]) {
+pub(crate) fn small_message(out: &mut Vec<u8>, tag: u8, fields: &[u64]) {
     frame::start(out);
     out.push(tag);
     for field in fields {
@@ -85,7 +85,7 @@ pub(super) fn small_message(out: &mut Vec<u8>, tag: u8, fields: &[u64]) {
 }
 
 /// The `u64` fields of a small message's body, after its tag.
-pub(super) fn small_fields<const N: usize>(body: &[u8]) -> Option<[u64; N]> {
+pub(crate) fn small_fields<const N: usize>(body: &[u8]) -> Option<[u64; N]> {
     if body.len() != N * 8 {
         return None;
     }
@@ -97,11 +97,11 @@ pub(super) fn small_fields<const N: usize>(body: &[u8]) -> Option<[u64; N]> {
 }
 
 /// A worker's two shared-memory regions (see `shm.rs`).
-pub(super) struct Regions {
+pub(crate) struct Regions {
     /// Written by the parent, read by the worker.
-    pub(super) args: Region,
+    pub(crate) args: Region,
     /// Written by the worker, read by the parent.
-    pub(super) results: Region,
+    pub(crate) results: Region,
 }
 
 #[cfg(test)]

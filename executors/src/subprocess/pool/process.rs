@@ -23,12 +23,14 @@ use std::time::{Duration, Instant};
 use ythread::{Error as WorkError, Termination, Work};
 
 use super::deadline::{self, Fired, Watch};
-use super::direct::{self, DIRECT_THRESHOLD};
-use super::frame::{self, FrameError, FrameReceiver};
-use super::payload::{PayloadWriter, Refusal};
-use super::protocol::{self, Regions};
-use super::socket::SocketError;
-use super::supervisor::EVENTS;
+use super::events::EVENTS;
+use super::job::{ArgsToWorker, JobStart};
+use crate::subprocess::transport::direct;
+use crate::subprocess::transport::frame::{self, FrameError, FrameReceiver};
+use crate::subprocess::transport::payload::DIRECT_THRESHOLD;
+use crate::subprocess::transport::payload::{PayloadWriter, Refusal};
+use crate::subprocess::transport::protocol::{self, Regions};
+use crate::subprocess::transport::socket::SocketError;
 use crate::wire::{self, Args, Placement, Reply};
 
 /// How long a worker that closed its end may take to finish exiting before it is killed.
@@ -92,29 +94,6 @@ pub(super) enum After {
     /// outcome and can be sent to another worker; this error says what happened, for when
     /// there is none. The worker is reaped; the pool needs a replacement.
     Undelivered(WorkError),
-}
-
-/// Arms a worker's watch once, when the job starts to involve the worker: at its first
-/// direct copy, or when its frame is sent. Serialising the arguments before that counts
-/// neither against the deadline nor for a cancel's kill.
-pub(super) struct JobStart<'w> {
-    watch: &'w Watch,
-    timeout: Option<Duration>,
-    armed: bool,
-}
-
-impl JobStart<'_> {
-    /// Arms the watch unless it is armed already; false if the job's handler was cancelled
-    /// first, and the job must not start.
-    pub(super) fn arm(&mut self) -> bool {
-        if !self.armed {
-            let deadline = self
-                .timeout
-                .and_then(|limit| Instant::now().checked_add(limit));
-            self.armed = self.watch.arm(deadline);
-        }
-        self.armed
-    }
 }
 
 /// A running worker process and the parent's ends of its channels.
@@ -264,7 +243,7 @@ impl WorkerProcess {
             timeout: limits.timeout,
             armed: false,
         };
-        let mut to_worker = direct::ArgsToWorker {
+        let mut to_worker = ArgsToWorker {
             pid: self.pid,
             open: self.open,
             link: &mut self.link,
