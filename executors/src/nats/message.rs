@@ -25,6 +25,10 @@ use crate::wire::{self, BadReply, Reply};
 const TAKEN: u8 = 0x10;
 const BUSY: u8 = 0x11;
 
+/// The header in which a caller declares its job's size (`Task::size`), in decimal; the
+/// node's admission reads it.
+pub(crate) const SIZE_HEADER: &str = "Ythread-Size";
+
 /// One message from a node, decoded; a node's name is cleaned for messages (see
 /// `untrusted.rs`).
 pub(crate) enum FromNode<'a> {

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ythread::{Cancellation, Error as WorkError, Work};
 
-use super::NatsExecutor;
-use super::message::{self, FromNode};
+use super::executor::NatsExecutor;
 use super::routes::{Incoming, Line, Routes};
+use crate::nats::message::{self, FromNode};
 use crate::untrusted::{TEXT_LIMIT, clean};
 use crate::wire::{self, Args, Reply};
 
@@ -239,7 +239,7 @@ impl Trip<'_> {
         loop {
             match self.next(id, until) {
                 Some(Incoming::Room(node)) => {
-                    return Ok(super::untrusted::room_node(&node).map(str::to_owned));
+                    return Ok(crate::nats::untrusted::room_node(&node).map(str::to_owned));
                 }
                 Some(Incoming::Cancelled) => return Err(WorkError::cancelled()),
                 Some(Incoming::ConnectionLost) => return Err(self.connection_lost()),

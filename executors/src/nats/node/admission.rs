@@ -19,13 +19,11 @@
 use async_nats::Message;
 use ythread::{CostModel, TaskRegistry};
 
-use super::subjects::{self, Subjects};
-use super::untrusted::NAME_LIMIT;
+use crate::nats::message::SIZE_HEADER;
+use crate::nats::subjects::{self, Subjects};
+use crate::nats::untrusted::NAME_LIMIT;
 use crate::untrusted::clean;
 use crate::wire::{self, WireError};
-
-/// The header in which a caller declares its job's size (`Task::size`), in decimal.
-pub(crate) const SIZE_HEADER: &str = "Ythread-Size";
 
 /// A job the node may run.
 pub(crate) struct Admitted {

@@ -31,14 +31,13 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 use ythread::{Executor, TaskRegistry};
 
-use super::NatsConfig;
 use super::admission::{self, Admitted};
-use super::connect;
 use super::drain::{self, EXIT_ABANDONED, StopSignals};
-pub(crate) use super::identity::this_node;
-use super::message;
-use super::status::NodeStatus;
-use super::subjects::Subjects;
+use crate::nats::config::NatsConfig;
+use crate::nats::connect;
+use crate::nats::message;
+use crate::nats::status::NodeStatus;
+use crate::nats::subjects::Subjects;
 use crate::wire::{self, WireError};
 
 /// Jobs predicted cheaper than this, at their size, on a node whose local strategy is
@@ -72,7 +71,7 @@ pub(crate) fn complain(who: &str, code: i32, why: &str) -> i32 {
 }
 
 /// Serves the tasks of `registry` from the broker `config` names, as the node `who`
-/// ([`this_node`]), through `local`; returns the exit status.
+/// ([`this_node`](super::identity::this_node)), through `local`; returns the exit status.
 pub(crate) fn serve(
     who: String,
     config: NatsConfig,
@@ -93,7 +92,7 @@ pub(crate) fn serve(
         capacity,
         inline,
         drain_bound: config.job_timeout(),
-        token: super::subjects::token(&who.replace(':', "_")),
+        token: crate::nats::subjects::token(&who.replace(':', "_")),
         id: who.clone(),
         registry: registry.clone(),
         executor,
