@@ -4,6 +4,7 @@
 
 mod builder;
 mod deadline;
+#[allow(unsafe_code)] // pidfd_open and poll, for deaths noticed while idle
 mod deaths;
 mod dispatch;
 mod events;

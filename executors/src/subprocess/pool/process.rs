@@ -31,6 +31,7 @@ use crate::subprocess::transport::payload::DIRECT_THRESHOLD;
 use crate::subprocess::transport::payload::{PayloadWriter, Refusal};
 use crate::subprocess::transport::protocol::{self, Regions};
 use crate::subprocess::transport::socket::SocketError;
+use crate::sys;
 use crate::wire::{self, Args, Placement, Reply};
 
 /// How long a worker that closed its end may take to finish exiting before it is killed.
@@ -135,7 +136,7 @@ impl WorkerProcess {
     ) -> Self {
         WorkerProcess {
             pid: child.id(),
-            cpu_clock: cpu_clock(child.id()),
+            cpu_clock: sys::cpu_clock(child.id()),
             child: Some(child),
             ended: None,
             result_copy: Vec::new(),
@@ -517,14 +518,9 @@ impl WorkerProcess {
     /// This worker's CPU time so far, if its clock can be read.
     fn cpu_time(&self) -> Option<Duration> {
         let clock = self.cpu_clock?;
-        let mut now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `clock_gettime` writes one `timespec` into `now`, a live local. The clock is
-        // this worker's, which is unreaped while it runs jobs, so it names no other process.
-        let read = unsafe { libc::clock_gettime(clock, &mut now) };
-        (read == 0).then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+        // The clock is this worker's, which is unreaped while it runs jobs, so it names no
+        // other process.
+        sys::clock_now(clock)
     }
 
     /// Reaps a worker found dead (killing it first if it is not) and says how it ended.
@@ -568,14 +564,6 @@ pub(super) fn stop_all(mut workers: Vec<WorkerProcess>, grace: Duration) {
     }
 }
 
-/// The CPU-time clock of process `pid`, an unreaped child of this process.
-fn cpu_clock(pid: u32) -> Option<libc::clockid_t> {
-    let mut clock: libc::clockid_t = 0;
-    // SAFETY: `clock_getcpuclockid` writes one clock id into `clock`, a live local.
-    let found = unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) };
-    (found == 0).then_some(clock)
-}
-
 /// Polls until `pid`, an unreaped child, has exited or `deadline` passes, without reaping it;
 /// returns whether it exited. Used only on the way out of a worker, so a few sleeps cost
 /// nothing; the first checks are close together because a worker that has closed its socket
@@ -583,21 +571,7 @@ fn cpu_clock(pid: u32) -> Option<libc::clockid_t> {
 fn exited_by(pid: u32, deadline: Instant) -> bool {
     let mut pause = Duration::from_micros(20);
     loop {
-        // SAFETY: an all-zero `siginfo_t` is a valid value for `waitid` to fill in.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `waitid` writes into `info`, a live local; WNOWAIT leaves the child
-        // unreaped, WNOHANG returns at once.
-        let result = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
-            )
-        };
-        // A failed `waitid` (no such child) has nothing to wait for either.
-        // SAFETY: `si_pid` is set by a successful `waitid` (0 while the child runs).
-        if result != 0 || unsafe { info.si_pid() } != 0 {
+        if sys::child_exited(pid) {
             return true;
         }
         if Instant::now() >= deadline {

@@ -5,11 +5,14 @@
 //! only `subprocess` can name, so they reach exactly as far as `pub(in crate::subprocess)`
 //! would.
 
+#[allow(unsafe_code)] // process_vm_readv/writev over memory this process owns
 pub(super) mod direct;
 pub(super) mod frame;
 pub(super) mod marker;
 pub(super) mod payload;
 pub(super) mod protocol;
 pub(super) mod receive;
+#[allow(unsafe_code)] // memfd regions mapped, sealed and inherited
 pub(super) mod shm;
+#[allow(unsafe_code)] // sendmsg/recvmsg on the worker's socket, descriptors closed
 pub(super) mod socket;

@@ -216,12 +216,15 @@ fn arguments<'a>(
                 "a byte string sent apart is listed as {len} bytes, but room was made for {asked}"
             )));
         }
+        #[allow(unsafe_code)] // the crate's one unsafe outside its system-call modules
         // SAFETY: `make_room` reserved a capacity of at least `asked` bytes for `bytes`, and
         // the parent wrote the first `asked` of them (process_vm_writev) before it
         // sent this job: it sends a job only after every copy of its byte strings reported its
         // full length, and the job lists them in the order of their `want`s, which is the order
         // of `room`. The parent is the side of the protocol the worker trusts.
-        unsafe { bytes.set_len(asked) };
+        unsafe {
+            bytes.set_len(asked)
+        };
         let at = usize::try_from(at).map_err(|_| failed("a gap past the end".to_owned()))?;
         apart.push(Apart { at, bytes });
     }

@@ -17,7 +17,6 @@ use ipc_channel::ipc::IpcSender;
 use ythread::TaskRegistry;
 
 use super::answer::Answerer;
-use crate::role;
 use crate::subprocess::transport::direct;
 use crate::subprocess::transport::frame::{self, FrameError, FrameReceiver, Side};
 use crate::subprocess::transport::marker::{MARKER_ENV, Marker};
@@ -25,6 +24,7 @@ use crate::subprocess::transport::protocol::{EXIT_NO_LIMIT, Hello, Regions, TRAN
 use crate::subprocess::transport::receive::Receiver;
 use crate::subprocess::transport::shm::Region;
 use crate::subprocess::transport::socket::{Socket, SocketError};
+use crate::{role, sys};
 
 /// Exit statuses of a worker that cannot serve; the parent reports them in its start error.
 /// (`crate::init` lists every exit status of the crate in one table.)
@@ -126,19 +126,7 @@ fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
 /// Asks the kernel to SIGKILL this process when its parent thread exits; returns whether the
 /// parent is still the process `parent` after that (see the module docs).
 fn die_with_parent(parent: u32) -> bool {
-    // SAFETY: `prctl(PR_SET_PDEATHSIG, sig)` reads its integer arguments only and changes a
-    // setting of the calling process; no memory is passed.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
-    }
-    // SAFETY: `getppid` has no preconditions and cannot fail.
-    let ppid = unsafe { libc::getppid() };
+    let ppid = sys::die_with_parent_thread();
     u32::try_from(ppid) == Ok(parent)
 }
 
@@ -150,18 +138,7 @@ fn die_with_parent(parent: u32) -> bool {
 /// mappings such as the payload region, so a cap on it fails tasks for memory they never used,
 /// and a big payload would eat the task's budget. A data limit is what the task allocates.
 fn limit_memory(bytes: u64) -> std::io::Result<()> {
-    let limit = libc::rlimit {
-        rlim_cur: bytes,
-        rlim_max: bytes,
-    };
-    // SAFETY: `setrlimit` reads the struct it is given, a valid initialised local that
-    // outlives the call, and changes a limit of the calling process only.
-    let result = unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    sys::limit_data(bytes)
 }
 
 fn complain(code: i32, why: &str) -> i32 {
