@@ -385,7 +385,10 @@ const INVALID: &[(&str, &str)] = &[
     ("rayon,", "not KEY=VALUE"),
     ("rayon,speed=3", "no option `speed`"),
     ("rayon,express=65", "from 0 (none) to 64"),
-    ("rayon,express=x", "is not a whole number of express threads"),
+    (
+        "rayon,express=x",
+        "is not a whole number of express threads",
+    ),
     ("rayon:2,timeout=1s", "no option `timeout`"),
     ("inline:2", "takes no count"),
     ("exclusive:1", "takes no count"),

@@ -96,7 +96,10 @@ fn release(
 #[test]
 fn a_short_job_queued_behind_long_ones_runs_first() {
     // No express thread: what is tested is the order of the line itself.
-    for (config, tag) in [("rayon:1,inline_below=off,express=0", 100), ("exclusive", 110)] {
+    for (config, tag) in [
+        ("rayon:1,inline_below=off,express=0", 100),
+        ("exclusive", 110),
+    ] {
         let executor = executor(config);
         teach(&executor, 2_000);
         teach(&executor, 1);

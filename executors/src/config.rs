@@ -23,15 +23,15 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use ythread::Executor;
 
-use crate::schedule::Scheduling;
-pub(crate) use crate::units::{parse_duration, write_duration};
-use crate::units::{parse_size, size_text, write_size};
-use crate::{CopyMode, Error, Exclusive, RayonPool, SubprocessPool, WorkerPriority};
+use crate::schedule::{Scheduling, parse_express};
+pub use crate::subprocess::SubprocessConfig;
+use crate::sys::default_parallelism;
+use crate::units::parse_count;
+use crate::{Error, Exclusive, RayonPool, SubprocessPool, exclusive, rayon_pool};
 
 /// The environment variable [`ExecutorConfig::from_env`] reads.
 pub const ENV_VAR: &str = "YTHREAD_EXECUTOR";
@@ -143,41 +143,6 @@ const NATS_DISABLED: &str = "the nats strategy is not built into this program; e
      `nats` feature of ythread-executors (ythread-executors = { version = \"0.1\", features = \
      [\"nats\"] })";
 
-/// Settings of the subprocess strategy.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SubprocessConfig {
-    /// Worker processes; `None` means one per core.
-    pub workers: Option<usize>,
-    /// Per-job deadline; a worker that passes it is killed and replaced.
-    pub timeout: Option<Duration>,
-    /// Replace a worker after it has run this many tasks.
-    pub recycle_after: Option<u64>,
-    /// How long a caller polls for the reply before blocking; `None` uses the pool's default.
-    pub spin: Option<Duration>,
-    /// Extra workers that take only work predicted short; `None` uses the pool's default (1).
-    pub express: Option<usize>,
-    /// CPU priority of the regular workers; `None`: idle while there are express workers (so
-    /// that short work preempts heavy work on the CPU too), unchanged without them.
-    pub nice: Option<WorkerPriority>,
-    /// Memory limit of each worker in bytes (its data segment: heap and private mappings);
-    /// `None`: no limit. A task that allocates past it fails its job, and the worker is
-    /// replaced.
-    pub memory: Option<u64>,
-    /// The largest argument or result of a job in bytes, encoded; `None`: the pool's default
-    /// ([`DEFAULT_MAX_PAYLOAD`](crate::subprocess::DEFAULT_MAX_PAYLOAD), 1 GiB).
-    pub max_payload: Option<u64>,
-    /// How large byte strings travel; `None`: [`CopyMode::Direct`], the default.
-    pub copy: Option<CopyMode>,
-    /// Order and inlining of the work.
-    pub scheduling: Scheduling,
-}
-
-/// The number of cores this process may use (at least 1).
-pub(crate) fn default_parallelism() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 impl ExecutorConfig {
     /// Reads [`ENV_VAR`]; unset or empty means [`ExecutorConfig::Inline`].
     ///
@@ -200,7 +165,7 @@ impl ExecutorConfig {
     /// # Errors
     /// [`ErrorKind::Start`](crate::ErrorKind::Start) if the strategy cannot start: threads or
     /// worker processes that do not come up, a handshake that fails, or the subprocess
-    /// strategy without [`init`](crate::init) at the start of `main`.
+    /// strategy without [`init`](crate::init()) at the start of `main`.
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a value written in code that the
     /// parser would refuse, such as `Rayon { threads: Some(0), .. }`.
     pub fn build(&self) -> Result<Executor, Error> {
@@ -253,7 +218,7 @@ impl ExecutorConfig {
             }
             #[cfg(feature = "nats")]
             ExecutorConfig::Nats(settings) => {
-                let registry = crate::subprocess::registry().ok_or_else(|| {
+                let registry = crate::role::registry().ok_or_else(|| {
                     Error::start(
                         "the nats strategy needs the task registry: call \
                          ythread_executors::init(registry) first in main",
@@ -357,19 +322,8 @@ fn parse(text: &str) -> Result<ExecutorConfig, String> {
                 ..SubprocessConfig::default()
             };
             for (key, value) in options {
-                match key {
-                    "timeout" => settings.timeout = Some(parse_timeout(value)?),
-                    "recycle" => {
-                        settings.recycle_after = Some(parse_count(value, "recycle")? as u64)
-                    }
-                    "spin" => settings.spin = Some(parse_duration(value)?),
-                    "express" => settings.express = Some(parse_express(value)?),
-                    "nice" => settings.nice = Some(WorkerPriority::parse(value)?),
-                    "memory" => settings.memory = Some(parse_memory(value)?),
-                    "max_payload" => settings.max_payload = Some(parse_max_payload(value)?),
-                    "copy" => settings.copy = Some(CopyMode::parse(value)?),
-                    _ if settings.scheduling.set(key, value)? => {}
-                    _ => return unknown(key),
+                if !settings.set(key, value)? {
+                    return unknown(key);
                 }
             }
             Ok(ExecutorConfig::Subprocess(settings))
@@ -387,24 +341,6 @@ fn first_repeated_key<'t>(options: &[(&'t str, &'t str)]) -> Option<&'t str> {
         .map(|(_, (key, _))| *key)
 }
 
-/// A job deadline: a duration, and not zero (which would fail every job).
-pub(crate) fn parse_timeout(text: &str) -> Result<Duration, String> {
-    match parse_duration(text)? {
-        d if d.is_zero() => Err(format!(
-            "timeout `{text}` would fail every job; give a positive duration like 2s"
-        )),
-        d => Ok(d),
-    }
-}
-
-fn parse_count(text: &str, what: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(0) => Err(format!("`{what}` needs a count of at least 1")),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("`{text}` is not a whole number for `{what}`")),
-    }
-}
-
 fn parse_nice(text: &str) -> Result<i32, String> {
     match text.parse::<i32>() {
         Ok(n) if (-20..=19).contains(&n) => Ok(n),
@@ -414,106 +350,18 @@ fn parse_nice(text: &str) -> Result<i32, String> {
     }
 }
 
-/// How many express threads or workers: any whole number, 0 for none.
-fn parse_express(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if n <= crate::schedule::MAX_EXPRESS => Ok(n),
-        _ => Err(format!(
-            "express `{text}` is not a whole number of express threads or workers from 0 \
-             (none) to {}",
-            crate::schedule::MAX_EXPRESS
-        )),
-    }
-}
-
-/// A worker memory limit: a size, and at least [`MIN_MEMORY`](crate::subprocess::MIN_MEMORY).
-fn parse_memory(text: &str) -> Result<u64, String> {
-    let min = crate::subprocess::MIN_MEMORY;
-    match parse_size(text).map_err(|why| format!("memory {why}"))? {
-        bytes if bytes < min => Err(format!(
-            "memory `{text}` is below {}MiB, too little for a worker to run; give at least \
-             {}MiB, like 512MiB",
-            min >> 20,
-            min >> 20
-        )),
-        bytes => Ok(bytes),
-    }
-}
-
-/// A payload limit: a size of at least [`MIN_MAX_PAYLOAD`](crate::subprocess::MIN_MAX_PAYLOAD).
-fn parse_max_payload(text: &str) -> Result<u64, String> {
-    let min = crate::subprocess::MIN_MAX_PAYLOAD;
-    match parse_size(text).map_err(|why| format!("max_payload {why}"))? {
-        bytes if bytes < min => Err(format!(
-            "max_payload `{text}` is below {}, which would fail almost every job; give a size \
-             like 1GiB",
-            size_text(min)
-        )),
-        bytes => Ok(bytes),
-    }
-}
-
 impl fmt::Display for ExecutorConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExecutorConfig::Inline => f.write_str("inline"),
-            ExecutorConfig::Exclusive { scheduling } => {
-                f.write_str("exclusive")?;
-                scheduling.write(f)
-            }
+            ExecutorConfig::Exclusive { scheduling } => exclusive::write_spec(f, scheduling),
             ExecutorConfig::Rayon {
                 threads,
                 nice,
                 express,
                 scheduling,
-            } => {
-                f.write_str("rayon")?;
-                if let Some(threads) = threads {
-                    write!(f, ":{threads}")?;
-                }
-                if let Some(nice) = nice {
-                    write!(f, ",nice={nice}")?;
-                }
-                if let Some(express) = express {
-                    write!(f, ",express={express}")?;
-                }
-                scheduling.write(f)
-            }
-            ExecutorConfig::Subprocess(s) => {
-                f.write_str("subprocess")?;
-                if let Some(workers) = s.workers {
-                    write!(f, ":{workers}")?;
-                }
-                if let Some(timeout) = s.timeout {
-                    f.write_str(",timeout=")?;
-                    write_duration(f, timeout)?;
-                }
-                if let Some(recycle) = s.recycle_after {
-                    write!(f, ",recycle={recycle}")?;
-                }
-                if let Some(spin) = s.spin {
-                    f.write_str(",spin=")?;
-                    write_duration(f, spin)?;
-                }
-                if let Some(express) = s.express {
-                    write!(f, ",express={express}")?;
-                }
-                if let Some(nice) = s.nice {
-                    write!(f, ",nice={nice}")?;
-                }
-                if let Some(memory) = s.memory {
-                    f.write_str(",memory=")?;
-                    write_size(f, memory)?;
-                }
-                if let Some(max) = s.max_payload {
-                    f.write_str(",max_payload=")?;
-                    write_size(f, max)?;
-                }
-                if let Some(copy) = s.copy {
-                    write!(f, ",copy={copy}")?;
-                }
-                s.scheduling.write(f)
-            }
+            } => rayon_pool::write_spec(f, *threads, *nice, *express, scheduling),
+            ExecutorConfig::Subprocess(settings) => settings.write_spec(f),
             #[cfg(feature = "nats")]
             ExecutorConfig::Nats(settings) => settings.fmt(f),
         }

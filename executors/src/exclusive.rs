@@ -20,11 +20,11 @@
 //! the turn, and waiting for it again would deadlock its thread.
 
 use std::cell::Cell;
+use std::fmt;
 use std::sync::LazyLock;
 
 use ythread::{CpuApply, Metrics, Work};
 
-use crate::config::ExecutorConfig;
 use crate::schedule::{InlineBelow, Line, Scheduler, Scheduling};
 
 /// The one turn of the process.
@@ -104,13 +104,19 @@ impl CpuApply for Exclusive {
     }
 
     fn describe(&self) -> String {
-        ExecutorConfig::Exclusive {
-            scheduling: self.scheduling,
-        }
-        .to_string()
+        fmt::from_fn(|f| write_spec(f, &self.scheduling)).to_string()
     }
 
     fn metrics(&self) -> Metrics {
         self.scheduler.metrics(self.describe(), LINE.waiting())
     }
+}
+
+/// Writes the strategy's configuration form, `exclusive[,SCHEDULING]`: what
+/// [`describe`](CpuApply::describe) returns, and what
+/// [`ExecutorConfig`](crate::ExecutorConfig) writes for it. The strategy keeps its own form so
+/// that printing itself needs no import of the configuration that picks it.
+pub(crate) fn write_spec(f: &mut fmt::Formatter<'_>, scheduling: &Scheduling) -> fmt::Result {
+    f.write_str("exclusive")?;
+    scheduling.write(f)
 }

@@ -27,7 +27,7 @@
 //! assert_eq!(handle.join().unwrap().unwrap(), 144);
 //! ```
 //!
-//! Programs that may use the subprocess or nats strategies call [`init`] first thing in `main`.
+//! Programs that may use the subprocess or nats strategies call [`init()`] first thing in `main`.
 //!
 //! # Feature flags
 //!
@@ -53,6 +53,9 @@
 //! same convention holds for [`ythread::Error`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Unsafe code lives in the modules that say `#[allow(unsafe_code)]` where they are declared
+// (system calls behind safe signatures), and nowhere else; every block argues its SAFETY.
+#![deny(unsafe_code)]
 
 // Linux only: said at once, rather than as many errors from the system calls below.
 #[cfg(not(target_os = "linux"))]
@@ -64,26 +67,32 @@ compile_error!(
 pub mod config;
 mod error;
 pub mod exclusive;
+mod init;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
 mod portable;
 mod priority;
 pub mod rayon_pool;
+mod role;
 pub mod schedule;
 pub mod subprocess;
+#[allow(unsafe_code)]
+mod sys;
 mod units;
 mod untrusted;
+mod wire;
 
 pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
 pub use error::{Error, ErrorKind};
 pub use exclusive::Exclusive;
+pub use init::{WORKER_ENV, init};
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub use nats::{NatsConfig, NatsExecutor};
 pub use priority::WorkerPriority;
 pub use rayon_pool::{RayonBuilder, RayonPool};
-pub use subprocess::{CopyMode, PoolStatus, SubprocessBuilder, SubprocessPool, WORKER_ENV, init};
+pub use subprocess::{CopyMode, PoolStatus, SubprocessBuilder, SubprocessPool};
 pub use units::parse_duration;
 
 /// The example of the crate's README, run as a doctest so that it stays true.

@@ -6,21 +6,7 @@
 //! Failure (a lower value than allowed without privileges) leaves the priority as it was: a
 //! slower pool is better than none.
 
-/// The calling thread's id, as `setpriority` and `sched_setscheduler` take it.
-fn own_tid() -> u32 {
-    // SAFETY: `gettid` has no preconditions and cannot fail.
-    let tid = unsafe { libc::gettid() };
-    tid as u32
-}
-
-/// Sets the nice value of the thread `id` (a process id names its main thread).
-pub(crate) fn set_nice(id: u32, nice: i32) {
-    // SAFETY: `setpriority` reads only its integer arguments; a thread or process id is a
-    // valid `PRIO_PROCESS` target on Linux. The result is ignored on purpose (module docs).
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, id as libc::id_t, nice);
-    }
-}
+use crate::sys::{gettid, set_idle, set_nice};
 
 /// The CPU priority of a subprocess pool's regular workers: `nice=idle` or `nice=N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,7 +51,7 @@ impl WorkerPriority {
 
     /// Gives the calling thread this priority.
     pub(crate) fn apply_to_this_thread(self) {
-        self.apply(own_tid());
+        self.apply(gettid());
     }
 }
 
@@ -75,16 +61,5 @@ impl std::fmt::Display for WorkerPriority {
             WorkerPriority::Idle => f.write_str("idle"),
             WorkerPriority::Nice(nice) => write!(f, "{nice}"),
         }
-    }
-}
-
-/// Puts the thread `id` in the idle scheduling class. Allowed without privileges for threads
-/// of the same user; failure leaves the priority as it was (module docs).
-fn set_idle(id: u32) {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid `sched_param` that outlives the call, which only reads it;
-    // the other arguments are integers. The result is ignored on purpose (module docs).
-    unsafe {
-        libc::sched_setscheduler(id as libc::pid_t, libc::SCHED_IDLE, &param);
     }
 }

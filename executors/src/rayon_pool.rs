@@ -27,10 +27,11 @@
 //! so never inlined, and never express). A panic in the work is caught on the pool thread and
 //! comes back as an error at the yield point.
 
+use std::fmt;
+
 use ythread::{CpuApply, Metrics, Work};
 
 use crate::Error;
-use crate::config::ExecutorConfig;
 use crate::priority::WorkerPriority;
 use crate::schedule::{InlineBelow, Lane, Line, MAX_EXPRESS, Scheduler, Scheduling};
 
@@ -120,7 +121,7 @@ impl RayonBuilder {
                 "{express} express threads are more than {MAX_EXPRESS}; give 0 to {MAX_EXPRESS}"
             )));
         }
-        let threads = threads.unwrap_or_else(crate::config::default_parallelism);
+        let threads = threads.unwrap_or_else(crate::sys::default_parallelism);
         let express_threads = express.unwrap_or(DEFAULT_EXPRESS_THREADS);
         let priority = match (nice, express_threads) {
             (Some(nice), _) => Some(WorkerPriority::Nice(nice)),
@@ -255,16 +256,43 @@ impl CpuApply for RayonPool {
     }
 
     fn describe(&self) -> String {
-        ExecutorConfig::Rayon {
-            threads: Some(self.threads),
-            nice: self.nice,
-            express: self.express,
-            scheduling: self.scheduling,
-        }
-        .to_string()
+        let write = |f: &mut fmt::Formatter<'_>| {
+            write_spec(
+                f,
+                Some(self.threads),
+                self.nice,
+                self.express,
+                &self.scheduling,
+            )
+        };
+        fmt::from_fn(write).to_string()
     }
 
     fn metrics(&self) -> Metrics {
         self.scheduler.metrics(self.describe(), self.line.waiting())
     }
+}
+
+/// Writes the strategy's configuration form,
+/// `rayon[:THREADS][,nice=N][,express=N][,SCHEDULING]`, with the options given only: what
+/// [`describe`](CpuApply::describe) returns (threads resolved), and what
+/// [`ExecutorConfig`](crate::ExecutorConfig) writes for it (threads as configured).
+pub(crate) fn write_spec(
+    f: &mut fmt::Formatter<'_>,
+    threads: Option<usize>,
+    nice: Option<i32>,
+    express: Option<usize>,
+    scheduling: &Scheduling,
+) -> fmt::Result {
+    f.write_str("rayon")?;
+    if let Some(threads) = threads {
+        write!(f, ":{threads}")?;
+    }
+    if let Some(nice) = nice {
+        write!(f, ",nice={nice}")?;
+    }
+    if let Some(express) = express {
+        write!(f, ",express={express}")?;
+    }
+    scheduling.write(f)
 }

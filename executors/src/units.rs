@@ -120,3 +120,22 @@ pub(crate) fn write_duration(f: &mut fmt::Formatter<'_>, d: Duration) -> fmt::Re
         None => write!(f, "{nanos}ns"),
     }
 }
+
+/// A job deadline: a duration, and not zero (which would fail every job).
+pub(crate) fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err(format!(
+            "timeout `{text}` would fail every job; give a positive duration like 2s"
+        )),
+        d => Ok(d),
+    }
+}
+
+/// A count of at least 1 for the option or strategy `what` (`recycle`, `rayon`, ...).
+pub(crate) fn parse_count(text: &str, what: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err(format!("`{what}` needs a count of at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number for `{what}`")),
+    }
+}

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::{parse_timeout, write_duration};
+use crate::units::{parse_timeout, write_duration};
 
 /// The subject prefix unless configured.
 pub const DEFAULT_SUBJECT: &str = "ythread";

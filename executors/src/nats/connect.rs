@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_nats::{Client, ConnectOptions};
 use tokio::runtime::Runtime;
 
-use super::NatsConfig;
+use super::config::NatsConfig;
 use crate::Error;
 
 /// How long connecting may take before a caller's build or a node's start fails.

@@ -20,10 +20,14 @@
 //! the reply it announces.
 
 use super::untrusted;
-use crate::subprocess::protocol::{self, BadReply, Reply};
+use crate::wire::{self, BadReply, Reply};
 
 const TAKEN: u8 = 0x10;
 const BUSY: u8 = 0x11;
+
+/// The header in which a caller declares its job's size (`Task::size`), in decimal; the
+/// node's admission reads it.
+pub(crate) const SIZE_HEADER: &str = "Ythread-Size";
 
 /// One message from a node, decoded; a node's name is cleaned for messages (see
 /// `untrusted.rs`).
@@ -58,7 +62,7 @@ pub(crate) fn read(body: &[u8]) -> Result<FromNode<'_>, BadReply> {
     match body.split_first() {
         Some((&TAKEN, rest)) => Ok(FromNode::Taken(untrusted::node_name(rest))),
         Some((&BUSY, rest)) => Ok(FromNode::Busy(untrusted::node_name(rest))),
-        _ => protocol::read_reply(body).map(FromNode::Reply),
+        _ => wire::read_reply(body).map(FromNode::Reply),
     }
 }
 
@@ -72,7 +76,7 @@ mod tests {
         assert!(matches!(read(&busy("h:2")), Ok(FromNode::Busy(n)) if n == "h:2"));
         assert!(matches!(read(b"\x10h\n\x1b[1m"), Ok(FromNode::Taken(n)) if n == "h\\n\\u{1b}[1m"));
         let mut reply = Vec::new();
-        protocol::write_reply(&[0xff], &mut reply, |_, _, _| Ok(()));
+        wire::write_reply(&[0xff], &mut reply, |_, _, _| Ok(()));
         assert!(matches!(
             read(&reply),
             Ok(FromNode::Reply(Reply::Failed(_)))

@@ -15,7 +15,7 @@
 //! subject token cannot hold replaced by `_`; the job body carries the exact name, so two
 //! names that map to one token still run the right task.
 
-use crate::subprocess::protocol::PROTOCOL_VERSION;
+use crate::wire::PROTOCOL_VERSION;
 
 /// The subjects of one registry under one prefix.
 #[derive(Clone, Debug)]

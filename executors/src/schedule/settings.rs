@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::scheduler::MAX_EXPRESS;
+
 /// In what order waiting work gets its turn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -54,7 +56,7 @@ impl InlineBelow {
         match text {
             "off" => Ok(InlineBelow::Off),
             "auto" => Ok(InlineBelow::Auto),
-            duration => crate::config::parse_duration(duration)
+            duration => crate::units::parse_duration(duration)
                 .map(InlineBelow::Below)
                 .map_err(|_| {
                     format!(
@@ -70,7 +72,7 @@ impl fmt::Display for InlineBelow {
         match self {
             InlineBelow::Off => f.write_str("off"),
             InlineBelow::Auto => f.write_str("auto"),
-            InlineBelow::Below(d) => crate::config::write_duration(f, *d),
+            InlineBelow::Below(d) => crate::units::write_duration(f, *d),
         }
     }
 }
@@ -126,5 +128,17 @@ impl Scheduling {
             write!(f, ",inline_below={inline_below}")?;
         }
         Ok(())
+    }
+}
+
+/// How many express threads or workers (`express=N`): a whole number up to [`MAX_EXPRESS`], 0
+/// for none.
+pub(crate) fn parse_express(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n <= MAX_EXPRESS => Ok(n),
+        _ => Err(format!(
+            "express `{text}` is not a whole number of express threads or workers from 0 \
+             (none) to {MAX_EXPRESS}"
+        )),
     }
 }

@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 
 use ythread::{Apart, Encoded, Error as WorkError, TaskRegistry};
 
-use super::direct;
-use super::frame::{self, Wire};
-use super::payload::{Gap, PayloadWriter, Refusal, SendApart};
-use super::protocol::{self, Args, Job, Regions, WireError};
-use super::shm::Region;
+use crate::subprocess::transport::direct;
+use crate::subprocess::transport::frame::{self, Wire};
+use crate::subprocess::transport::payload::{PayloadWriter, Refusal, SendApart};
+use crate::subprocess::transport::protocol::{self, Regions};
+use crate::subprocess::transport::shm::Region;
+use crate::wire::{self, Args, Gap, Job, WireError};
 
 /// A worker's state between messages.
 pub(super) struct Answerer {
@@ -125,9 +126,9 @@ impl Answerer {
         wire: &mut Wire,
     ) {
         frame::start(out);
-        let tag = protocol::start_reply(out);
+        let tag = wire::start_reply(out);
         let began = Instant::now();
-        let job = protocol::read_job(body);
+        let job = wire::read_job(body);
         let room = std::mem::take(&mut self.room);
         let mut offer = Offer {
             wire,
@@ -156,14 +157,14 @@ impl Answerer {
             )),
             (Ok(()), Ok((placement, gaps))) => {
                 let ran = began.elapsed().saturating_sub(offer.waited);
-                protocol::finish_reply(out, tag, ran, placement, &gaps);
+                wire::finish_reply(out, tag, ran, placement, &gaps);
                 Ok(())
             }
             (Err(error), Ok(_)) => Err(error),
         };
         if let Err(error) = outcome {
             out.truncate(tag);
-            protocol::write_error(&WireError::from_error(&error), out);
+            wire::write_error(&WireError::from_error(&error), out);
         }
         frame::seal(out);
     }
@@ -217,12 +218,15 @@ fn arguments<'a>(
                 "a byte string sent apart is listed as {len} bytes, but room was made for {asked}"
             )));
         }
+        #[allow(unsafe_code)] // the crate's one unsafe outside its system-call modules
         // SAFETY: `make_room` reserved a capacity of at least `asked` bytes for `bytes`, and
         // the parent wrote the first `asked` of them (process_vm_writev) before it
         // sent this job: it sends a job only after every copy of its byte strings reported its
         // full length, and the job lists them in the order of their `want`s, which is the order
         // of `room`. The parent is the side of the protocol the worker trusts.
-        unsafe { bytes.set_len(asked) };
+        unsafe {
+            bytes.set_len(asked)
+        };
         let at = usize::try_from(at).map_err(|_| failed("a gap past the end".to_owned()))?;
         apart.push(Apart { at, bytes });
     }
@@ -268,10 +272,10 @@ mod tests {
     use ythread::ErrorKind;
 
     use super::*;
-    use crate::subprocess::frame::{FrameReceiver, Side};
-    use crate::subprocess::protocol::Reply;
-    use crate::subprocess::receive::Receiver;
-    use crate::subprocess::socket::Socket;
+    use crate::subprocess::transport::frame::{FrameReceiver, Side};
+    use crate::subprocess::transport::receive::Receiver;
+    use crate::subprocess::transport::socket::Socket;
+    use crate::wire::Reply;
 
     ythread::task!(
         fn add(a: u32, b: u32) -> u32 {
@@ -337,7 +341,7 @@ mod tests {
             result: Args::Inline(result),
             ran,
             ..
-        }) = protocol::read_reply(worker.job(&registry, <add as ythread::Task>::NAME, &args))
+        }) = wire::read_reply(worker.job(&registry, <add as ythread::Task>::NAME, &args))
         else {
             panic!("expected a result")
         };
@@ -346,7 +350,7 @@ mod tests {
 
         let args = postcard::to_stdvec(&7u8).unwrap();
         let reply = worker.job(&registry, <boom as ythread::Task>::NAME, &args);
-        let Ok(Reply::Failed(wire)) = protocol::read_reply(reply) else {
+        let Ok(Reply::Failed(wire)) = wire::read_reply(reply) else {
             panic!("expected a failure")
         };
         let error = wire.into_error("boom", 9);
@@ -366,7 +370,7 @@ mod tests {
             result: Args::Shared(len),
             gaps,
             ..
-        }) = protocol::read_reply(reply)
+        }) = wire::read_reply(reply)
         else {
             panic!("expected a shared result")
         };
@@ -378,7 +382,7 @@ mod tests {
         // Over the payload limit: a codec error naming it, from the worker.
         let mut worker = Worker::new(1000);
         let reply = worker.job(&registry, <zeros as ythread::Task>::NAME, &args);
-        let Ok(Reply::Failed(wire)) = protocol::read_reply(reply) else {
+        let Ok(Reply::Failed(wire)) = wire::read_reply(reply) else {
             panic!("expected a failure")
         };
         let error = wire.into_error("zeros", 3);
@@ -424,7 +428,7 @@ mod tests {
         let registry = TaskRegistry::new();
         let mut worker = Worker::new(usize::MAX);
         let reply = worker.job(&registry, "nope", &[]);
-        let Ok(Reply::Failed(wire)) = protocol::read_reply(reply) else {
+        let Ok(Reply::Failed(wire)) = wire::read_reply(reply) else {
             panic!("expected a failure")
         };
         let error = wire.into_error("nope", 1);
@@ -435,7 +439,7 @@ mod tests {
             .message(&registry, &[protocol::TO_WORKER_JOB, 0xff])
             .unwrap();
         assert!(matches!(
-            protocol::read_reply(garbage),
+            wire::read_reply(garbage),
             Ok(Reply::Failed(WireError::Codec(_)))
         ));
     }

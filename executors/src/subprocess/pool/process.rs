@@ -23,12 +23,16 @@ use std::time::{Duration, Instant};
 use ythread::{Error as WorkError, Termination, Work};
 
 use super::deadline::{self, Fired, Watch};
-use super::direct::{self, DIRECT_THRESHOLD};
-use super::frame::{self, FrameError, FrameReceiver};
-use super::payload::{PayloadWriter, Placement, Refusal};
-use super::protocol::{self, Args, Regions, Reply};
-use super::socket::SocketError;
-use super::supervisor::EVENTS;
+use super::events::EVENTS;
+use super::job::{ArgsToWorker, JobStart};
+use crate::subprocess::transport::direct;
+use crate::subprocess::transport::frame::{self, FrameError, FrameReceiver};
+use crate::subprocess::transport::payload::DIRECT_THRESHOLD;
+use crate::subprocess::transport::payload::{PayloadWriter, Refusal};
+use crate::subprocess::transport::protocol::{self, Regions};
+use crate::subprocess::transport::socket::SocketError;
+use crate::sys;
+use crate::wire::{self, Args, Placement, Reply};
 
 /// How long a worker that closed its end may take to finish exiting before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -93,29 +97,6 @@ pub(super) enum After {
     Undelivered(WorkError),
 }
 
-/// Arms a worker's watch once, when the job starts to involve the worker: at its first
-/// direct copy, or when its frame is sent. Serialising the arguments before that counts
-/// neither against the deadline nor for a cancel's kill.
-pub(super) struct JobStart<'w> {
-    watch: &'w Watch,
-    timeout: Option<Duration>,
-    armed: bool,
-}
-
-impl JobStart<'_> {
-    /// Arms the watch unless it is armed already; false if the job's handler was cancelled
-    /// first, and the job must not start.
-    pub(super) fn arm(&mut self) -> bool {
-        if !self.armed {
-            let deadline = self
-                .timeout
-                .and_then(|limit| Instant::now().checked_add(limit));
-            self.armed = self.watch.arm(deadline);
-        }
-        self.armed
-    }
-}
-
 /// A running worker process and the parent's ends of its channels.
 pub(super) struct WorkerProcess {
     pid: u32,
@@ -155,7 +136,7 @@ impl WorkerProcess {
     ) -> Self {
         WorkerProcess {
             pid: child.id(),
-            cpu_clock: cpu_clock(child.id()),
+            cpu_clock: sys::cpu_clock(child.id()),
             child: Some(child),
             ended: None,
             result_copy: Vec::new(),
@@ -264,7 +245,7 @@ impl WorkerProcess {
             timeout: limits.timeout,
             armed: false,
         };
-        let mut to_worker = direct::ArgsToWorker {
+        let mut to_worker = ArgsToWorker {
             pid: self.pid,
             open: self.open,
             link: &mut self.link,
@@ -316,7 +297,7 @@ impl WorkerProcess {
             work.fail(WorkError::cancelled());
             return Err(Received::Refused);
         }
-        protocol::place_args(&mut self.frame, tag, placement, &gaps, self.direct);
+        wire::place_args(&mut self.frame, tag, placement, &gaps, self.direct);
         frame::seal(&mut self.frame);
         let sent = match self.open {
             true => self.link.wire().send(&mut self.frame),
@@ -409,7 +390,7 @@ impl WorkerProcess {
                 return Received::Hangup;
             }
         }
-        match protocol::read_reply(self.link.last()) {
+        match wire::read_reply(self.link.last()) {
             Ok(Reply::Done { result, ran, gaps }) => {
                 let result = match result {
                     Args::Inline(result) => result,
@@ -541,14 +522,9 @@ impl WorkerProcess {
     /// This worker's CPU time so far, if its clock can be read.
     fn cpu_time(&self) -> Option<Duration> {
         let clock = self.cpu_clock?;
-        let mut now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `clock_gettime` writes one `timespec` into `now`, a live local. The clock is
-        // this worker's, which is unreaped while it runs jobs, so it names no other process.
-        let read = unsafe { libc::clock_gettime(clock, &mut now) };
-        (read == 0).then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+        // The clock is this worker's, which is unreaped while it runs jobs, so it names no
+        // other process.
+        sys::clock_now(clock)
     }
 
     /// Reaps a worker found dead (killing it first if it is not) and says how it ended.
@@ -592,14 +568,6 @@ pub(super) fn stop_all(mut workers: Vec<WorkerProcess>, grace: Duration) {
     }
 }
 
-/// The CPU-time clock of process `pid`, an unreaped child of this process.
-fn cpu_clock(pid: u32) -> Option<libc::clockid_t> {
-    let mut clock: libc::clockid_t = 0;
-    // SAFETY: `clock_getcpuclockid` writes one clock id into `clock`, a live local.
-    let found = unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) };
-    (found == 0).then_some(clock)
-}
-
 /// Polls until `pid`, an unreaped child, has exited or `deadline` passes, without reaping it;
 /// returns whether it exited. Used only on the way out of a worker, so a few sleeps cost
 /// nothing; the first checks are close together because a worker that has closed its socket
@@ -607,21 +575,7 @@ fn cpu_clock(pid: u32) -> Option<libc::clockid_t> {
 fn exited_by(pid: u32, deadline: Instant) -> bool {
     let mut pause = Duration::from_micros(20);
     loop {
-        // SAFETY: an all-zero `siginfo_t` is a valid value for `waitid` to fill in.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `waitid` writes into `info`, a live local; WNOWAIT leaves the child
-        // unreaped, WNOHANG returns at once.
-        let result = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
-            )
-        };
-        // A failed `waitid` (no such child) has nothing to wait for either.
-        // SAFETY: `si_pid` is set by a successful `waitid` (0 while the child runs).
-        if result != 0 || unsafe { info.si_pid() } != 0 {
+        if sys::child_exited(pid) {
             return true;
         }
         if Instant::now() >= deadline {

@@ -39,7 +39,7 @@ use memmap2::{MmapMut, MmapOptions};
 const MIN_GROWTH: usize = 1 << 20;
 
 /// How much of a region keeps its pages between jobs.
-pub(super) const KEPT: usize = 64 << 20;
+pub(crate) const KEPT: usize = 64 << 20;
 
 /// How much of a region to map (and grow the file to) for a payload of `len` bytes: the next
 /// power of two, at least [`MIN_GROWTH`].
@@ -50,7 +50,7 @@ fn growth(len: usize) -> usize {
 }
 
 /// One shared-memory region and this process's mapping of it.
-pub(super) struct Region {
+pub(crate) struct Region {
     file: File,
     /// `None` until the first payload: a worker that never sees a large one maps nothing.
     map: Option<MmapMut>,
@@ -62,7 +62,7 @@ pub(super) struct Region {
 
 impl Region {
     /// Parent: a new, empty region, sealed against shrinking.
-    pub(super) fn create(name: &str) -> io::Result<Region> {
+    pub(crate) fn create(name: &str) -> io::Result<Region> {
         let memfd = MemfdOptions::new()
             .allow_sealing(true)
             .close_on_exec(true)
@@ -83,7 +83,7 @@ impl Region {
 
     /// Worker: adopts the region the parent left at descriptor `fd`, after checking that it is
     /// a memfd sealed against shrinking (anything else could fault under the mapping).
-    pub(super) fn adopt(fd: RawFd) -> io::Result<Region> {
+    pub(crate) fn adopt(fd: RawFd) -> io::Result<Region> {
         // SAFETY: `fcntl(F_GETFD)` only asks whether `fd` is open; it touches no memory.
         if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
             return Err(io::Error::other(format!("descriptor {fd} is not open")));
@@ -112,12 +112,12 @@ impl Region {
     }
 
     /// The region's descriptor number in this process.
-    pub(super) fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         self.file.as_raw_fd()
     }
 
     /// Writer: room for at least `len` bytes, growing the file and the mapping if needed.
-    pub(super) fn reserve(&mut self, len: usize) -> io::Result<&mut [u8]> {
+    pub(crate) fn reserve(&mut self, len: usize) -> io::Result<&mut [u8]> {
         if self.map.as_ref().is_none_or(|map| map.len() < len) {
             let grown = growth(len);
             if self.file_size()? < grown {
@@ -131,7 +131,7 @@ impl Region {
     }
 
     /// Reader: the first `len` bytes, as the other side wrote them.
-    pub(super) fn read(&mut self, len: usize) -> io::Result<&[u8]> {
+    pub(crate) fn read(&mut self, len: usize) -> io::Result<&[u8]> {
         self.map_for_reading(len)?;
         let map = self.map.as_ref().expect("mapped above");
         Ok(&map[..len])
@@ -141,7 +141,7 @@ impl Region {
     /// them is looked at. The worker can still write the region while the parent reads it, so
     /// the parent decodes only bytes it owns: a value checked once (a string's UTF-8) cannot
     /// change under it afterwards.
-    pub(super) fn copy_out(&mut self, len: usize, into: &mut Vec<u8>) -> io::Result<()> {
+    pub(crate) fn copy_out(&mut self, len: usize, into: &mut Vec<u8>) -> io::Result<()> {
         self.map_for_reading(len)?;
         let map = self.map.as_ref().expect("mapped above");
         into.clear();
@@ -179,7 +179,7 @@ impl Region {
     /// Ends a job: gives the pages past [`KEPT`] back to the system if earlier jobs used them
     /// and this one did not. The file keeps its size, so every mapping of it stays valid (the
     /// hole reads as zeros).
-    pub(super) fn trim(&mut self) {
+    pub(crate) fn trim(&mut self) {
         let big = std::mem::take(&mut self.used) > KEPT;
         if big || !self.holding {
             self.holding |= big;
@@ -224,7 +224,7 @@ impl Region {
 /// Lets the process that `command` starts inherit descriptor `fd` (a region's, or the worker's
 /// end of its socket) under its own number (the parent's copy stays close-on-exec, so no other
 /// child gets it).
-pub(super) fn inherit(command: &mut Command, fd: RawFd) {
+pub(crate) fn inherit(command: &mut Command, fd: RawFd) {
     // SAFETY: the closure runs in the child between fork and exec, where only
     // async-signal-safe calls are allowed: it makes one `fcntl` call on a descriptor the child
     // inherited from the parent, allocating nothing and taking no lock.

@@ -1,4 +1,4 @@
-//! The worker side: [`init`] and the loop that serves jobs.
+//! The worker side: the loop that serves jobs, entered from [`init`](crate::init()).
 //!
 //! A worker is the program itself, started again with [`MARKER_ENV`] set. `init` sees the
 //! marker and never returns: it ties the process's life to its parent, connects back, sends
@@ -12,117 +12,45 @@
 //! - End-of-file on the socket: the parent holds the only other end, so an idle worker wakes up
 //!   and exits as soon as the parent is gone, for any reason.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use ipc_channel::IpcError;
 use ipc_channel::ipc::IpcSender;
-use parking_lot::Mutex;
 use ythread::TaskRegistry;
 
 use super::answer::Answerer;
-use super::direct;
-use super::frame::{self, FrameError, FrameReceiver, Side};
-use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, Regions, TRANSPORT_VERSION};
-use super::receive::Receiver;
-use super::shm::Region;
-use super::socket::{Socket, SocketError};
-
-/// The registry given to [`init`] in this process, the default for pools built here.
-static REGISTRY: Mutex<Option<TaskRegistry>> = Mutex::new(None);
-
-/// Whether this process is serving as a worker (set before the first job).
-static SERVING: AtomicBool = AtomicBool::new(false);
+use crate::subprocess::transport::direct;
+use crate::subprocess::transport::frame::{self, FrameError, FrameReceiver, Side};
+use crate::subprocess::transport::marker::{MARKER_ENV, Marker};
+use crate::subprocess::transport::protocol::{EXIT_NO_LIMIT, Hello, Regions, TRANSPORT_VERSION};
+use crate::subprocess::transport::receive::Receiver;
+use crate::subprocess::transport::shm::Region;
+use crate::subprocess::transport::socket::{Socket, SocketError};
+use crate::{role, sys};
 
 /// Exit statuses of a worker that cannot serve; the parent reports them in its start error.
+/// (`crate::init` lists every exit status of the crate in one table.)
 const EXIT_BAD_MARKER: i32 = 90;
 const EXIT_ORPHANED: i32 = 91;
 const EXIT_NO_CHANNEL: i32 = 92;
 
-/// Exit status of a program asked to be a worker node without the `nats` feature.
-#[cfg(not(feature = "nats"))]
-const EXIT_NO_NATS: i32 = 95;
-
-/// The environment variable that makes [`init`] serve as a worker node of the `nats`
-/// strategy: `YTHREAD_WORKER=nats://HOST:PORT[,subject=PREFIX]`.
-pub const WORKER_ENV: &str = "YTHREAD_WORKER";
-
 /// Reply buffers above this size are not kept between jobs.
 const KEPT_BUFFER: usize = 4 << 20;
 
-/// Call first in `main`. In a worker process it serves tasks from `registry` and never
-/// returns; in any other process it records `registry` as the default for subprocess pools
-/// and returns at once.
-///
-/// With [`WORKER_ENV`] set (`YTHREAD_WORKER=nats://HOST:PORT`), the process is a worker node
-/// of the `nats` strategy instead: it serves `registry`'s tasks from that broker through its
-/// own local strategy (`YTHREAD_EXECUTOR`) until SIGTERM, then drains and exits 0, without
-/// returning.
-///
-/// Workers are this program started again, so everything `main` does before `init` also runs
-/// in every worker: keep it to nothing, or to what workers need too (logging set-up).
-///
-/// ```no_run
-/// ythread::task!(fn square(x: u64) -> u64 { x * x });
-///
-/// fn main() {
-///     ythread_executors::init(ythread::TaskRegistry::new().with(square));
-///     // ... only the parent gets here ...
-/// }
-/// ```
-pub fn init(registry: TaskRegistry) {
-    *REGISTRY.lock() = Some(registry.clone());
-    let Some(value) = std::env::var_os(MARKER_ENV) else {
-        if let Some(node) = std::env::var_os(WORKER_ENV) {
-            std::process::exit(serve_node(&node.to_string_lossy(), &registry));
-        }
-        return;
-    };
-    let code = match value.to_str().map(Marker::decode) {
-        Some(Ok(marker)) => serve(&marker, &registry),
+/// Serves as a subprocess worker if this process was started as one (its environment has
+/// [`MARKER_ENV`]); returns the exit status then, or `None` in any other process.
+pub(crate) fn serve_if_worker(registry: &TaskRegistry) -> Option<i32> {
+    let value = std::env::var_os(MARKER_ENV)?;
+    Some(match value.to_str().map(Marker::decode) {
+        Some(Ok(marker)) => serve(&marker, registry),
         Some(Err(why)) => complain(EXIT_BAD_MARKER, &why),
         None => complain(
             EXIT_BAD_MARKER,
             &format!("{MARKER_ENV} is not valid unicode"),
         ),
-    };
-    std::process::exit(code)
-}
-
-#[cfg(feature = "nats")]
-fn serve_node(value: &str, registry: &TaskRegistry) -> i32 {
-    crate::nats::node::serve(value, registry)
-}
-
-#[cfg(not(feature = "nats"))]
-fn serve_node(_value: &str, _registry: &TaskRegistry) -> i32 {
-    complain(
-        EXIT_NO_NATS,
-        &format!(
-            "{WORKER_ENV} is set, but this program was built without the `nats` feature of \
-             ythread-executors; rebuild with it, or unset {WORKER_ENV}"
-        ),
-    )
-}
-
-/// The registry given to [`init`] in this process, if any.
-pub(crate) fn registry() -> Option<TaskRegistry> {
-    REGISTRY.lock().clone()
-}
-
-/// Whether [`init`] ran in this process.
-pub(super) fn init_called() -> bool {
-    REGISTRY.lock().is_some()
-}
-
-/// Whether this process was started as a worker but is not serving: its `main` did not call
-/// [`init`] first. Such a process must not start pools of its own (they would start more
-/// such processes, without end).
-pub(super) fn is_stray_worker() -> bool {
-    std::env::var_os(MARKER_ENV).is_some() && !SERVING.load(Ordering::Relaxed)
+    })
 }
 
 fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
-    SERVING.store(true, Ordering::Relaxed);
+    role::start_serving();
     if !die_with_parent(marker.parent) {
         return complain(EXIT_ORPHANED, "the pool's process is already gone");
     }
@@ -198,19 +126,7 @@ fn serve(marker: &Marker, registry: &TaskRegistry) -> i32 {
 /// Asks the kernel to SIGKILL this process when its parent thread exits; returns whether the
 /// parent is still the process `parent` after that (see the module docs).
 fn die_with_parent(parent: u32) -> bool {
-    // SAFETY: `prctl(PR_SET_PDEATHSIG, sig)` reads its integer arguments only and changes a
-    // setting of the calling process; no memory is passed.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
-    }
-    // SAFETY: `getppid` has no preconditions and cannot fail.
-    let ppid = unsafe { libc::getppid() };
+    let ppid = sys::die_with_parent_thread();
     u32::try_from(ppid) == Ok(parent)
 }
 
@@ -222,18 +138,7 @@ fn die_with_parent(parent: u32) -> bool {
 /// mappings such as the payload region, so a cap on it fails tasks for memory they never used,
 /// and a big payload would eat the task's budget. A data limit is what the task allocates.
 fn limit_memory(bytes: u64) -> std::io::Result<()> {
-    let limit = libc::rlimit {
-        rlim_cur: bytes,
-        rlim_max: bytes,
-    };
-    // SAFETY: `setrlimit` reads the struct it is given, a valid initialised local that
-    // outlives the call, and changes a limit of the calling process only.
-    let result = unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    sys::limit_data(bytes)
 }
 
 fn complain(code: i32, why: &str) -> i32 {

@@ -19,39 +19,26 @@ use std::io;
 
 use ythread::{ByteSink, SinkRefused};
 
-use super::direct::DIRECT_THRESHOLD;
 use super::shm::Region;
+use crate::wire::{Gap, Placement};
 
 /// Payloads larger than this travel through shared memory: 64 KiB. Below it a socket's copy
 /// costs less than the region's bookkeeping, and the frame goes out as one packet.
-pub(super) const SHM_THRESHOLD: usize = 64 << 10;
+pub(crate) const SHM_THRESHOLD: usize = 64 << 10;
 
-/// Where a finished payload is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Placement {
-    /// In the frame, after its header.
-    Inline,
-    /// The first `len` bytes of the region.
-    Shared { len: usize },
-}
-
-/// A byte string that went by a direct copy instead of into the payload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Gap {
-    /// Where it was, as an offset into the rest of the payload.
-    pub(crate) at: u64,
-    pub(crate) len: u64,
-}
+/// Byte strings at least this large are copied directly: 256 KiB. Below it, the message
+/// exchange a direct copy needs costs more than the copies it saves.
+pub(crate) const DIRECT_THRESHOLD: usize = 256 << 10;
 
 /// A way to move a large byte string to the other process by a direct copy.
-pub(super) trait SendApart {
+pub(crate) trait SendApart {
     /// Moves `bytes`; when this returns `Ok`, the other process has them.
     fn send_apart(&mut self, bytes: &[u8]) -> Result<(), Refusal>;
 }
 
 /// Why a payload could not be written.
 #[derive(Debug)]
-pub(super) enum Refusal {
+pub(crate) enum Refusal {
     /// It is larger than the pool's `max_payload`.
     TooLarge { max: usize },
     /// The region could not grow.
@@ -94,7 +81,7 @@ impl std::fmt::Display for Refusal {
 }
 
 /// A payload being written: see the module docs.
-pub(super) struct PayloadWriter<'a> {
+pub(crate) struct PayloadWriter<'a> {
     frame: &'a mut Vec<u8>,
     /// Where the payload starts in `frame`.
     start: usize,
@@ -112,7 +99,7 @@ pub(super) struct PayloadWriter<'a> {
 
 impl<'a> PayloadWriter<'a> {
     /// A payload appended to `frame` (or moved to `region`), at most `max` bytes.
-    pub(super) fn new(frame: &'a mut Vec<u8>, region: &'a mut Region, max: usize) -> Self {
+    pub(crate) fn new(frame: &'a mut Vec<u8>, region: &'a mut Region, max: usize) -> Self {
         PayloadWriter {
             start: frame.len(),
             frame,
@@ -128,14 +115,14 @@ impl<'a> PayloadWriter<'a> {
     }
 
     /// Sends byte strings of at least [`DIRECT_THRESHOLD`] apart through `apart`.
-    pub(super) fn sending_apart(mut self, apart: &'a mut dyn SendApart) -> Self {
+    pub(crate) fn sending_apart(mut self, apart: &'a mut dyn SendApart) -> Self {
         self.apart = Some(apart);
         self
     }
 
     /// Where the payload ended up and the byte strings sent apart from it, or why it was
     /// refused (when the encoding failed because this writer refused a write).
-    pub(super) fn finish(self) -> Result<(Placement, Vec<Gap>), Refusal> {
+    pub(crate) fn finish(self) -> Result<(Placement, Vec<Gap>), Refusal> {
         if let Some(refusal) = self.refused {
             return Err(refusal);
         }

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ythread::{Cancellation, Error as WorkError, Work};
 
-use super::NatsExecutor;
-use super::message::{self, FromNode};
+use super::executor::NatsExecutor;
 use super::routes::{Incoming, Line, Routes};
-use crate::subprocess::protocol::{self, Args, Reply};
+use crate::nats::message::{self, FromNode};
 use crate::untrusted::{TEXT_LIMIT, clean};
+use crate::wire::{self, Args, Reply};
 
 /// Sends at once after a "busy" before waiting for room.
 const QUICK_RETRIES: u32 = 2;
@@ -196,7 +196,7 @@ impl Trip<'_> {
     /// The job body: the task name, then the encoded arguments, as in the subprocess protocol.
     fn job(&self, work: &mut dyn Work) -> Result<Bytes, WorkError> {
         let mut body = Vec::with_capacity(64);
-        protocol::write_job_head(self.task, &mut body);
+        wire::write_job_head(self.task, &mut body);
         work.encode_args("nats", &mut body)?;
         let limit = self.executor.client.max_payload();
         if body.len() > limit {
@@ -239,7 +239,7 @@ impl Trip<'_> {
         loop {
             match self.next(id, until) {
                 Some(Incoming::Room(node)) => {
-                    return Ok(super::untrusted::room_node(&node).map(str::to_owned));
+                    return Ok(crate::nats::untrusted::room_node(&node).map(str::to_owned));
                 }
                 Some(Incoming::Cancelled) => return Err(WorkError::cancelled()),
                 Some(Incoming::ConnectionLost) => return Err(self.connection_lost()),

@@ -138,17 +138,8 @@ impl Watch {
 /// so that processes it forked die with it. Failure (the process already gone) needs no
 /// handling: the caller sees the worker's death either way.
 pub(super) fn kill(pid: u32) {
-    // 0 and negative values would signal whole process groups of our choosing.
-    let Some(pid) = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0) else {
-        return;
-    };
-    // SAFETY: `kill` takes two integers and touches no memory of ours. The pid is a child of
-    // this process that has not been reaped yet (see the module docs), so neither it nor the
-    // group it leads (whose id is its pid, set at launch) can name an unrelated process: a
-    // group's id stays taken while its leader is unreaped. A worker that left its group keeps
-    // the first signal.
-    unsafe {
-        libc::kill(-pid, libc::SIGKILL);
-        libc::kill(pid, libc::SIGKILL);
-    }
+    // The pid is a child of this process that has not been reaped yet (see the module docs),
+    // so neither it nor the group it leads (whose id is its pid, set at launch) can name an
+    // unrelated process.
+    crate::sys::kill_group_and_leader(pid);
 }

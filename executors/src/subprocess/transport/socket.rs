@@ -22,7 +22,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// The largest packet either side sends: 64 KiB, well within the default socket buffer
 /// (`net.core.wmem_default`, 208 KiB), so a send never fails for its size.
-pub(super) const MAX_PACKET: usize = 64 << 10;
+pub(crate) const MAX_PACKET: usize = 64 << 10;
 
 /// Room for every descriptor one packet can carry (the kernel's limit is 253), so that the
 /// kernel installs them all here, where they are closed off the receiving thread, rather than
@@ -31,7 +31,7 @@ const CONTROL_BYTES: usize = 1088;
 
 /// Why a socket operation did not complete.
 #[derive(Debug)]
-pub(super) enum SocketError {
+pub(crate) enum SocketError {
     /// The other end is closed, or the peer process exited.
     Closed,
     /// The other side sent something no honest peer sends.
@@ -52,11 +52,11 @@ impl std::fmt::Display for SocketError {
 
 /// One end of a worker's socket.
 #[derive(Debug)]
-pub(super) struct Socket(OwnedFd);
+pub(crate) struct Socket(OwnedFd);
 
 impl Socket {
     /// A connected pair, both ends close-on-exec: the parent's, and the one a worker inherits.
-    pub(super) fn pair() -> io::Result<(Socket, Socket)> {
+    pub(crate) fn pair() -> io::Result<(Socket, Socket)> {
         let mut fds = [-1; 2];
         // SAFETY: `socketpair` writes two descriptors into `fds`, a live local array of two.
         let result = unsafe {
@@ -82,7 +82,7 @@ impl Socket {
     /// Worker: adopts the end the parent left at descriptor `fd`, after checking that it is a
     /// sequenced-packet socket, and makes it close-on-exec, so processes a task starts do not
     /// inherit it.
-    pub(super) fn adopt(fd: RawFd) -> io::Result<Socket> {
+    pub(crate) fn adopt(fd: RawFd) -> io::Result<Socket> {
         let mut kind: libc::c_int = 0;
         let mut len = size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: `getsockopt` writes at most `len` bytes into `kind`, a live local of that
@@ -110,20 +110,20 @@ impl Socket {
     }
 
     /// The descriptor number in this process.
-    pub(super) fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         self.0.as_raw_fd()
     }
 
     /// Says end-of-file to the other side: its receives return [`SocketError::Closed`] once
     /// it has read what was sent before.
-    pub(super) fn close_sending(&self) {
+    pub(crate) fn close_sending(&self) {
         // SAFETY: `shutdown` takes a descriptor this socket owns and a flag.
         unsafe { libc::shutdown(self.fd(), libc::SHUT_WR) };
     }
 
     /// Sends one packet of at most [`MAX_PACKET`] bytes, waiting while the socket is full
     /// unless `peer` (a pidfd) says the other process exited first.
-    pub(super) fn send(
+    pub(crate) fn send(
         &self,
         packet: &[u8],
         peer: Option<BorrowedFd<'_>>,
@@ -161,7 +161,7 @@ impl Socket {
 
     /// Receives a packet into `into` (replacing its contents) if one is waiting; `Ok(false)`
     /// if none is.
-    pub(super) fn try_recv(&self, into: &mut Vec<u8>) -> Result<bool, SocketError> {
+    pub(crate) fn try_recv(&self, into: &mut Vec<u8>) -> Result<bool, SocketError> {
         into.clear();
         into.reserve(MAX_PACKET);
         let mut control = [0u64; CONTROL_BYTES / 8];
@@ -237,7 +237,7 @@ impl Socket {
     /// Waits for a packet and receives it into `into`. `peer` is the other process's pidfd, if
     /// known: its exit ends the wait with [`SocketError::Closed`] once every packet it sent
     /// before is read, even if another process still holds its end of the socket.
-    pub(super) fn recv(
+    pub(crate) fn recv(
         &self,
         into: &mut Vec<u8>,
         peer: Option<BorrowedFd<'_>>,

@@ -1,7 +1,7 @@
 //! [`SubprocessBuilder`]: the pool's settings, the checks before anything starts, and start-up.
 //!
 //! `build` refuses early what cannot work (no registry, zero workers, a program that is its
-//! own worker but never calls [`init`](super::init)), then starts the supervisor thread, which
+//! own worker but never calls [`init`](crate::init())), then starts the supervisor thread, which
 //! starts every worker, and waits for its verdict: all workers passed their handshake, or the
 //! first failure. The wait is bounded by the start timeout, which every launch is held to.
 
@@ -15,15 +15,25 @@ use ythread::TaskRegistry;
 use super::dispatch::Dispatch;
 use super::launch::LaunchSettings;
 use super::process::JobLimits;
+use super::strategy::SubprocessPool;
 use super::supervisor::{Settings, Supervisor};
-use super::{
-    DEFAULT_EXPRESS, DEFAULT_MAX_PAYLOAD, DEFAULT_REGULAR_PRIORITY, DEFAULT_SHUTDOWN_GRACE,
-    DEFAULT_SPIN, DEFAULT_START_TIMEOUT, MAX_EXPRESS, MIN_MAX_PAYLOAD, MIN_MEMORY, SubprocessPool,
-    worker,
-};
-use crate::config::{SubprocessConfig, default_parallelism};
+use crate::role;
 use crate::schedule::{InlineBelow, Scheduler, Scheduling};
-use crate::{CopyMode, Error, WorkerPriority};
+use crate::subprocess::settings::{
+    CopyMode, DEFAULT_EXPRESS, DEFAULT_MAX_PAYLOAD, DEFAULT_REGULAR_PRIORITY,
+    DEFAULT_SHUTDOWN_GRACE, DEFAULT_SPIN, DEFAULT_START_TIMEOUT, MAX_EXPRESS, MIN_MAX_PAYLOAD,
+    MIN_MEMORY, SubprocessConfig,
+};
+use crate::subprocess::transport::marker::MARKER_ENV;
+use crate::sys::default_parallelism;
+use crate::{Error, WorkerPriority};
+
+impl SubprocessPool {
+    /// A builder with the defaults.
+    pub fn builder() -> SubprocessBuilder {
+        SubprocessBuilder::default()
+    }
+}
 
 /// Configures a [`SubprocessPool`].
 #[derive(Debug, Default)]
@@ -125,15 +135,15 @@ impl SubprocessBuilder {
         self
     }
 
-    /// The tasks workers serve (default: the registry given to [`init`](super::init)). Workers must have
+    /// The tasks workers serve (default: the registry given to [`init`](crate::init())). Workers must have
     /// the same registry (same task names and types); the handshake checks its digest.
     pub fn registry(mut self, registry: TaskRegistry) -> Self {
         self.registry = Some(registry);
         self
     }
 
-    /// The worker program (default: this program, `/proc/self/exe`, which must call [`init`](super::init)
-    /// first in `main`). Another program must also call [`init`](super::init) with the same registry.
+    /// The worker program (default: this program, `/proc/self/exe`, which must call [`init`](crate::init())
+    /// first in `main`). Another program must also call [`init`](crate::init()) with the same registry.
     pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
         self.program = Some(path.into());
         self
@@ -158,12 +168,12 @@ impl SubprocessBuilder {
     /// # Errors
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for zero workers or a zero recycling
     /// quota. [`ErrorKind::Start`](crate::ErrorKind::Start) if there is no registry, if this
-    /// program is the default worker program but `main` did not call [`init`](super::init), or if a worker
+    /// program is the default worker program but `main` did not call [`init`](crate::init()), or if a worker
     /// does not come up: the program cannot be started, exits or does not connect within the
     /// start timeout, or fails the handshake (a different protocol version or registry digest;
     /// the message says which).
     pub fn build(self) -> Result<SubprocessPool, Error> {
-        if worker::is_stray_worker() {
+        if is_stray_worker() {
             return Err(Error::start(
                 "this process was started as a subprocess worker, but its `main` did not call \
                  `ythread_executors::init` first, so it cannot start a pool of its own; call \
@@ -204,7 +214,7 @@ impl SubprocessBuilder {
         let registry = self
             .registry
             .clone()
-            .or_else(worker::registry)
+            .or_else(role::registry)
             .ok_or_else(|| {
                 Error::start(
                     "the subprocess pool has no task registry; call \
@@ -214,7 +224,7 @@ impl SubprocessBuilder {
             })?;
         let program = match self.program.clone() {
             Some(program) => program,
-            None if worker::init_called() => PathBuf::from("/proc/self/exe"),
+            None if role::init_called() => PathBuf::from("/proc/self/exe"),
             None => {
                 return Err(Error::start(
                     "the subprocess strategy starts this program again as its workers, so \
@@ -302,4 +312,11 @@ fn start(
             "the subprocess pool's supervisor stopped before its workers came up",
         )),
     }
+}
+
+/// Whether this process was started as a worker but is not serving: its `main` did not call
+/// [`init`](crate::init()) first. Such a process must not start pools of its own (they would
+/// start more such processes, without end).
+fn is_stray_worker() -> bool {
+    std::env::var_os(MARKER_ENV).is_some() && !role::serving()
 }

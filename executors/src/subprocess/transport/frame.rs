@@ -25,39 +25,39 @@ use super::receive::Receiver;
 use super::socket::{MAX_PACKET, SocketError};
 
 /// Bytes of the header: the body length, then the sequence number.
-pub(super) const HEADER: usize = 16;
+pub(crate) const HEADER: usize = 16;
 
 /// How much longer than `max_payload` a frame may be: room for a job's or a reply's own
 /// fields (task name, tags, gaps, an error's text) around the payload.
-pub(super) const HEADROOM: usize = 64 << 10;
+pub(crate) const HEADROOM: usize = 64 << 10;
 
 /// Joined-packet buffers above this size are not kept between frames.
 const KEPT_BUFFER: usize = 4 << 20;
 
 /// Starts a frame in `out` (cleared first); the caller appends the body, then [`seal`]s it.
-pub(super) fn start(out: &mut Vec<u8>) {
+pub(crate) fn start(out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(&[0; HEADER]);
 }
 
 /// Writes the body length into a frame made by [`start`]; the sequence number is written
 /// when it is sent.
-pub(super) fn seal(frame: &mut [u8]) {
+pub(crate) fn seal(frame: &mut [u8]) {
     let body = (frame.len() - HEADER) as u64;
     frame[..8].copy_from_slice(&body.to_le_bytes());
 }
 
 /// A frame that could not be sent.
 #[derive(Debug)]
-pub(super) struct Unsent {
+pub(crate) struct Unsent {
     /// Whether some packets went out before the failure (the peer died while receiving).
-    pub(super) partly: bool,
+    pub(crate) partly: bool,
 }
 
 /// The body of the frame whose first packet is `first`, and its sequence number: read in place
 /// if that is all of it, otherwise joined in `joined` from the packets that `next` receives.
 /// A body longer than `limit` is refused before anything is joined.
-pub(super) fn receive<'a>(
+pub(crate) fn receive<'a>(
     first: &'a [u8],
     joined: &'a mut Vec<u8>,
     limit: usize,
@@ -114,7 +114,7 @@ fn split_header(first: &[u8]) -> Result<(u64, u64, &[u8]), FrameError> {
 
 /// Why a frame could not be read.
 #[derive(Debug)]
-pub(super) enum FrameError {
+pub(crate) enum FrameError {
     /// The socket failed, the other side closed it, or it sent what no honest peer sends.
     Channel(SocketError),
     /// The packets do not add up to a frame, or the frame is not the one expected.
@@ -132,7 +132,7 @@ impl fmt::Display for FrameError {
 
 impl FrameError {
     /// Whether the other side broke the protocol (rather than went away).
-    pub(super) fn is_garbled(&self) -> bool {
+    pub(crate) fn is_garbled(&self) -> bool {
         matches!(
             self,
             FrameError::Malformed(_) | FrameError::Channel(SocketError::Garbled(_))
@@ -142,7 +142,7 @@ impl FrameError {
 
 /// Which side of the socket this is, for sequence numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Side {
+pub(crate) enum Side {
     /// The pool: numbers its jobs and accepts only frames of the current one.
     Parent,
     /// A worker: answers with the number of the last frame it received.
@@ -151,7 +151,7 @@ pub(super) enum Side {
 
 /// The sending half of a socket and its sequence number: what an exchange of small messages
 /// needs while the body of the frame that started it is still in use.
-pub(super) struct Wire {
+pub(crate) struct Wire {
     receiver: Receiver,
     side: Side,
     seq: u64,
@@ -162,7 +162,7 @@ pub(super) struct Wire {
 impl Wire {
     /// Sends a sealed frame in packets of at most [`MAX_PACKET`] bytes, stamped with the
     /// current sequence number.
-    pub(super) fn send(&mut self, frame: &mut [u8]) -> Result<(), Unsent> {
+    pub(crate) fn send(&mut self, frame: &mut [u8]) -> Result<(), Unsent> {
         frame[8..HEADER].copy_from_slice(&self.seq.to_le_bytes());
         for (index, chunk) in frame.chunks(MAX_PACKET).enumerate() {
             self.receiver
@@ -173,12 +173,12 @@ impl Wire {
     }
 
     /// Says end-of-file to the other side.
-    pub(super) fn close(&self) {
+    pub(crate) fn close(&self) {
         self.receiver.socket().close_sending();
     }
 
     /// Receives a frame of one packet, expected after about `expected`, and returns its body.
-    pub(super) fn recv_small(&mut self, expected: Duration) -> Result<&[u8], FrameError> {
+    pub(crate) fn recv_small(&mut self, expected: Duration) -> Result<&[u8], FrameError> {
         self.receiver
             .recv_expecting(expected, &mut self.packet)
             .map_err(FrameError::Channel)?;
@@ -208,7 +208,7 @@ fn check_seq(side: Side, current: &mut u64, seq: u64) -> Result<(), FrameError> 
 }
 
 /// One end of a worker's socket, framed: [`Wire`] and the buffers that [`receive`] needs.
-pub(super) struct FrameReceiver {
+pub(crate) struct FrameReceiver {
     wire: Wire,
     /// The largest body accepted.
     limit: usize,
@@ -220,7 +220,7 @@ pub(super) struct FrameReceiver {
 
 impl FrameReceiver {
     /// Frames on `receiver`, for `side`, accepting bodies of at most `limit` bytes.
-    pub(super) fn new(receiver: Receiver, side: Side, limit: usize) -> Self {
+    pub(crate) fn new(receiver: Receiver, side: Side, limit: usize) -> Self {
         FrameReceiver {
             wire: Wire {
                 receiver,
@@ -236,14 +236,14 @@ impl FrameReceiver {
     }
 
     /// The sending half.
-    pub(super) fn wire(&mut self) -> &mut Wire {
+    pub(crate) fn wire(&mut self) -> &mut Wire {
         &mut self.wire
     }
 
     /// Parent: starts the next job, whose frames carry a new sequence number. Anything the
     /// worker sent since the last job ended is a frame no job asked for: an error, and the
     /// worker must not get the job.
-    pub(super) fn next_job(&mut self) -> Result<(), FrameError> {
+    pub(crate) fn next_job(&mut self) -> Result<(), FrameError> {
         debug_assert_eq!(self.wire.side, Side::Parent);
         self.wire.seq += 1;
         match self.wire.receiver.try_recv(&mut self.wire.packet) {
@@ -254,14 +254,14 @@ impl FrameReceiver {
     }
 
     /// Waits for the next frame and returns its body.
-    pub(super) fn recv(&mut self) -> Result<&[u8], FrameError> {
+    pub(crate) fn recv(&mut self) -> Result<&[u8], FrameError> {
         self.recv_lending(Duration::ZERO).map(|(body, _)| body)
     }
 
     /// [`recv`](Self::recv) of a frame expected after about `expected` (see
     /// [`Receiver::recv_expecting`]), lending the wire too, for an exchange of small messages
     /// while the body is still in use.
-    pub(super) fn recv_lending(
+    pub(crate) fn recv_lending(
         &mut self,
         expected: Duration,
     ) -> Result<(&[u8], &mut Wire), FrameError> {
@@ -282,7 +282,7 @@ impl FrameReceiver {
     }
 
     /// The body of the last frame [`recv`](Self::recv) returned (empty before the first).
-    pub(super) fn last(&self) -> &[u8] {
+    pub(crate) fn last(&self) -> &[u8] {
         if self.last_in_place {
             self.first.get(HEADER..).unwrap_or_default()
         } else {
@@ -414,8 +414,8 @@ mod tests {
 
     #[test]
     fn the_parent_refuses_frames_of_another_job() {
-        use crate::subprocess::receive::Receiver;
-        use crate::subprocess::socket::Socket;
+        use crate::subprocess::transport::receive::Receiver;
+        use crate::subprocess::transport::socket::Socket;
 
         let (parent, worker) = Socket::pair().unwrap();
         let mut pool = FrameReceiver::new(

@@ -32,12 +32,10 @@ use std::time::{Duration, Instant};
 use super::deadline::{self, NO_LIMIT, Watch};
 use super::deaths::DeathWatch;
 use super::dispatch::Dispatch;
+use super::events::EVENTS;
 use super::launch::{self, Launch, LaunchSettings};
 use super::process::{self, WorkerProcess};
 use crate::Error;
-
-/// The `tracing` target of the pool's lifecycle events.
-pub(super) const EVENTS: &str = "ythread::subprocess";
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

@@ -11,29 +11,29 @@ use std::time::Duration;
 use super::protocol::TRANSPORT_VERSION;
 
 /// The environment variable that makes a process a worker.
-pub(super) const MARKER_ENV: &str = "YTHREAD_SUBPROCESS_WORKER";
+pub(crate) const MARKER_ENV: &str = "YTHREAD_SUBPROCESS_WORKER";
 
 /// What a worker learns from its environment:
 /// `VERSION;PARENT_PID;SPIN_NANOS;MEMORY_BYTES;MAX_PAYLOAD;ARGS_FD;RESULTS_FD;SOCKET_FD;SERVER_NAME`
 /// (memory 0: no limit).
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct Marker {
-    pub(super) parent: u32,
-    pub(super) spin: Duration,
+pub(crate) struct Marker {
+    pub(crate) parent: u32,
+    pub(crate) spin: Duration,
     /// The worker's memory limit in bytes; 0 for none.
-    pub(super) memory: u64,
+    pub(crate) memory: u64,
     /// The largest argument or result in bytes.
-    pub(super) max_payload: u64,
+    pub(crate) max_payload: u64,
     /// The descriptor numbers of the inherited args and results regions.
-    pub(super) regions: (i32, i32),
+    pub(crate) regions: (i32, i32),
     /// The descriptor number of the worker's end of its socket.
-    pub(super) socket: i32,
-    pub(super) server: String,
+    pub(crate) socket: i32,
+    pub(crate) server: String,
 }
 
 impl Marker {
     /// The marker's value in the environment.
-    pub(super) fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         format!(
             "{TRANSPORT_VERSION};{};{};{};{};{};{};{};{}",
             self.parent,
@@ -48,7 +48,7 @@ impl Marker {
     }
 
     /// Parses the environment value; the error says what is wrong with it.
-    pub(super) fn decode(value: &str) -> Result<Self, String> {
+    pub(crate) fn decode(value: &str) -> Result<Self, String> {
         let mut fields = value.splitn(9, ';');
         let mut next = |what: &str| {
             fields

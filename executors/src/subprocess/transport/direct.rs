@@ -8,7 +8,7 @@
 //! its bytes are and waits while the parent reads them into the `Vec` the caller's result will
 //! own. The decoder (`ythread::Encoded`) then hands those `Vec`s over without copying. Each
 //! byte string sent this way costs one more message exchange, so only those of at least
-//! [`DIRECT_THRESHOLD`] go this way; the rest of the payload takes the usual path.
+//! [`DIRECT_THRESHOLD`](super::payload::DIRECT_THRESHOLD) go this way; the rest of the payload takes the usual path.
 //!
 //! Why only the parent copies: the kernel allows a process to read and write another's memory
 //! with the same rights as `ptrace`. A parent has them over its children (Yama's default scope
@@ -24,59 +24,18 @@
 //! still reach it) and gets the regions too.
 
 use std::cell::Cell;
+use std::io;
 use std::time::{Duration, Instant};
-use std::{fmt, io};
 
 use ythread::{Apart, Encoded};
 
-use super::frame::FrameReceiver;
-use super::payload::{Gap, Refusal, SendApart};
-use super::process::JobStart;
-use super::protocol;
-use crate::untrusted::{TEXT_LIMIT, clean};
-
-/// How a subprocess pool moves large byte strings (`copy=direct|shared`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CopyMode {
-    /// The parent copies each byte string of at least 256 KiB straight into the worker's
-    /// memory or out of it: one copy each way. Where the kernel does not allow it, a worker
-    /// uses the shared regions instead. The default.
-    #[default]
-    Direct,
-    /// Through the shared-memory regions only: two copies each way, no message exchange per
-    /// byte string, and no access of the parent to its workers' memory.
-    Shared,
-}
-
-impl CopyMode {
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "direct" => Ok(CopyMode::Direct),
-            "shared" => Ok(CopyMode::Shared),
-            _ => Err(format!("`copy` takes `direct` or `shared`, not `{text}`")),
-        }
-    }
-}
-
-impl fmt::Display for CopyMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CopyMode::Direct => "direct",
-            CopyMode::Shared => "shared",
-        })
-    }
-}
-
-/// Byte strings at least this large are copied directly: 256 KiB. Below it, the message
-/// exchange a direct copy needs costs more than the copies it saves.
-pub(super) const DIRECT_THRESHOLD: usize = 256 << 10;
+use crate::wire::Gap;
 
 /// How long a worker polls for the parent's next message while the parent copies `len`
 /// bytes into or out of it: the copy's time at a slow 4 GiB/s, so that the worker is still
 /// awake when the copy ends (waking a process on an idle core costs tens of microseconds on
 /// a VM). Nothing for a copy so long that one wake-up does not matter.
-pub(super) fn wait_while_copying(len: usize) -> Duration {
+pub(crate) fn wait_while_copying(len: usize) -> Duration {
     const BYTES_PER_MICROSECOND: usize = 4 << 10;
     const LONGEST: Duration = Duration::from_micros(500);
     let expected = Duration::from_micros((len / BYTES_PER_MICROSECOND) as u64);
@@ -94,7 +53,7 @@ const PROBE: [u8; 16] = *b"ythread direct 1";
 /// memory. A program that made itself undumpable asked that its memory not be reached from
 /// outside, which root could still do, so a worker that is not dumpable declines direct
 /// copies.
-pub(super) fn dumpable() -> bool {
+pub(crate) fn dumpable() -> bool {
     // SAFETY: `prctl(PR_GET_DUMPABLE)` reads a flag of this process; no memory is passed.
     unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) == 1 }
 }
@@ -102,7 +61,7 @@ pub(super) fn dumpable() -> bool {
 /// For the worker's hello: the address of a buffer holding [`PROBE`], which the parent reads
 /// and writes back at start-up; 0 (declining direct copies) if the process is not dumpable.
 /// The buffer's 16 bytes are leaked: one per worker process, never touched here again.
-pub(super) fn probe_address() -> u64 {
+pub(crate) fn probe_address() -> u64 {
     if !dumpable() {
         return 0;
     }
@@ -111,7 +70,7 @@ pub(super) fn probe_address() -> u64 {
 
 /// Whether the parent can read and write worker `pid`'s memory: reads its probe at
 /// `address`, then writes it back.
-pub(super) fn probe(pid: u32, address: u64) -> io::Result<()> {
+pub(crate) fn probe(pid: u32, address: u64) -> io::Result<()> {
     if address == 0 {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
@@ -137,7 +96,7 @@ thread_local! {
 /// How long this thread has spent in [`write_to`] and [`read_into`], in all. A worker waits
 /// (polls) while its parent copies, so the CPU time a worker uses during a job's round trip
 /// includes this much that is the transfer's, not the task's.
-pub(super) fn time_copying() -> Duration {
+pub(crate) fn time_copying() -> Duration {
     COPYING.get()
 }
 
@@ -150,7 +109,7 @@ fn timed<R>(copy: impl FnOnce() -> R) -> R {
 }
 
 /// Copies `bytes` to `address` in process `pid`.
-pub(super) fn write_to(pid: u32, address: u64, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_to(pid: u32, address: u64, bytes: &[u8]) -> io::Result<()> {
     timed(|| write_all(pid, address, bytes))
 }
 
@@ -177,7 +136,7 @@ fn write_all(pid: u32, address: u64, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Appends `len` bytes read from `address` in process `pid` to `out`.
-pub(super) fn read_into(pid: u32, address: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+pub(crate) fn read_into(pid: u32, address: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
     timed(|| read_all(pid, address, len, out))
 }
 
@@ -228,7 +187,7 @@ fn transferred(result: isize) -> io::Result<usize> {
 }
 
 /// The result `rest` with the `offered` byte strings in its `gaps`.
-pub(super) fn with_offered<'a>(
+pub(crate) fn with_offered<'a>(
     rest: &'a [u8],
     gaps: &[Gap],
     offered: Vec<Vec<u8>>,
@@ -249,66 +208,6 @@ pub(super) fn with_offered<'a>(
         apart.push(Apart { at, bytes });
     }
     Encoded::with_apart(rest, apart).map_err(|e| e.to_string())
-}
-
-/// Moves a job's large byte strings into the worker by direct copies: asks it for room, then
-/// writes into it.
-pub(super) struct ArgsToWorker<'a, 'w> {
-    pub(super) pid: u32,
-    /// Whether the worker's socket is open for sending.
-    pub(super) open: bool,
-    pub(super) link: &'a mut FrameReceiver,
-    pub(super) message: &'a mut Vec<u8>,
-    /// Arms the job's watch before the first `want`: from then on the worker is involved.
-    pub(super) start: &'a mut JobStart<'w>,
-    /// Whether the next `want` is the job's first.
-    pub(super) first: bool,
-    /// Whether the worker declined direct copies.
-    pub(super) declined: bool,
-}
-
-impl SendApart for ArgsToWorker<'_, '_> {
-    fn send_apart(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
-        if !self.start.arm() {
-            return Err(Refusal::Cancelled);
-        }
-        let pid = self.pid;
-        let gone = || Refusal::Lost(format!("worker process {pid} is gone"));
-        if !self.open {
-            return Err(gone());
-        }
-        let first = u64::from(std::mem::replace(&mut self.first, false));
-        protocol::small_message(
-            self.message,
-            protocol::TO_WORKER_WANT,
-            &[bytes.len() as u64, first],
-        );
-        self.link.wire().send(self.message).map_err(|_| gone())?;
-        let answer = self.link.recv().map_err(|e| match e {
-            e if e.is_garbled() => Refusal::Lost(format!("worker process {pid} misbehaved: {e}")),
-            _ => gone(),
-        })?;
-        match answer.split_first() {
-            Some((&protocol::FROM_WORKER_ROOM, fields)) => {
-                let [address] = protocol::small_fields(fields)
-                    .ok_or_else(|| Refusal::Lost("a malformed answer to `want`".to_owned()))?;
-                write_to(pid, address, bytes).map_err(|e| {
-                    Refusal::Lost(format!("could not write into worker process {pid}: {e}"))
-                })
-            }
-            Some((&protocol::FROM_WORKER_NO_ROOM, why)) => Err(Refusal::NoRoom(clean(
-                &String::from_utf8_lossy(why),
-                TEXT_LIMIT,
-            ))),
-            Some((&protocol::FROM_WORKER_DECLINED, [])) => {
-                self.declined = true;
-                Err(Refusal::Declined)
-            }
-            _ => Err(Refusal::Lost(format!(
-                "worker process {pid} answered `want` with something else"
-            ))),
-        }
-    }
 }
 
 #[cfg(test)]

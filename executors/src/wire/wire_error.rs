@@ -40,7 +40,7 @@ impl WireError {
     }
 
     /// The error the caller sees for `task`, run by worker `pid`.
-    pub(super) fn into_error(self, task: &str, pid: u32) -> WorkError {
+    pub(crate) fn into_error(self, task: &str, pid: u32) -> WorkError {
         self.into_error_at(task, &format!("worker process {pid}"))
     }
 

@@ -19,13 +19,11 @@
 use async_nats::Message;
 use ythread::{CostModel, TaskRegistry};
 
-use super::subjects::{self, Subjects};
-use super::untrusted::NAME_LIMIT;
-use crate::subprocess::protocol::{self, WireError};
+use crate::nats::message::SIZE_HEADER;
+use crate::nats::subjects::{self, Subjects};
+use crate::nats::untrusted::NAME_LIMIT;
 use crate::untrusted::clean;
-
-/// The header in which a caller declares its job's size (`Task::size`), in decimal.
-pub(crate) const SIZE_HEADER: &str = "Ythread-Size";
+use crate::wire::{self, WireError};
 
 /// A job the node may run.
 pub(crate) struct Admitted {
@@ -44,7 +42,7 @@ pub(crate) fn admit(
     node: &str,
     job: &Message,
 ) -> Result<Admitted, WireError> {
-    let task = match protocol::split_job(&job.payload) {
+    let task = match wire::split_job(&job.payload) {
         Ok((task, _)) => task,
         Err(e) => {
             return Err(WireError::Codec(format!(

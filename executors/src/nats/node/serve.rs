@@ -1,9 +1,9 @@
-//! The worker node: [`init`](crate::init) with [`WORKER_ENV`](crate::WORKER_ENV) set serves
+//! The worker node: [`init`](crate::init()) with [`WORKER_ENV`](crate::WORKER_ENV) set serves
 //! the registry's tasks from the broker until SIGTERM (or SIGINT), then drains within its
 //! bound and exits (see `drain.rs`).
 //!
 //! Jobs run through the node's own local strategy (`YTHREAD_EXECUTOR`, inline by default), on
-//! the runtime's blocking threads, at most [`ExecutorConfig::parallelism`] at once. A job that
+//! the runtime's blocking threads, at most [`ExecutorConfig::parallelism`](crate::ExecutorConfig::parallelism) at once. A job that
 //! finds the node full is answered "busy" at once rather than queued: core NATS has no flow
 //! control, and a job queued on a node dies with it. When a full node has turned a job away
 //! and a slot frees, it says "room again" on the registry's room subject so that the callers
@@ -31,16 +31,14 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 use ythread::{Executor, TaskRegistry};
 
-use super::NatsConfig;
 use super::admission::{self, Admitted};
-use super::connect;
 use super::drain::{self, EXIT_ABANDONED, StopSignals};
-use super::identity;
-use super::message;
-use super::status::NodeStatus;
-use super::subjects::Subjects;
-use crate::ExecutorConfig;
-use crate::subprocess::protocol::{self, WireError};
+use crate::nats::config::NatsConfig;
+use crate::nats::connect;
+use crate::nats::message;
+use crate::nats::status::NodeStatus;
+use crate::nats::subjects::Subjects;
+use crate::wire::{self, WireError};
 
 /// Jobs predicted cheaper than this, at their size, on a node whose local strategy is
 /// inline, are answered without a "taken" message first.
@@ -50,63 +48,51 @@ pub const UNANNOUNCED_BELOW: Duration = Duration::from_micros(50);
 /// it before its unsubscription took effect.
 const LATE_JOBS: Duration = Duration::from_millis(200);
 
-/// Exit statuses of a node that cannot serve.
-const EXIT_BAD_CONFIG: i32 = 93;
+/// Exit status of a node that cannot reach the broker (`crate::init` lists every exit
+/// status of the crate in one table).
 const EXIT_NO_BROKER: i32 = 94;
 
-/// Serves the tasks of `registry` as `value` (the `nats://...` form) says; returns the exit
-/// status.
-pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
-    let who = identity::this_node();
-    let complain = |code: i32, why: &str| {
-        eprintln!("ythread node {who}: {why}; exiting");
-        code
-    };
-    let config = match value.trim().strip_prefix("nats://").map(NatsConfig::parse) {
-        Some(Ok(config)) => config,
-        Some(Err(why)) => {
-            return complain(
-                EXIT_BAD_CONFIG,
-                &format!("{} is invalid: {why}", crate::WORKER_ENV),
-            );
-        }
-        None => {
-            return complain(
-                EXIT_BAD_CONFIG,
-                &format!(
-                    "{} is `{value}`, not nats://HOST:PORT[,subject=PREFIX]",
-                    crate::WORKER_ENV
-                ),
-            );
-        }
-    };
-    let local = match ExecutorConfig::from_env() {
-        Ok(ExecutorConfig::Nats(_)) => {
-            return complain(
-                EXIT_BAD_CONFIG,
-                &format!(
-                    "a node's own strategy cannot be nats; set {} to inline, rayon:N or \
-                     subprocess:N",
-                    crate::ENV_VAR
-                ),
-            );
-        }
-        Ok(local) => local,
-        Err(e) => return complain(EXIT_BAD_CONFIG, &e.to_string()),
-    };
-    let executor = match local.build() {
-        Ok(executor) => executor,
-        Err(e) => return complain(EXIT_BAD_CONFIG, &format!("its strategy did not start: {e}")),
-    };
+/// The node's local strategy, built by [`init`](crate::init()) from `YTHREAD_EXECUTOR`: the node
+/// runs jobs through it but never reads the configuration that picked it.
+pub(crate) struct LocalStrategy {
+    pub(crate) executor: Executor,
+    /// How many jobs the node takes at once.
+    pub(crate) capacity: usize,
+    /// Whether the strategy is inline (see [`Node::inline`]).
+    pub(crate) inline: bool,
+    /// The strategy's configuration as given, for the banner and [`NodeStatus::strategy`].
+    pub(crate) text: String,
+}
+
+/// Prints why the node `who` stops, with the prefix of all of a node's messages; returns `code`.
+pub(crate) fn complain(who: &str, code: i32, why: &str) -> i32 {
+    eprintln!("ythread node {who}: {why}; exiting");
+    code
+}
+
+/// Serves the tasks of `registry` from the broker `config` names, as the node `who`
+/// ([`this_node`](super::identity::this_node)), through `local`; returns the exit status.
+pub(crate) fn serve(
+    who: String,
+    config: NatsConfig,
+    local: LocalStrategy,
+    registry: &TaskRegistry,
+) -> i32 {
     let runtime = match connect::runtime("ythread-node") {
         Ok(runtime) => runtime,
-        Err(e) => return complain(EXIT_NO_BROKER, &e.to_string()),
+        Err(e) => return complain(&who, EXIT_NO_BROKER, &e.to_string()),
     };
+    let LocalStrategy {
+        executor,
+        capacity,
+        inline,
+        text,
+    } = local;
     let node = Node {
-        capacity: local.parallelism(),
-        inline: matches!(local, ExecutorConfig::Inline),
+        capacity,
+        inline,
         drain_bound: config.job_timeout(),
-        token: super::subjects::token(&who.replace(':', "_")),
+        token: crate::nats::subjects::token(&who.replace(':', "_")),
         id: who.clone(),
         registry: registry.clone(),
         executor,
@@ -120,7 +106,7 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
     // The loop runs as a task on the runtime's I/O thread, beside the client's connection:
     // a job's arrival wakes it with no thread switch.
     let outcome = runtime.block_on(async move {
-        tokio::spawn(node.run(config, local))
+        tokio::spawn(node.run(config, text))
             .await
             .unwrap_or_else(|e| Err(format!("its serving loop failed: {e}")))
     });
@@ -130,7 +116,7 @@ pub(crate) fn serve(value: &str, registry: &TaskRegistry) -> i32 {
     match outcome {
         Ok(Stopped::Drained) => 0,
         Ok(Stopped::Abandoned) => EXIT_ABANDONED,
-        Err(why) => complain(EXIT_NO_BROKER, &why),
+        Err(why) => complain(&who, EXIT_NO_BROKER, &why),
     }
 }
 
@@ -165,7 +151,7 @@ struct Node {
 }
 
 impl Node {
-    async fn run(self, config: NatsConfig, local: ExecutorConfig) -> Result<Stopped, String> {
+    async fn run(self, config: NatsConfig, local: String) -> Result<Stopped, String> {
         let id = self.id.clone();
         let options = connect::options(&format!("ythread node {id}"), move |event| {
             let id = id.clone();
@@ -239,7 +225,7 @@ impl Node {
     }
 
     /// The node's [`NodeStatus`], encoded.
-    fn status(&self, local: &ExecutorConfig) -> Vec<u8> {
+    fn status(&self, local: &str) -> Vec<u8> {
         let status = NodeStatus {
             node: self.id.clone(),
             strategy: local.to_string(),
@@ -262,7 +248,7 @@ impl Node {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 let mut out = Vec::new();
-                protocol::write_error(&refusal, &mut out);
+                wire::write_error(&refusal, &mut out);
                 // "Taken" first, so that the error names this node.
                 let _ = client
                     .publish(reply.clone(), message::taken(&self.id).into())
@@ -319,7 +305,7 @@ impl Node {
         ran.unwrap_or_else(|_| {
             let mut out = Vec::new();
             let why = WireError::Other("the node's job thread panicked".to_owned());
-            protocol::write_error(&why, &mut out);
+            wire::write_error(&why, &mut out);
             out
         })
     }
@@ -343,7 +329,7 @@ impl Node {
     fn run_job(&self, client: &Client, job: &[u8], admitted: &Admitted) -> Vec<u8> {
         let mut out = Vec::new();
         let began = Instant::now();
-        protocol::write_reply(job, &mut out, |task, args, out| {
+        wire::write_reply(job, &mut out, |task, args, out| {
             self.executor.run_encoded(&self.registry, task, args, out)
         });
         if self.inline
@@ -361,7 +347,7 @@ impl Node {
                 out.len()
             );
             out.clear();
-            protocol::write_error(&WireError::Other(why), &mut out);
+            wire::write_error(&WireError::Other(why), &mut out);
         }
         self.served.fetch_add(1, Ordering::Relaxed);
         out
@@ -460,8 +446,5 @@ async fn subscribed(client: &Client) -> Result<(), async_nats::Error> {
 
 /// Whether a reply body reports a failure.
 fn is_failure(reply: &[u8]) -> bool {
-    matches!(
-        protocol::read_reply(reply),
-        Ok(protocol::Reply::Failed(_)) | Err(_)
-    )
+    matches!(wire::read_reply(reply), Ok(wire::Reply::Failed(_)) | Err(_))
 }

@@ -20,7 +20,7 @@ use super::socket::{Socket, SocketError};
 const MAX_BACKOFF: u32 = 64;
 
 /// One end of a worker's socket, with an adaptive spin-then-block receive.
-pub(super) struct Receiver {
+pub(crate) struct Receiver {
     socket: Socket,
     /// The other process's pidfd, if known: its exit ends a blocked wait.
     peer: Option<OwnedFd>,
@@ -32,7 +32,7 @@ pub(super) struct Receiver {
 }
 
 impl Receiver {
-    pub(super) fn new(socket: Socket, peer: Option<OwnedFd>, spin: Duration) -> Self {
+    pub(crate) fn new(socket: Socket, peer: Option<OwnedFd>, spin: Duration) -> Self {
         Receiver {
             socket,
             peer,
@@ -43,23 +43,23 @@ impl Receiver {
     }
 
     /// The socket, to send on.
-    pub(super) fn socket(&self) -> &Socket {
+    pub(crate) fn socket(&self) -> &Socket {
         &self.socket
     }
 
     /// Sends one packet; a peer that exits ends a wait for room.
-    pub(super) fn send(&self, packet: &[u8]) -> Result<(), SocketError> {
+    pub(crate) fn send(&self, packet: &[u8]) -> Result<(), SocketError> {
         self.socket
             .send(packet, self.peer.as_ref().map(AsFd::as_fd))
     }
 
     /// Receives a packet if one is waiting, without blocking.
-    pub(super) fn try_recv(&mut self, into: &mut Vec<u8>) -> Result<bool, SocketError> {
+    pub(crate) fn try_recv(&mut self, into: &mut Vec<u8>) -> Result<bool, SocketError> {
         self.socket.try_recv(into)
     }
 
     /// Waits for the next packet. `Err(SocketError::Closed)` means the other side is gone.
-    pub(super) fn recv(&mut self, into: &mut Vec<u8>) -> Result<(), SocketError> {
+    pub(crate) fn recv(&mut self, into: &mut Vec<u8>) -> Result<(), SocketError> {
         if self.spin.is_zero() {
             return self.block(into);
         }
@@ -79,7 +79,7 @@ impl Receiver {
     /// Waits for a packet that should come after about `expected` (the other side is busy
     /// copying): polls that much longer than the budget, when polling is on, and a miss does
     /// not make later receives block.
-    pub(super) fn recv_expecting(
+    pub(crate) fn recv_expecting(
         &mut self,
         expected: Duration,
         into: &mut Vec<u8>,

@@ -31,15 +31,16 @@ use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 
 use super::deadline::{self, Watch};
 use super::deaths::pidfd_open;
-use super::direct;
-use super::frame::{self, FrameReceiver, Side};
+use super::events::EVENTS;
 use super::process::{WorkerProcess, wait_until};
-use super::protocol::{EXIT_NO_LIMIT, Hello, MARKER_ENV, Marker, Regions, TRANSPORT_VERSION};
-use super::receive::Receiver;
-use super::shm::{self, Region};
-use super::socket::Socket;
-use super::supervisor::EVENTS;
 use crate::Error;
+use crate::subprocess::transport::direct;
+use crate::subprocess::transport::frame::{self, FrameReceiver, Side};
+use crate::subprocess::transport::marker::{MARKER_ENV, Marker};
+use crate::subprocess::transport::protocol::{EXIT_NO_LIMIT, Hello, Regions, TRANSPORT_VERSION};
+use crate::subprocess::transport::receive::Receiver;
+use crate::subprocess::transport::shm::{self, Region};
+use crate::subprocess::transport::socket::Socket;
 
 /// How workers are started and what they must answer.
 #[derive(Clone, Debug)]
