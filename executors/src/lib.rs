@@ -27,7 +27,9 @@
 //! assert_eq!(handle.join().unwrap().unwrap(), 144);
 //! ```
 //!
-//! Programs that may use the subprocess or nats strategies call [`init`] first thing in `main`.
+//! Programs that may use the subprocess or nats strategies call [`init`] first thing in `main`;
+//! it also turns on the checks of [`mistakes`] (work a worker could not run, threads started
+//! before `init`).
 //!
 //! # Feature flags
 //!
@@ -64,6 +66,7 @@ compile_error!(
 pub mod config;
 mod error;
 pub mod exclusive;
+pub mod mistakes;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
@@ -83,7 +86,9 @@ pub use exclusive::Exclusive;
 pub use nats::{NatsConfig, NatsExecutor};
 pub use priority::WorkerPriority;
 pub use rayon_pool::RayonPool;
-pub use subprocess::{CopyMode, PoolStatus, SubprocessBuilder, SubprocessPool, WORKER_ENV, init};
+pub use subprocess::{
+    CopyMode, PoolStatus, SubprocessBuilder, SubprocessPool, WORKER_ENV, init, init_strict,
+};
 pub use units::parse_duration;
 
 /// The example of the crate's README, run as a doctest so that it stays true.

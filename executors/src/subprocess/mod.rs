@@ -53,6 +53,7 @@
 //! | `dispatch.rs` | the pool's members in their lanes, over the shared waiting line |
 //! | `process.rs` | one worker as the parent sees it: a job round trip, reaping |
 //! | `receive.rs` | spin-then-block receive, ended by the worker's death |
+//! | `output.rs` | a worker's stdout and stderr, forwarded; what its last line said |
 //! | `deadline.rs` | per-job deadlines |
 //! | `supervisor.rs` | the thread that starts, replaces, times and stops workers |
 
@@ -66,6 +67,7 @@ mod dispatch;
 mod frame;
 mod launch;
 mod marker;
+mod output;
 mod payload;
 mod process;
 pub(crate) mod protocol;
@@ -88,7 +90,7 @@ use self::process::{After, JobLimits, WorkerProcess};
 use self::supervisor::Request;
 #[cfg(feature = "nats")]
 pub(crate) use self::worker::registry;
-pub use self::worker::{WORKER_ENV, init};
+pub use self::worker::{WORKER_ENV, init, init_strict};
 use crate::WorkerPriority;
 use crate::config::{ExecutorConfig, SubprocessConfig};
 use crate::portable::portable_task;
