@@ -14,9 +14,9 @@
 //!
 //! The worker inherits no stdin, and its stdout and stderr go into one pipe that the parent
 //! forwards to its own *stderr* (`output.rs`): a task that prints cannot corrupt a parent whose
-//! stdout is a protocol or a report, and the parent sees the worker's last line when it dies. Workers get their
-//! own process group, so a Ctrl-C in the terminal reaches the parent only; they still die with
-//! it (see `worker.rs`).
+//! stdout is a protocol or a report, and the parent sees the worker's last lines when it dies.
+//! Workers get their own process group, so a Ctrl-C in the terminal reaches the parent only;
+//! they still die with it (see `worker.rs`).
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
