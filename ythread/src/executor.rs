@@ -90,8 +90,8 @@ impl Executor {
     /// Whatever the strategy reports; see [`ErrorKind`](crate::ErrorKind).
     pub fn run<T: Task>(&self, _task: T, args: T::Args) -> Result<T::Output, Error> {
         let mut work = TaskWork::<T>::new(args);
-        // Refused work is failed in place rather than returned early: that keeps this path's
-        // code what it was without the check (an early return measured 1 ns slower here).
+        // Refused work is failed in place rather than returned early, so that the descriptor
+        // is built the same way whatever the check says.
         match portable::check_task::<T>() {
             Ok(()) => self.apply(&mut work),
             Err(refused) => work.fail(refused),
