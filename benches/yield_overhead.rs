@@ -1,6 +1,6 @@
 //! What a yield costs: `y.apply(tiny, x)` with the inline strategy against a direct call of the
-//! same function, the closure form `y.run`, and the spawn of a yieldable thread against a plain
-//! `std::thread`.
+//! same function, the same with the check of `ythread::portable` on (as `init` turns it on),
+//! the closure form `y.run`, and the spawn of a yieldable thread against a plain `std::thread`.
 //!
 //! A yield only happens inside a handler's coroutine, while criterion's closures run on the
 //! bench thread. So each sample of a `yield` benchmark spawns one yieldable thread, times its
@@ -106,6 +106,19 @@ fn yields(criterion: &mut Criterion) {
                 for i in 0..iters {
                     let x = black_box(i);
                     black_box(y.run(|| tiny.call(x)).expect("inline work fails"));
+                }
+            })
+        })
+    });
+    // Last of the yields: it turns on, for the rest of the process, the check that
+    // `ythread_executors::init` turns on (a registered task: the verdict cached in its static).
+    group.bench_function("apply_inline_checked", |b| {
+        let registry = ythread::TaskRegistry::new().with(tiny);
+        ythread::portable::require(&registry, ythread::portable::Mode::Warn, |_| {});
+        b.iter_custom(|iters| {
+            time_in_handler(&inline, iters, |y, iters| {
+                for i in 0..iters {
+                    black_box(y.apply(tiny, black_box(i)).expect("inline work fails"));
                 }
             })
         })

@@ -1,5 +1,5 @@
 //! Lifecycle events through `tracing`: a subscriber sees workers start, die (with the cause),
-//! get replaced and recycled, and jobs time out and get cancelled. One test, because the
+//! get replaced and recycled, and jobs time out and get cancelled (a cancel is no warning). One test, because the
 //! subscriber is process-wide (events come from the pool's own threads too).
 
 mod subprocess_support;
@@ -51,6 +51,8 @@ impl Subscriber for Capture {
     fn event(&self, event: &Event<'_>) {
         let mut line = Line(String::new());
         event.record(&mut line);
+        line.0
+            .push_str(&format!(" level={}", event.metadata().level()));
         self.seen.lock().push(line.0);
     }
     fn enter(&self, _: &Id) {}
@@ -132,6 +134,7 @@ fn the_pool_reports_its_lifecycle_to_a_subscriber() {
     let pipe = Pipe::new("events-cancel");
     let path = pipe.name();
     eventually("an idle worker", || status.idle_workers() == 1);
+    let cancelled = status.pids()[0];
     let handler = YieldableThread::spawn(&executor, move |y| y.apply(wait_for_pipe, path));
     let writer = pipe.hold();
     handler.cancel();
@@ -150,6 +153,13 @@ fn the_pool_reports_its_lifecycle_to_a_subscriber() {
         )
     });
     drop((writer, pipe));
+    // The kill was asked for: no warning about it (the caller's thread would have logged one
+    // before the job's error came back).
+    assert!(
+        !saw(&seen, "level=WARN", &[&format!("pid={cancelled} ")]),
+        "{:?}",
+        seen.lock()
+    );
 
     // An idle death.
     eventually("a worker back in the pool", || status.idle_workers() == 1);

@@ -1,5 +1,6 @@
 //! `memory=`: a worker's data limit. A task that allocates past it fails its job with an error
-//! that names the limit, the worker is replaced, and work within the limit runs as before.
+//! that names the limit, the worker is replaced, and work within the limit runs as before. A
+//! task that aborts for another reason is not blamed on the limit.
 
 mod subprocess_support;
 
@@ -7,7 +8,7 @@ use serde_bytes::ByteBuf;
 use subprocess_support::{is_our_child, pool, within};
 use ythread::{Executor, Termination};
 use ythread_executors::{ExecutorConfig, SubprocessConfig};
-use ythread_suite::tasks::{allocate_mib, echo_bytes, pid};
+use ythread_suite::tasks::{abort_process, allocate_mib, echo_bytes, pid};
 
 const LIMIT: u64 = 64 << 20;
 
@@ -43,6 +44,45 @@ fn a_task_allocating_past_the_limit_fails_with_an_error_naming_it_and_the_pool_h
     assert!(
         !is_our_child(worker),
         "the worker past its limit was reaped"
+    );
+}
+
+#[test]
+fn an_abort_under_a_limit_is_reported_as_an_abort_not_as_the_limit() {
+    let pool = pool(1).memory(Some(LIMIT)).build().unwrap();
+    let worker = pool.pids()[0];
+    let executor = Executor::new(pool);
+    let (aborted, over, next) = within("an abort, then an allocation past the limit", move || {
+        let aborted = executor.run(abort_process, ()).unwrap_err();
+        let over = executor.run(allocate_mib, 256).unwrap_err();
+        (aborted, over, executor.run(pid, ()).unwrap())
+    });
+    assert!(aborted.is_worker_died(), "{aborted}");
+    assert_eq!(aborted.pid(), Some(worker));
+    assert_eq!(
+        aborted.termination(),
+        Some(Termination::Signal(libc::SIGABRT))
+    );
+    assert_eq!(aborted.memory_limit(), None, "{aborted}");
+    let text = aborted.to_string();
+    assert!(
+        text.contains(&format!(
+            "worker process {worker} killed by signal 6 (SIGABRT)"
+        )) && text.contains("abort_process")
+            && !text.contains("memory"),
+        "{text}"
+    );
+    // The replacement, past the limit, still is.
+    assert_eq!(over.memory_limit(), Some(LIMIT), "{over}");
+    assert!(
+        over.to_string()
+            .contains("exceeded its memory limit of 64 MiB"),
+        "{over}"
+    );
+    assert_ne!(
+        Some(next),
+        over.pid(),
+        "the worker past its limit was replaced"
     );
 }
 

@@ -109,8 +109,19 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     /// The `Display` text and the kind on one line: what `main` prints when it returns this.
+    /// `{:#?}` gives the kind, the text and the cause's own `Debug`, one per line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self} (kind: {:?})", self.kind)
+        if !f.alternate() {
+            return write!(f, "{self} (kind: {:?})", self.kind);
+        }
+        let mut fields = f.debug_struct("Error");
+        fields
+            .field("kind", &self.kind)
+            .field("message", &format_args!("{self}"));
+        if let Some(cause) = &self.source {
+            fields.field("cause", cause);
+        }
+        fields.finish()
     }
 }
 
@@ -140,5 +151,10 @@ mod tests {
             "could not start a worker process: no exec permission (kind: Start)"
         );
         assert!(Error::config("bad").cause().is_none());
+        let pretty = format!("{e:#?}");
+        assert!(
+            pretty.contains("kind: Start") && pretty.contains("kind: PermissionDenied"),
+            "{pretty}"
+        );
     }
 }

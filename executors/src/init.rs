@@ -63,7 +63,40 @@ const EXIT_NO_NATS: i32 = 95;
 ///     // ... only the parent gets here ...
 /// }
 /// ```
+///
+/// In the program's own process, `init` also turns on the check that reports work a worker
+/// could not run (a task missing from `registry`, closure work) the first time it is yielded,
+/// under every strategy, as a `tracing` warning (target `ythread::mistakes`); with
+/// `YTHREAD_STRICT=1` such work fails at once instead (see [`init_strict`]). And it warns,
+/// on stderr if no `tracing` subscriber listens, if other threads already run: a runtime
+/// started before `init` (`#[tokio::main]`) is started again in every worker.
 pub fn init(registry: TaskRegistry) {
+    init_checked(registry, false);
+}
+
+/// [`init`] in strict mode, whatever `YTHREAD_STRICT` says: in the program's own process,
+/// yielding a task that is not in `registry`, or closure work (`y.run`), fails at once under
+/// every strategy, with [`ErrorKind::UnknownTask`](ythread::ErrorKind::UnknownTask) or
+/// [`ErrorKind::NotPortable`](ythread::ErrorKind::NotPortable), instead of only once the
+/// program runs under `subprocess` or `nats`. For tests and debug builds:
+///
+/// ```no_run
+/// ythread::task!(fn square(x: u64) -> u64 { x * x });
+///
+/// fn main() {
+///     let registry = ythread::TaskRegistry::new().with(square);
+///     if cfg!(debug_assertions) {
+///         ythread_executors::init_strict(registry);
+///     } else {
+///         ythread_executors::init(registry);
+///     }
+/// }
+/// ```
+pub fn init_strict(registry: TaskRegistry) {
+    init_checked(registry, true);
+}
+
+fn init_checked(registry: TaskRegistry, strict: bool) {
     role::set_registry(registry.clone());
     if let Some(code) = worker::serve_if_worker(&registry) {
         std::process::exit(code);
@@ -71,6 +104,7 @@ pub fn init(registry: TaskRegistry) {
     if let Some(node) = std::env::var_os(WORKER_ENV) {
         std::process::exit(serve_node(&node.to_string_lossy(), &registry));
     }
+    crate::mistakes::check_from_init(&registry, strict);
 }
 
 /// The configuration half of a node's start-up: reads [`WORKER_ENV`] (`value`) and the node's

@@ -27,7 +27,9 @@
 //! assert_eq!(handle.join().unwrap().unwrap(), 144);
 //! ```
 //!
-//! Programs that may use the subprocess or nats strategies call [`init()`] first thing in `main`.
+//! Programs that may use the subprocess or nats strategies call [`init()`] first thing in `main`;
+//! it also turns on the checks of [`mistakes`] (work a worker could not run, threads started
+//! before `init`).
 //!
 //! # Feature flags
 //!
@@ -68,6 +70,7 @@ pub mod config;
 mod error;
 pub mod exclusive;
 mod init;
+pub mod mistakes;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
@@ -86,7 +89,7 @@ mod wire;
 pub use config::{ENV_VAR, ExecutorConfig, SubprocessConfig};
 pub use error::{Error, ErrorKind};
 pub use exclusive::Exclusive;
-pub use init::{WORKER_ENV, init};
+pub use init::{WORKER_ENV, init, init_strict};
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub use nats::{NatsConfig, NatsExecutor};

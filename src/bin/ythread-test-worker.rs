@@ -12,12 +12,25 @@
 //! starts one with itself as the worker program, prints the workers' pids on one line, and
 //! waits until its stdin closes. The parent-death test SIGKILLs it there and checks that the
 //! workers die with it.
+//!
+//! The tests of mistakes (`tests/mistakes.rs`) run it as a program of their own:
+//! `thread-before-init` starts a thread before `init`, as `#[tokio::main]` starts a runtime's;
+//! `init-only` calls `init` and ends; `bad-config` and `yield-unregistered` end with `main`
+//! returning an error (the second only in strict mode, `YTHREAD_STRICT=1`).
 
 use std::io::{Read, Write};
 
-use ythread_executors::SubprocessPool;
+use ythread::Executor;
+use ythread_executors::{ExecutorConfig, SubprocessPool};
 
-fn main() {
+ythread::task! {
+    /// In no registry: yielded by `yield-unregistered`.
+    pub fn not_registered() -> u32 {
+        7
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let name = std::env::args_os().next().unwrap_or_default();
     if name.to_string_lossy().ends_with("-undumpable") {
         // SAFETY: `prctl(PR_SET_DUMPABLE, 0)` changes a flag of this process; no memory is
@@ -32,15 +45,34 @@ fn main() {
         }
         _ => ythread_suite::tasks::registry(),
     };
-    ythread_executors::init(registry);
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if args == ["thread-before-init"] {
+        std::thread::spawn(|| {
+            loop {
+                std::thread::park();
+            }
+        });
+    }
+    ythread_executors::init(registry);
+    match args[..] {
         ["parent", workers] => match workers.parse() {
             Ok(workers) => play_parent(workers),
             Err(_) => fail(&format!("`{workers}` is not a worker count")),
         },
-        _ => fail("this program only runs as a worker of a subprocess pool, or as `parent N`"),
+        ["thread-before-init" | "init-only"] => {}
+        ["bad-config"] => {
+            let _: ExecutorConfig = "rayon:0".parse()?;
+        }
+        ["yield-unregistered"] => {
+            Executor::inline().run(not_registered, ())?;
+        }
+        _ => fail(
+            "this program only runs as a worker of a subprocess pool, as `parent N`, or in one \
+             of the modes of tests/mistakes.rs",
+        ),
     }
+    Ok(())
 }
 
 fn play_parent(workers: usize) {

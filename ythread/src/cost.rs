@@ -95,6 +95,9 @@ impl Class {
 pub struct CostModel {
     name: &'static str,
     id: AtomicUsize,
+    /// Whether the task is in the registry worker processes serve, as last checked, under
+    /// which check (see `portable.rs`); 0 until checked.
+    pub(crate) portable: AtomicU64,
     classes: [Class; SIZE_CLASSES + 1],
 }
 
@@ -116,6 +119,7 @@ impl CostModel {
         CostModel {
             name,
             id: AtomicUsize::new(NO_ID),
+            portable: AtomicU64::new(0),
             classes: [const { Class::new() }; SIZE_CLASSES + 1],
         }
     }

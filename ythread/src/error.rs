@@ -89,7 +89,8 @@ fn signal_name(sig: i32) -> &'static str {
 /// `Display` is the whole story on one line, the cause included; so `source()` returns `None`
 /// (reporters that walk the chain print each cause once), and the details are there for code
 /// through the accessors. `Debug` is the `Display` text and the kind on one line, which is what
-/// `fn main() -> Result<(), Error>` prints. `ythread-executors` keeps the same convention.
+/// `fn main() -> Result<(), Error>` prints; `{:#?}` lists the kind, the text and the details.
+/// `ythread-executors` keeps the same convention.
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -114,6 +115,10 @@ enum Inner {
     Cancelled,
     NotPortable {
         strategy: String,
+    },
+    /// Closure work refused by the strict check of `portable.rs`, whatever the strategy.
+    Refused {
+        closure: String,
     },
     UnknownTask {
         task: String,
@@ -155,6 +160,12 @@ impl fmt::Display for Inner {
                 "closure work cannot leave this process, so the {strategy} strategy cannot run \
                  it; define the work with `ythread::task!` and call `Yielder::apply`, or pick an \
                  in-process strategy"
+            ),
+            Inner::Refused { closure } => write!(
+                f,
+                "closure work (`{closure}`) cannot leave this process, and strict mode refuses \
+                 work a worker process could not run; define the work with `ythread::task!`, \
+                 register it and call `Yielder::apply`, or leave strict mode off"
             ),
             Inner::UnknownTask { task, place } => write!(
                 f,
@@ -288,6 +299,13 @@ impl Error {
         })
     }
 
+    /// Closure work of type `closure` refused by the strict check (see [`crate::portable`]).
+    pub(crate) fn closure_refused(closure: &str) -> Self {
+        Self::new(Inner::Refused {
+            closure: closure.to_owned(),
+        })
+    }
+
     /// `task` is unknown at `place` (e.g. `"in this process"`, `"in worker process 42"`).
     pub fn unknown_task(task: impl Into<String>, place: impl Into<String>) -> Self {
         Self::new(Inner::UnknownTask {
@@ -319,7 +337,7 @@ impl Error {
             Inner::WorkerDied { .. } => ErrorKind::WorkerDied,
             Inner::TimedOut { .. } => ErrorKind::TimedOut,
             Inner::Cancelled => ErrorKind::Cancelled,
-            Inner::NotPortable { .. } => ErrorKind::NotPortable,
+            Inner::NotPortable { .. } | Inner::Refused { .. } => ErrorKind::NotPortable,
             Inner::UnknownTask { .. } => ErrorKind::UnknownTask,
             Inner::Codec { .. } => ErrorKind::Codec,
             Inner::Unavailable { .. } => ErrorKind::Unavailable,
@@ -409,8 +427,31 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     /// The `Display` text and the kind on one line: what `main` prints when it returns this.
+    /// `{:#?}` gives the kind, the text and every detail the accessors have, one per line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self} (kind: {:?})", self.kind())
+        if !f.alternate() {
+            return write!(f, "{self} (kind: {:?})", self.kind());
+        }
+        let mut fields = f.debug_struct("Error");
+        fields
+            .field("kind", &self.kind())
+            .field("message", &format_args!("{self}"));
+        if let Some(pid) = self.pid() {
+            fields.field("pid", &pid);
+        }
+        if let Some(termination) = self.termination() {
+            fields.field("termination", &termination);
+        }
+        if let Some(limit) = self.memory_limit() {
+            fields.field("memory_limit", &limit);
+        }
+        if let Some(task) = self.task() {
+            fields.field("task", &task);
+        }
+        if let Some(location) = self.location() {
+            fields.field("location", &location);
+        }
+        fields.finish()
     }
 }
 
@@ -477,7 +518,18 @@ mod tests {
             format!("{e:?}"),
             "could not decode the result of task `sumn`: unexpected end (kind: Codec)"
         );
-        assert_eq!(format!("{e:#?}"), format!("{e:?}"));
+        assert!(!format!("{e:?}").contains('\n'));
+        let pretty = format!(
+            "{:#?}",
+            Error::worker_died(7, Termination::Signal(6), "sumn")
+        );
+        assert!(
+            pretty.contains("kind: WorkerDied")
+                && pretty.contains("pid: 7")
+                && pretty.contains("termination: Signal(\n        6,\n    )")
+                && pretty.contains("task: \"sumn\""),
+            "{pretty}"
+        );
         assert!(std::error::Error::source(&e).is_none());
     }
 

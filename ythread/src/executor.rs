@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::work::{ClosureWork, EncodedWork, TaskWork, Work};
-use crate::{Error, Metrics, Task, TaskRegistry};
+use crate::{Error, Metrics, Task, TaskRegistry, portable};
 
 /// A way to run yielded CPU work: the article's `cpu_apply`.
 ///
@@ -90,7 +90,12 @@ impl Executor {
     /// Whatever the strategy reports; see [`ErrorKind`](crate::ErrorKind).
     pub fn run<T: Task>(&self, _task: T, args: T::Args) -> Result<T::Output, Error> {
         let mut work = TaskWork::<T>::new(args);
-        self.apply(&mut work);
+        // Refused work is failed in place rather than returned early, so that the descriptor
+        // is built the same way whatever the check says.
+        match portable::check_task::<T>() {
+            Ok(()) => self.apply(&mut work),
+            Err(refused) => work.fail(refused),
+        }
         work.into_outcome(self)
     }
 
@@ -122,6 +127,7 @@ impl Executor {
         let found = registry.find(task).ok_or_else(|| {
             Error::unknown_task(task, format!("in process {}", std::process::id()))
         })?;
+        portable::check_named((found.cost_model)(), found.name)?;
         let mut work = EncodedWork::new(found, args, out);
         self.apply(&mut work);
         work.into_outcome(self)
@@ -139,6 +145,7 @@ impl Executor {
     /// [`ErrorKind::NotPortable`](crate::ErrorKind::NotPortable) on a strategy that needs a
     /// portable task; [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) if `f` panics.
     pub fn run_closure<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, Error> {
+        portable::check_closure(&f)?;
         let mut work = ClosureWork::new(f);
         self.apply(&mut work);
         work.into_outcome(self)

@@ -41,6 +41,7 @@
 //! | [`CostModel`] | what each task has cost, by size, so strategies can predict the next call |
 //! | [`Metrics`] | a snapshot of what a strategy ran, waited on and learned, per task |
 //! | [`Error`] / [`ErrorKind`] | every failure, with predicates and actionable messages |
+//! | [`portable`] | the check, turned on by `ythread_executors::init`, that reports work a worker process could not run |
 //!
 //! The other strategies and the configuration that picks one live in `ythread-executors`.
 //!
@@ -106,6 +107,7 @@ mod join;
 mod metrics;
 mod os_thread;
 mod overflow;
+pub mod portable;
 mod registry;
 mod sink;
 mod spin;

@@ -11,7 +11,7 @@ use std::ptr::NonNull;
 
 use crate::handler_state::Control;
 use crate::work::{ClosureWork, TaskWork, Work};
-use crate::{Error, Executor, Task};
+use crate::{Error, Executor, Task, portable};
 
 /// A descriptor in flight from a suspended coroutine to its driver.
 ///
@@ -111,6 +111,7 @@ impl<'a> Yielder<'a> {
     /// its strategy panics, that work fails with [`ErrorKind::Panicked`](crate::ErrorKind::Panicked).
     #[inline(always)]
     pub fn apply<T: Task>(&self, _task: T, args: T::Args) -> Result<T::Output, Error> {
+        portable::check_task::<T>()?;
         let mut work = TaskWork::<T>::new(args);
         self.submit(&mut work);
         work.into_outcome(self.executor)
@@ -145,6 +146,7 @@ impl<'a> Yielder<'a> {
     /// Unwinds the handler if it was cancelled, as [`Yielder::apply`] does.
     #[inline(always)]
     pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, Error> {
+        portable::check_closure(&f)?;
         let mut work = ClosureWork::new(f);
         self.submit(&mut work);
         work.into_outcome(self.executor)

@@ -62,6 +62,7 @@
 //! | `pool/process.rs` | one worker as the parent sees it: a job round trip, reaping |
 //! | `pool/job.rs` | a job's start: arming its deadline, arguments sent by direct copies |
 //! | `pool/deaths.rs` | noticing workers that die while idle (pidfds) |
+//! | `pool/output.rs` | a worker's stdout and stderr, forwarded; what its last line said |
 //! | `pool/deadline.rs` | per-job deadlines |
 //! | `pool/events.rs` | the `tracing` target of the pool's lifecycle events |
 //! | `worker/serve.rs` | the worker's serve loop, entered from [`init`]; dying with the parent |
@@ -79,4 +80,4 @@ pub use self::settings::{
     MIN_MEMORY, SubprocessConfig,
 };
 /// Kept here too, where they were first defined, so that `subprocess::init` keeps working.
-pub use crate::init::{WORKER_ENV, init};
+pub use crate::init::{WORKER_ENV, init, init_strict};

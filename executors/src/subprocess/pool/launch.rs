@@ -12,12 +12,12 @@
 //! exited first (say how), or the start timeout passed (kill it). A helper thread still
 //! blocked in `accept` is released by connecting to the server once and hanging up.
 //!
-//! The worker inherits no stdin and writes its stdout to the parent's *stderr*: a task that
-//! prints cannot corrupt a parent whose stdout is a protocol or a report. Workers get their
-//! own process group, so a Ctrl-C in the terminal reaches the parent only; they still die with
-//! it (see `worker.rs`).
+//! The worker inherits no stdin, and its stdout and stderr go into one pipe that the parent
+//! forwards to its own *stderr* (`output.rs`): a task that prints cannot corrupt a parent whose
+//! stdout is a protocol or a report, and the parent sees the worker's last lines when it dies.
+//! Workers get their own process group, so a Ctrl-C in the terminal reaches the parent only;
+//! they still die with it (see `worker.rs`).
 
-use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -32,6 +32,7 @@ use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 use super::deadline::{self, Watch};
 use super::deaths::pidfd_open;
 use super::events::EVENTS;
+use super::output::{self, Output};
 use super::process::{WorkerProcess, wait_until};
 use crate::Error;
 use crate::subprocess::transport::direct;
@@ -67,6 +68,8 @@ pub(super) struct Launch {
     regions: Option<Regions>,
     /// The parent's end of the worker's socket; handed to its [`WorkerProcess`].
     socket: Option<Socket>,
+    /// The worker's stdout and stderr, forwarded; handed to its [`WorkerProcess`].
+    output: Option<Output>,
     /// `None`: the start timeout is too long to ever pass.
     deadline: Option<Instant>,
     settings: Arc<LaunchSettings>,
@@ -101,34 +104,46 @@ pub(super) fn start(
         socket: workers_end.fd(),
         server: name.clone(),
     };
+    let (output, stdout, stderr) = output::pipe()
+        .and_then(|(read, write)| Ok((read, write.try_clone()?, write)))
+        .map_err(|e| {
+            Error::start("could not create the output pipe of a subprocess worker").with_source(e)
+        })?;
     let mut command = Command::new(&settings.program);
     shm::inherit(&mut command, regions.args.fd());
     shm::inherit(&mut command, regions.results.fd());
     shm::inherit(&mut command, workers_end.fd());
-    let child = command
+    let spawned = command
         .env(MARKER_ENV, marker.encode())
         .stdin(Stdio::null())
-        .stdout(Stdio::from(io::stderr()))
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
         .process_group(0)
-        .spawn()
-        .map_err(|e| {
-            Error::start(format!(
-                "could not start the worker program `{program}`; check that it exists and is \
-                 executable"
-            ))
-            .with_source(e)
-        })?;
-    // The worker has its own copy now; the parent keeping this one would hide its end-of-file.
+        .spawn();
+    // The worker has its own copies now; the parent keeping these would hide their end-of-file.
+    drop(command);
     drop(workers_end);
+    let child = spawned.map_err(|e| {
+        Error::start(format!(
+            "could not start the worker program `{program}`; check that it exists and is \
+             executable"
+        ))
+        .with_source(e)
+    })?;
+    let pid = child.id();
     let mut launch = Launch {
         child: Some(child),
         server: name,
         hello: mpsc::channel().1,
         regions: Some(regions),
         socket: Some(socket),
+        output: None,
         deadline: deadline::after(Instant::now(), settings.start_timeout),
         settings: Arc::clone(settings),
     };
+    launch.output = Some(Output::forward(output, pid).map_err(|e| {
+        Error::start("could not start a thread to forward a worker's output").with_source(e)
+    })?);
     let (send_hello, hello) = mpsc::channel();
     thread::Builder::new()
         .name("ythread-accept".to_owned())
@@ -226,6 +241,7 @@ impl Launch {
         let child = self.child.take().expect("a launch is admitted once");
         let regions = self.regions.take().expect("a launch is admitted once");
         let socket = self.socket.take().expect("a launch is admitted once");
+        let output = self.output.take().expect("a launch is admitted once");
         // The worker is an unreaped child of this process, so its pid names it alone. Where
         // pidfds are missing, a job waits for end-of-file and its deadline instead.
         let peer = pidfd_open(pid);
@@ -238,6 +254,7 @@ impl Launch {
             regions,
             FrameReceiver::new(receiver, Side::Parent, limit),
             Arc::new(Watch::new(pid)),
+            output,
             direct,
         ))
     }

@@ -10,6 +10,7 @@ mod dispatch;
 mod events;
 mod job;
 mod launch;
+mod output;
 mod process;
 mod strategy;
 mod supervisor;

@@ -25,6 +25,7 @@ use ythread::{Error as WorkError, Termination, Work};
 use super::deadline::{self, Fired, Watch};
 use super::events::EVENTS;
 use super::job::{ArgsToWorker, JobStart};
+use super::output::Output;
 use crate::subprocess::transport::direct;
 use crate::subprocess::transport::frame::{self, FrameError, FrameReceiver};
 use crate::subprocess::transport::payload::DIRECT_THRESHOLD;
@@ -119,6 +120,8 @@ pub(super) struct WorkerProcess {
     frame: Vec<u8>,
     /// For the small messages of direct copies.
     message: Vec<u8>,
+    /// The worker's stdout and stderr, forwarded; read to the end to tell why it aborted.
+    output: Output,
     /// Whether large byte strings go by direct copies to and from this worker.
     direct: bool,
     tasks_run: u64,
@@ -132,6 +135,7 @@ impl WorkerProcess {
         regions: Regions,
         link: FrameReceiver,
         watch: Arc<Watch>,
+        output: Output,
         direct: bool,
     ) -> Self {
         WorkerProcess {
@@ -146,6 +150,7 @@ impl WorkerProcess {
             watch,
             frame: Vec::new(),
             message: Vec::new(),
+            output,
             direct,
             tasks_run: 0,
             last_ran: None,
@@ -188,7 +193,6 @@ impl WorkerProcess {
         // from the watch (deadline or cancel) can only ever reach this job's process.
         let fired = self.watch.disarm();
         let killed = fired.is_some();
-        let timed_out = fired == Some(Fired::Deadline);
         if self.frame.capacity() > KEPT_BUFFER {
             self.frame = Vec::new();
         }
@@ -215,10 +219,10 @@ impl WorkerProcess {
             }
             // Nothing reached the worker, and nobody killed it for this job: it died idle.
             Received::NotSent if !killed => {
-                return After::Undelivered(self.lost(received, task, false, limits));
+                return After::Undelivered(self.lost(received, task, None, limits));
             }
             Received::NotSent | Received::PartlySent | Received::Hangup => {
-                work.fail(self.lost(received, task, timed_out, limits));
+                work.fail(self.lost(received, task, fired, limits));
             }
         }
         After::Lost
@@ -450,8 +454,15 @@ impl WorkerProcess {
         Received::Answered
     }
 
-    /// Reaps a worker whose channel failed and says what happened to its job.
-    fn lost(&mut self, how: Received, task: &str, timed_out: bool, limits: JobLimits) -> WorkError {
+    /// Reaps a worker whose channel failed and says what happened to its job. `fired` says
+    /// whether the pool killed it for this job, and why.
+    fn lost(
+        &mut self,
+        how: Received,
+        task: &str,
+        fired: Option<Fired>,
+        limits: JobLimits,
+    ) -> WorkError {
         let termination = match how {
             // It closed its end: it is exiting, let it finish.
             Received::Hangup => self.reap(),
@@ -459,18 +470,25 @@ impl WorkerProcess {
             _ => self.kill_and_reap(),
         };
         let pid = self.pid;
-        match (timed_out, limits.timeout, limits.memory, termination) {
-            (true, Some(limit), _, _) => {
+        match (fired, limits.timeout, limits.memory, termination) {
+            (Some(Fired::Deadline), Some(limit), _, _) => {
                 tracing::warn!(target: EVENTS, pid, task, ?limit, "subprocess job timed out; its worker was killed");
                 WorkError::timed_out(format!("task `{task}` in worker process {pid}"), limit)
+            }
+            // The kill was the pool's own, asked for by a cancel: nothing went wrong (the
+            // caller reports the cancellation).
+            (Some(Fired::Cancel), ..) => {
+                tracing::debug!(target: EVENTS, pid, task, cause = %termination, "subprocess worker killed for a cancelled job");
+                WorkError::worker_died(pid, termination, task)
             }
             _ if how == Received::NotSent => {
                 tracing::warn!(target: EVENTS, pid, task, cause = %termination, "subprocess worker died before it could take a job");
                 WorkError::worker_died(pid, termination, task)
             }
-            // Rust aborts when an allocation fails; under a data limit that is what an
-            // allocation past the limit does. (A deliberate abort is read the same way.)
-            (_, _, Some(limit), Termination::Signal(libc::SIGABRT)) => {
+            // Rust aborts when an allocation fails, and under a data limit that is what an
+            // allocation past the limit does; it says so on stderr first. Any other abort
+            // (`abort()`, a C `assert`) is the task's own, and raising the limit would not help.
+            (_, _, Some(limit), Termination::Signal(libc::SIGABRT)) if self.failed_allocation() => {
                 tracing::warn!(target: EVENTS, pid, task, cause = %termination, limit, "subprocess worker exceeded its memory limit");
                 WorkError::worker_out_of_memory(pid, termination, task, limit)
             }
@@ -479,6 +497,15 @@ impl WorkerProcess {
                 WorkError::worker_died(pid, termination, task)
             }
         }
+    }
+
+    /// Whether the (reaped) worker's output ends with Rust's report of a failed allocation
+    /// (and the backtrace that may follow it). Not known within [`EXIT_GRACE`] (a process it started elsewhere still holds
+    /// its output): no, since only a report seen is evidence.
+    fn failed_allocation(&self) -> bool {
+        self.output
+            .ended_with_failed_allocation(Instant::now() + EXIT_GRACE)
+            .unwrap_or(false)
     }
 
     /// Says end-of-file on the socket: an idle worker reads it and exits.
