@@ -99,6 +99,7 @@ mod cancel;
 mod cost;
 mod decode;
 mod driver;
+mod duration;
 mod encoded;
 mod error;
 mod executor;
@@ -120,6 +121,7 @@ mod yielder;
 
 pub use cancel::{CancelGuard, Cancellation};
 pub use cost::{CostModel, CostSize, LearnedCost};
+pub use duration::parse_duration;
 pub use encoded::{Apart, BadGaps, Encoded};
 pub use error::{Error, ErrorKind, Termination};
 pub use executor::{CpuApply, Executor, Inline};
