@@ -19,20 +19,20 @@
 //! connection costs no thread, and the threads follow the requests in progress, not the
 //! connections open.
 
-use std::io;
-use std::mem::MaybeUninit;
-use std::net::TcpStream;
 use std::sync::Arc;
-
-use socket2::SockRef;
 
 use super::connections::Admitted;
 
 impl Admitted {
-    /// Hands the connection to the watcher to wait for its next input; the handler then goes
-    /// on. If the poller cannot watch it (out of memory), it rests until its idle
-    /// timeout, then closes.
-    pub(crate) fn rest(mut self) {
+    /// Hands the connection to the watcher to wait for its next input; the thread that served
+    /// it then goes on. If the poller cannot watch it (out of memory), it rests until its idle
+    /// timeout, then closes. Returns whether the thread may serve another connection: `false`
+    /// if a cancellation meant for this one may be on its way (see
+    /// [`ConnectionState::let_go`](crate::state::ConnectionState::let_go)).
+    #[must_use]
+    pub(crate) fn rest(mut self) -> bool {
+        // Before the connection can be woken, and its next turn's thread claimed.
+        let free = !self.state.let_go();
         self.input.release();
         let socket = Arc::clone(&self.socket);
         let key = self.key.to_u64();
@@ -42,13 +42,23 @@ impl Admitted {
             // The server is stopping: nobody would wake it.
             drop(resting);
             self.close();
-            return;
+            return free;
         }
         resting.connections.push(self);
         drop(resting);
         // Only now: any input reported from here on finds the connection in the queue, and
         // input that came before is reported too (the watch is level-triggered).
         let _ = shared.poller.watch_input_once(&*socket, key);
+        free
+    }
+
+    /// Ends the connection for good, letting go of it first; whether the thread may serve
+    /// another connection (see [`Admitted::rest`]).
+    #[must_use]
+    pub(crate) fn finish(self) -> bool {
+        let free = !self.state.let_go();
+        self.close();
+        free
     }
 }
 
@@ -61,20 +71,4 @@ pub(crate) enum Input {
     Closed,
     /// Nothing after all.
     Nothing,
-}
-
-/// Looks at the next input of `socket` without taking it and without blocking.
-pub(crate) fn peek(socket: &TcpStream) -> Input {
-    let mut byte = [MaybeUninit::<u8>::uninit()];
-    loop {
-        return match SockRef::from(socket)
-            .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
-        {
-            Ok(0) => Input::Closed,
-            Ok(_) => Input::Request,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Input::Nothing,
-            Err(_) => Input::Closed,
-        };
-    }
 }

@@ -180,9 +180,20 @@ impl Poller {
         self.wait_for(keys, millis, BATCH)
     }
 
-    /// Replaces `keys` with those of at most `max` events ready now, without waiting.
-    pub(crate) fn ready_now(&self, keys: &mut Vec<u64>, max: usize) -> io::Result<()> {
-        self.wait_for(keys, 0, max)
+    /// The key of one event ready now, without waiting.
+    pub(crate) fn ready_one(&self) -> io::Result<Option<u64>> {
+        let mut event = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: `event` is one writable epoll_event that outlives the call, the kernel
+        // writes at most one, and the epoll descriptor is open.
+        let ready = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), &mut event, 1, 0) };
+        match ready {
+            1 => Ok(Some(event.u64)),
+            0 => Ok(None),
+            _ => match io::Error::last_os_error() {
+                e if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+                e => Err(e),
+            },
+        }
     }
 
     fn wait_for(&self, keys: &mut Vec<u64>, millis: libc::c_int, max: usize) -> io::Result<()> {
