@@ -133,7 +133,7 @@ impl Hub {
     }
 }
 
-/// How long a stop waits for helping acceptors: see [`Hub::wait_for_helpers`].
+/// How long a stop waits for helping threads: see [`Hub::wait_for_helpers`].
 const HELPERS_BOUND: Duration = Duration::from_secs(1);
 
 /// An acceptor handling events for the watcher: see [`Hub::begin_helping`].

@@ -1,8 +1,10 @@
 //! Connections that rest between turns: when a turn is over and nothing of the next request
 //! is buffered, the connection goes back to the watcher (see [`super::watcher`]) and waits for
 //! its next input in the watcher's epoll instead of on a thread. Its next input starts a new
-//! turn on a thread of its own (reused, see `ythread`'s handler threads), so a connection holds
-//! a thread only while a request is in progress, as in Tomcat's NIO connector.
+//! turn on whichever thread takes it: one that has just finished a turn and carries on (see
+//! [`super::turns::carry_on`]), or one the watcher starts (reused, see `ythread`'s handler
+//! threads). So a connection holds a thread only while a request is in progress, as in
+//! Tomcat's NIO connector.
 //!
 //! Why: a thread per connection costs a stack, a guard page and a coroutine stack (about six
 //! memory maps and 14 KiB) for as long as the client keeps the connection, whether it sends
@@ -13,11 +15,11 @@
 //! [`idle`](crate::Protocol::idle) bytes), the connection is a candidate for shedding at the
 //! cap like any idle one, and a stop closes it.
 //!
-//! Trade-off: a keep-alive client's every request after the first costs one hand-off (the
-//! epoll's wake-up, and a reused thread handed the turn, about a microsecond of the server's
-//! CPU and a context switch) that a thread per connection would not pay; in exchange a quiet
-//! connection costs no thread, and the threads follow the requests in progress, not the
-//! connections open.
+//! Trade-off: a keep-alive client's every request after the first costs two `epoll_ctl` calls
+//! (watch the input, then the hang-up) that a thread per connection would not pay, and a
+//! hand-off (the watcher's wake-up and a context switch) when no thread carries on to it; in
+//! exchange a quiet connection costs no thread, and the threads follow the requests in
+//! progress, not the connections open.
 
 use std::sync::Arc;
 

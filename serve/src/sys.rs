@@ -1,5 +1,5 @@
 //! The serving layer's only `unsafe`: termination signals, the epoll instance over the
-//! connections (the watcher's, which acceptors help with), a bounded wait for a new
+//! connections (the watcher's, which serving threads help with), a bounded wait for a new
 //! connection's first byte, and reading resource limits.
 //!
 //! The signal handler does one async-signal-safe thing, a lock-free atomic store, and the
@@ -103,7 +103,7 @@ pub(crate) fn wait_readable(socket: &impl AsFd, timeout: Duration) -> bool {
 }
 
 /// One epoll instance over the connections, waited on by the watcher and, without waiting,
-/// by acceptors that help it; every event is reported to one of them. While a handler serves
+/// by serving threads that help it; every event is reported to one of them. While a handler serves
 /// a connection, only its hang-up is watched (edge-triggered: reported once, when the peer's
 /// end-of-stream or reset arrives), so request bytes never wake the loop. While a connection
 /// rests (no handler, see [`super::resting`]), its next input is watched once,

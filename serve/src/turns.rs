@@ -3,7 +3,8 @@
 //!
 //! After each turn the connection closes (the turn said so), goes on with the next turn at
 //! once (input is buffered: pipelined requests are served in order, by this thread, and never
-//! by two turns at once), or rests without a thread until its next input.
+//! by two turns at once), or rests without a thread until its next input. Then the thread
+//! carries on with other resting connections that have input ([`carry_on`]).
 
 use ythread::Yielder;
 

@@ -1,22 +1,22 @@
 //! The watcher: the server's own thread, one epoll over the connections (not the listening
 //! socket: acceptors take new connections themselves, see [`super::accept`]). Two kinds of
 //! event arrive: a resting connection has input (a handler for its next turn, the close for
-//! an end-of-stream), or a served connection's peer closed or reset (its handler is cancelled,
+//! an end-of-stream), or a served connection's peer closed or reset (its thread is cancelled,
 //! which drops its work: queued work leaves the strategy's line unrun, a worker process
 //! running it is killed and replaced, and work running in this process finishes with its
 //! result discarded). Between waits it joins the handlers that ended, closes connections that
 //! rested for a whole idle timeout, and starts an acceptor if none is left. Each event costs
 //! constant work, whatever the number of open connections.
 //!
-//! Acceptors help. Closing a socket is most of the watcher's work (about 40% of the server's
-//! CPU under one-request clients), and one thread sharing two cores with many falls behind:
-//! the peers' sockets then linger half-closed for milliseconds, which cost the *clients'*
-//! machine more CPU than the closes themselves (the loopback's TCP work for them runs on the
-//! clients' time). So an acceptor on its way back to `accept` takes up to [`HELP_BATCH`]
-//! ready events off the epoll and handles them itself, while the watcher is busy with a
-//! batch; a watcher waiting for events sees the next ones at once and is left to them.
-//! Trade-off: the acceptor's next connection waits for those few closes (microseconds each),
-//! and a stop first waits for helping acceptors to finish (see [`Hub::wait_for_helpers`]).
+//! Serving threads help. A thread whose connection's turns are over (a handler, or an acceptor
+//! while another waits in `accept`) takes ready events off the same epoll without waiting
+//! ([`take_ready`]): it handles ends and departures the way the watcher would and serves the
+//! first resting connection with input itself, so under load the watcher and the hand-off to
+//! a new thread are left out (see [`super::turns::carry_on`]). This also keeps closes from
+//! queueing behind one thread: closing a socket was most of the watcher's work under
+//! one-request clients, and sockets left half-closed for milliseconds cost the clients'
+//! machine more CPU than the closes themselves. Trade-off: a stop first waits for helping
+//! threads to finish their look (see [`Hub::wait_for_helpers`]).
 
 use std::io;
 use std::sync::Arc;
