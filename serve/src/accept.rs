@@ -39,7 +39,7 @@ use ythread::{YieldableThread, Yielder};
 
 use std::time::Duration;
 
-use super::acceptors::AcceptorId;
+use super::acceptors::{AcceptorId, Kind};
 use super::connections::Admitted;
 use super::hub::{Admission, Hub};
 use super::resting::Input;
@@ -95,7 +95,7 @@ pub(crate) fn spawn_acceptor(hub: &Arc<Hub>) {
         {
             return;
         }
-        connections.acceptors.reserve()
+        connections.acceptors.reserve(Kind::Acceptor)
     };
     let for_acceptor = Arc::clone(hub);
     let started = YieldableThread::builder()
@@ -133,7 +133,6 @@ pub(crate) fn spawn_acceptor(hub: &Arc<Hub>) {
 /// enough others waiting.
 fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
     let _end = AcceptorEnd { hub, id };
-    let mut ready = Vec::new();
     loop {
         let Some(stream) = next_connection(hub) else {
             return;
@@ -141,25 +140,33 @@ fn accept_and_serve(y: &Yielder<'_>, hub: &Arc<Hub>, id: AcceptorId) {
         let Some(admitted) = admit(hub, stream, id) else {
             continue;
         };
-        let state = Arc::clone(&admitted.state);
         let mut admitted = admitted;
-        match first_input(hub, &mut admitted) {
+        let free = match first_input(hub, &mut admitted) {
             Input::Request => {
                 hub.acceptor_turns.fetch_add(1, Ordering::SeqCst);
                 let _in_turns = AcceptorInTurns(hub);
-                turns::serve(y, admitted, hub);
+                turns::serve(y, admitted, hub)
             }
-            Input::Closed => admitted.close(),
+            Input::Closed => admitted.finish(),
             Input::Nothing => admitted.rest(),
-        }
+        };
         // A cancellation meant for the connection just served that came too late to stop its
         // work (or is still on its way) must not reach the next one: this acceptor ends
         // instead.
-        let cancelled = state.let_go() || y.is_cancelled();
-        if cancelled || hub.idle_acceptors.load(Ordering::SeqCst) >= MAX_IDLE_ACCEPTORS {
+        if !free || y.is_cancelled() {
             return;
         }
-        super::watcher::help(hub, &mut ready);
+        // Resting connections with input now, while another acceptor waits for newcomers.
+        if hub.idle_acceptors.load(Ordering::SeqCst) > 0 {
+            hub.acceptor_turns.fetch_add(1, Ordering::SeqCst);
+            let _in_turns = AcceptorInTurns(hub);
+            if !turns::carry_on(y, hub, id) {
+                return;
+            }
+        }
+        if hub.idle_acceptors.load(Ordering::SeqCst) >= MAX_IDLE_ACCEPTORS {
+            return;
+        }
     }
 }
 

@@ -1,72 +1,89 @@
-//! The acceptors' handles, by id: each acceptor is a handler that accepts a connection,
-//! serves it and goes back to accepting (see [`super::accept`]). The table of connections
-//! keeps them, so that the watcher can cancel the acceptor serving a connection whose peer
-//! left (see [`super::state::ConnectionState::let_go`] for how that cancellation never reaches
-//! the acceptor's next connection).
+//! The handles of the threads that serve turns, by id: acceptors (each accepts a connection,
+//! serves it and goes back to accepting, see [`super::accept`]) and the handlers the watcher
+//! starts for woken connections (see [`super::watcher`]). Either may serve one connection
+//! after another (see [`super::turns::carry_on`]), so a connection records the id of the
+//! thread serving it, not a handle of its own, and the watcher cancels that thread when the
+//! connection's peer leaves (see [`super::state::ConnectionState::let_go`] for how that
+//! cancellation never reaches the thread's next connection).
 
 use ythread::JoinHandle;
 
-/// An acceptor's place in [`Acceptors`].
+/// A serving thread's place in [`Acceptors`].
 pub(crate) type AcceptorId = usize;
+
+/// Whether a serving thread accepts connections (an acceptor) or only serves woken ones (a
+/// handler).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Acceptor,
+    Handler,
+}
 
 enum Entry {
     Free,
-    /// Reserved for an acceptor being started; its handle is not in yet.
-    Starting,
-    Running(JoinHandle<()>),
+    /// Reserved for a thread being started; its handle is not in yet.
+    Starting(Kind),
+    Running(JoinHandle<()>, Kind),
 }
 
 #[derive(Default)]
 pub(crate) struct Acceptors {
     entries: Vec<Entry>,
     free: Vec<AcceptorId>,
-    /// Acceptors that said they ended, to be joined once their outcome is out.
+    /// Threads that said they ended, to be joined once their outcome is out.
     ended: Vec<AcceptorId>,
+    /// Acceptors started and not yet collected (handlers are counted by the hub).
     live: usize,
 }
 
 impl Acceptors {
-    /// An id for an acceptor about to be started.
-    pub(crate) fn reserve(&mut self) -> AcceptorId {
-        self.live += 1;
+    /// An id for a thread about to be started.
+    pub(crate) fn reserve(&mut self, kind: Kind) -> AcceptorId {
+        if kind == Kind::Acceptor {
+            self.live += 1;
+        }
         match self.free.pop() {
             Some(id) => {
-                self.entries[id] = Entry::Starting;
+                self.entries[id] = Entry::Starting(kind);
                 id
             }
             None => {
-                self.entries.push(Entry::Starting);
+                self.entries.push(Entry::Starting(kind));
                 self.entries.len() - 1
             }
         }
     }
 
-    /// Records the handle of acceptor `id`; gives it back if the stop drained the table
-    /// since the id was reserved.
+    /// Records the handle of thread `id`; gives it back if the stop drained the table since
+    /// the id was reserved.
     pub(crate) fn started(
         &mut self,
         id: AcceptorId,
         handle: JoinHandle<()>,
     ) -> Option<JoinHandle<()>> {
-        match self.entries.get_mut(id) {
-            Some(entry @ Entry::Starting) => {
-                *entry = Entry::Running(handle);
-                None
-            }
-            _ => Some(handle),
+        if let Some(entry) = self.entries.get_mut(id)
+            && let Entry::Starting(kind) = *entry
+        {
+            *entry = Entry::Running(handle, kind);
+            return None;
         }
+        Some(handle)
     }
 
-    /// The acceptor could not be started: its id is free again.
+    /// The thread could not be started: its id is free again.
     pub(crate) fn never_started(&mut self, id: AcceptorId) {
-        if let Some(entry @ Entry::Starting) = self.entries.get_mut(id) {
+        if let Some(entry) = self.entries.get_mut(id)
+            && let Entry::Starting(kind) = *entry
+        {
             *entry = Entry::Free;
             self.free.push(id);
-            self.live -= 1;
+            if kind == Kind::Acceptor {
+                self.live -= 1;
+            }
         }
     }
 
-    /// Said by the acceptor itself as it returns (or unwinds).
+    /// Said by the thread itself as it returns (or unwinds).
     pub(crate) fn ended(&mut self, id: AcceptorId) {
         self.ended.push(id);
     }
@@ -77,12 +94,12 @@ impl Acceptors {
     }
 
     pub(crate) fn cancel(&self, id: AcceptorId) {
-        if let Some(Entry::Running(handle)) = self.entries.get(id) {
+        if let Some(Entry::Running(handle, _)) = self.entries.get(id) {
             handle.cancel();
         }
     }
 
-    /// Joins the acceptors that ended and whose outcome is out; the others are kept for later.
+    /// Joins the threads that ended and whose outcome is out; the others are kept for later.
     pub(crate) fn collect(&mut self, report: &impl Fn(Result<(), ythread::Error>)) {
         let mut pending = Vec::new();
         for id in std::mem::take(&mut self.ended) {
@@ -90,10 +107,12 @@ impl Acceptors {
                 continue;
             };
             match std::mem::replace(entry, Entry::Free) {
-                Entry::Running(handle) if handle.is_finished() => {
+                Entry::Running(handle, kind) if handle.is_finished() => {
                     report(handle.join());
                     self.free.push(id);
-                    self.live -= 1;
+                    if kind == Kind::Acceptor {
+                        self.live -= 1;
+                    }
                 }
                 Entry::Free => {}
                 unfinished => {
@@ -105,7 +124,7 @@ impl Acceptors {
         self.ended = pending;
     }
 
-    /// Every running acceptor's handle, for the stop.
+    /// Every running thread's handle, for the stop.
     pub(crate) fn drain(&mut self) -> Vec<JoinHandle<()>> {
         self.ended.clear();
         self.free.clear();
@@ -113,8 +132,8 @@ impl Acceptors {
         std::mem::take(&mut self.entries)
             .into_iter()
             .filter_map(|entry| match entry {
-                Entry::Running(handle) => Some(handle),
-                Entry::Free | Entry::Starting => None,
+                Entry::Running(handle, _) => Some(handle),
+                Entry::Free | Entry::Starting(_) => None,
             })
             .collect()
     }

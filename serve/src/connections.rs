@@ -2,9 +2,8 @@
 //!
 //! One lock guards the table; acceptors take it to admit a connection, the watcher (and an
 //! acceptor helping it) for each event it handles, nobody across I/O or work. Each slot holds
-//! the connection's [`ConnectionState`], a *weak* reference to its socket, and who serves it: an
-//! acceptor (by id, in [`Acceptors`]), the [`JoinHandle`] of the handler of its latest turn,
-//! or nobody while it rests. Handlers of earlier turns are kept aside until they are joined.
+//! the connection's [`ConnectionState`], a *weak* reference to its socket, and who serves it: the
+//! id (in [`Acceptors`]) of the acceptor or handler serving its turns, or nobody while it rests.
 //! The one serving it owns the only strong reference to the socket, so the socket closes the
 //! moment it is dropped, with no duplicate descriptor and no wait for the watcher. What flows
 //! back to the watcher is one counter (connections open now) and short queues of connections
@@ -112,18 +111,14 @@ impl Admitted {
 }
 
 struct Tracked {
-    /// The handler serving the connection since it woke from a rest.
-    handler: Option<JoinHandle<()>>,
-    /// The acceptor that accepted the connection; it serves it until it lets go (see
-    /// [`ConnectionState::let_go`]).
-    acceptor: AcceptorId,
+    /// The thread that serves (or last served) the connection's turns: the acceptor that
+    /// accepted it, then the one that took it for each turn after a rest. It serves it until it
+    /// lets go (see [`ConnectionState::let_go`]).
+    server: AcceptorId,
     state: Arc<ConnectionState>,
     socket: Weak<TcpStream>,
     /// The connection while it rests, and when its rest runs out.
     resting: Option<(Admitted, Instant)>,
-    /// How many times it has woken from a rest: tells the handler of its latest turn from
-    /// an earlier one whose handle is recorded late.
-    wakes: u64,
 }
 
 struct Slot {
@@ -142,11 +137,6 @@ pub(crate) struct Connections {
     shared: Arc<Shared>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// Slots whose handler ended but whose outcome is not yet published.
-    ending: Vec<Key>,
-    /// Handlers of turns that handed their connection back to rest, to be joined once their
-    /// outcome is out.
-    retired: Vec<JoinHandle<()>>,
     pub(crate) acceptors: Acceptors,
     /// When each resting connection's rest runs out, earliest first (every rest is one idle
     /// timeout long); entries for connections that have since woken are skipped.
@@ -167,8 +157,6 @@ impl Connections {
             }),
             slots: Vec::new(),
             free: Vec::new(),
-            ending: Vec::new(),
-            retired: Vec::new(),
             acceptors: Acceptors::default(),
             rest_deadlines: VecDeque::new(),
             epoch,
@@ -199,12 +187,10 @@ impl Connections {
         let socket = Arc::new(socket);
         let state = Arc::new(ConnectionState::new(self.epoch));
         slot.tracked = Some(Tracked {
-            handler: None,
+            server: acceptor,
             state: Arc::clone(&state),
             socket: Arc::downgrade(&socket),
             resting: None,
-            wakes: 0,
-            acceptor,
         });
         self.shared.open.fetch_add(1, Ordering::SeqCst);
         Admitted {
@@ -219,35 +205,14 @@ impl Connections {
         }
     }
 
-    /// Records the handler of a connection woken from its rest for a turn. A handler of an
-    /// earlier turn, and one whose connection is already back at rest (its turn was over
-    /// before its handle could be recorded), is retired: joined once it has finished.
-    ///
-    /// A departure seen while the handler was being started found no handler to cancel: it is
-    /// cancelled here. Returns the handle if the slot is gone: the connection ended (its
-    /// handler is done, or about to be) before its handle could be recorded, and the caller
-    /// joins it.
-    #[must_use]
-    pub(crate) fn started(
-        &mut self,
-        key: Key,
-        wake: u64,
-        handler: JoinHandle<()>,
-    ) -> Option<JoinHandle<()>> {
-        let Some(tracked) = self.tracked_mut(key) else {
-            return Some(handler);
-        };
-        if tracked.resting.is_some() || tracked.wakes != wake {
-            self.retired.push(handler);
-            return None;
+    /// Thread `server` serves the turns of `key`, woken from its rest, from now on: a
+    /// departure cancels it (until it lets go). A departure seen since the wake found nobody
+    /// to cancel; the turn sees it when its work begins.
+    pub(crate) fn serve_by(&mut self, key: Key, server: AcceptorId) {
+        if let Some(tracked) = self.tracked_mut(key) {
+            tracked.server = server;
+            tracked.state.served();
         }
-        if tracked.state.is_peer_gone() {
-            handler.cancel();
-        }
-        if let Some(earlier) = tracked.handler.replace(handler) {
-            self.retired.push(earlier);
-        }
-        None
     }
 
     /// Moves the connections handed back to rest into their slots; each rests for up to
@@ -257,12 +222,8 @@ impl Connections {
         for admitted in handed_back {
             let key = admitted.key;
             let until = Instant::now() + idle_for;
-            admitted.state.handed_back();
             if let Some(tracked) = self.tracked_mut(key) {
-                // Its turn is over: a departure from now on has nothing to cancel.
-                let earlier = tracked.handler.take();
                 tracked.resting = Some((admitted, until));
-                self.retired.extend(earlier);
                 self.rest_deadlines.push_back((until, key));
             }
         }
@@ -286,13 +247,9 @@ impl Connections {
         }
     }
 
-    /// The connection `key`, the end of its rest and the number of this wake, if it is
-    /// resting, taken out of its slot.
-    pub(crate) fn wake(&mut self, key: Key) -> Option<(Admitted, Instant, u64)> {
-        let tracked = self.tracked_mut(key)?;
-        let (admitted, until) = tracked.resting.take()?;
-        tracked.wakes += 1;
-        Some((admitted, until, tracked.wakes))
+    /// The connection `key` and the end of its rest, if it is resting, taken out of its slot.
+    pub(crate) fn wake(&mut self, key: Key) -> Option<(Admitted, Instant)> {
+        self.tracked_mut(key)?.resting.take()
     }
 
     /// Puts a connection taken by [`Connections::wake`] back to rest, until the same deadline.
@@ -344,11 +301,9 @@ impl Connections {
         if !tracked.state.peer_left() {
             return;
         }
-        if let Some(handler) = &tracked.handler {
-            handler.cancel();
-        } else if tracked.state.claim_acceptor_cancel() {
-            let acceptor = tracked.acceptor;
-            self.acceptors.cancel(acceptor);
+        if tracked.state.claim_cancel() {
+            let server = tracked.server;
+            self.acceptors.cancel(server);
         }
     }
 
@@ -387,40 +342,17 @@ impl Connections {
         Some(socket)
     }
 
-    /// Joins the handlers that have ended and frees their slots.
+    /// Joins the serving threads that have ended and frees the slots of the connections that
+    /// have.
     pub(crate) fn collect_ended(&mut self, report: impl Fn(Result<(), ythread::Error>)) {
         self.acceptors.collect(&report);
-        if !self.retired.is_empty() {
-            let (finished, running) = std::mem::take(&mut self.retired)
-                .into_iter()
-                .partition::<Vec<_>, _>(JoinHandle::is_finished);
-            self.retired = running;
-            for handler in finished {
-                report(handler.join());
-            }
-        }
-        let mut ended = std::mem::take(&mut *self.shared.ended.lock());
-        ended.append(&mut self.ending);
+        let ended = std::mem::take(&mut *self.shared.ended.lock());
         for key in ended {
             let Some(slot) = self.slots.get_mut(key.index as usize) else {
                 continue;
             };
-            let Some(tracked) = slot.tracked.as_mut() else {
+            if slot.generation != key.generation || slot.tracked.is_none() {
                 continue;
-            };
-            match tracked.handler.as_ref() {
-                // The handler reports its end a moment before its outcome is published.
-                Some(handler) if !handler.is_finished() => {
-                    self.ending.push(key);
-                    continue;
-                }
-                Some(_) => {
-                    if let Some(handler) = tracked.handler.take() {
-                        report(handler.join());
-                    }
-                }
-                // Never started: the slot was given back without a handler.
-                None => {}
             }
             slot.tracked = None;
             slot.generation = slot.generation.wrapping_add(1);
@@ -439,14 +371,12 @@ impl Connections {
         for admitted in handed_back {
             admitted.close();
         }
-        let mut handlers = self.acceptors.drain();
-        handlers.append(&mut self.retired);
+        let handlers = self.acceptors.drain();
         let mut sockets = Vec::new();
         for tracked in self.slots.iter_mut().filter_map(|slot| slot.tracked.take()) {
             if let Some((admitted, _)) = tracked.resting {
                 admitted.close();
             }
-            handlers.extend(tracked.handler);
             sockets.push(tracked.socket);
         }
         Drained { handlers, sockets }

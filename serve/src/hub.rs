@@ -43,8 +43,6 @@ pub(crate) struct Hub {
     pub(crate) acceptor_turns: AtomicUsize,
     /// Handlers of woken connections' turns running right now.
     pub(crate) handlers: AtomicUsize,
-    /// Whether the watcher waits for events right now (it will see the next ones itself).
-    pub(crate) watcher_waiting: AtomicBool,
     /// Acceptors handling events for the watcher right now (see [`Hub::begin_helping`]).
     helping: AtomicUsize,
     stopping: AtomicBool,
@@ -79,7 +77,6 @@ impl Hub {
             first_byte_waiters: AtomicUsize::new(0),
             acceptor_turns: AtomicUsize::new(0),
             handlers: AtomicUsize::new(0),
-            watcher_waiting: AtomicBool::new(false),
             helping: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -136,7 +133,7 @@ impl Hub {
     }
 }
 
-/// How long a stop waits for helping acceptors: see [`Hub::wait_for_helpers`].
+/// How long a stop waits for helping threads: see [`Hub::wait_for_helpers`].
 const HELPERS_BOUND: Duration = Duration::from_secs(1);
 
 /// An acceptor handling events for the watcher: see [`Hub::begin_helping`].

@@ -1,6 +1,7 @@
 //! What a connection is doing, as the watcher and the acceptors see it: idle since when,
-//! busy with a request, or shed; whether its peer has left; and whether the acceptor that
-//! admitted it still serves it. The handler and the watcher each change it with one atomic
+//! busy with a request, or shed; whether its peer has left; and whether the thread that
+//! serves its turns (the acceptor that admitted it, or the one that took it after a rest)
+//! still serves it. The handler and the watcher each change it with one atomic
 //! operation, so neither waits for the other.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -18,12 +19,12 @@ pub(crate) struct ConnectionState {
     epoch: Instant,
 }
 
-/// The acceptor that admitted the connection serves it.
+/// A thread (acceptor or handler) serves the connection.
 const SERVED: u8 = 0;
-/// The acceptor is done with it: a departure must not cancel that acceptor any more.
+/// The thread is done with it: a departure must not cancel that thread any more.
 const LET_GO: u8 = 1;
-/// The watcher (or an acceptor helping it) is cancelling the acceptor for this connection's
-/// departure.
+/// The watcher (or a thread helping it) is cancelling the serving thread for this
+/// connection's departure.
 const CANCEL_CLAIMED: u8 = 2;
 
 const BUSY: u64 = u64::MAX;
@@ -98,33 +99,32 @@ impl ConnectionState {
             .is_ok()
     }
 
-    /// Said by the acceptor when it is done with the connection: from now on a departure
-    /// does not cancel it. Returns whether the watcher claimed a cancellation first, which
-    /// may not have reached the acceptor yet: the acceptor must then end rather than take
-    /// another connection, or the cancellation could land on that one.
+    /// Said by the thread serving the connection (an acceptor or a handler) when it is done
+    /// with it, before the connection rests or closes: from now on a departure does not
+    /// cancel that thread. Returns whether the watcher claimed a cancellation first, which may
+    /// not have reached the thread yet: the thread must then end rather than take another
+    /// connection, or the cancellation could land on that one.
     pub(crate) fn let_go(&self) -> bool {
         self.acceptor.swap(LET_GO, Ordering::SeqCst) == CANCEL_CLAIMED
     }
 
-    /// Said when the connection is handed back to rest: the acceptor that served it is done
-    /// with it, even if it has not said so yet, so a later departure must not cancel that
-    /// acceptor (it may be serving its next connection by then). A cancellation already
-    /// claimed stands: the acceptor still sees it in [`ConnectionState::let_go`].
-    pub(crate) fn handed_back(&self) {
-        let _ = self
-            .acceptor
-            .compare_exchange(SERVED, LET_GO, Ordering::SeqCst, Ordering::SeqCst);
+    /// Said (under the table's lock) when a thread takes the connection, woken from its rest,
+    /// for its next turns: a departure cancels that thread from now on, until it lets go. The
+    /// thread that served it before let go before the connection could rest, so no claim of
+    /// a cancellation meant for that one is lost.
+    pub(crate) fn served(&self) {
+        self.acceptor.store(SERVED, Ordering::SeqCst);
     }
 
-    /// Whether the watcher has seen the peer leave.
-    pub(crate) fn is_peer_gone(&self) -> bool {
-        self.peer_gone.load(Ordering::SeqCst)
+    /// Whether a cancellation of the serving thread was claimed (and not yet seen by it).
+    pub(crate) fn is_cancel_claimed(&self) -> bool {
+        self.acceptor.load(Ordering::SeqCst) == CANCEL_CLAIMED
     }
 
-    /// Said by the watcher (or an acceptor helping it) before it cancels the acceptor for
-    /// this connection's departure:
-    /// `false` if the acceptor has already let go (it serves another connection now).
-    pub(crate) fn claim_acceptor_cancel(&self) -> bool {
+    /// Said by the watcher (or a thread helping it) before it cancels the serving thread for
+    /// this connection's departure: `false` if that thread has already let go (it may serve
+    /// another connection now).
+    pub(crate) fn claim_cancel(&self) -> bool {
         self.acceptor
             .compare_exchange(SERVED, CANCEL_CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()

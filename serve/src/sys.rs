@@ -1,5 +1,5 @@
 //! The serving layer's only `unsafe`: termination signals, the epoll instance over the
-//! connections (the watcher's, which acceptors help with), a bounded wait for a new
+//! connections (the watcher's, which serving threads help with), a bounded wait for a new
 //! connection's first byte, and reading resource limits.
 //!
 //! The signal handler does one async-signal-safe thing, a lock-free atomic store, and the
@@ -103,7 +103,7 @@ pub(crate) fn wait_readable(socket: &impl AsFd, timeout: Duration) -> bool {
 }
 
 /// One epoll instance over the connections, waited on by the watcher and, without waiting,
-/// by acceptors that help it; every event is reported to one of them. While a handler serves
+/// by serving threads that help it; every event is reported to one of them. While a handler serves
 /// a connection, only its hang-up is watched (edge-triggered: reported once, when the peer's
 /// end-of-stream or reset arrives), so request bytes never wake the loop. While a connection
 /// rests (no handler, see [`super::resting`]), its next input is watched once,
@@ -180,9 +180,20 @@ impl Poller {
         self.wait_for(keys, millis, BATCH)
     }
 
-    /// Replaces `keys` with those of at most `max` events ready now, without waiting.
-    pub(crate) fn ready_now(&self, keys: &mut Vec<u64>, max: usize) -> io::Result<()> {
-        self.wait_for(keys, 0, max)
+    /// The key of one event ready now, without waiting.
+    pub(crate) fn ready_one(&self) -> io::Result<Option<u64>> {
+        let mut event = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: `event` is one writable epoll_event that outlives the call, the kernel
+        // writes at most one, and the epoll descriptor is open.
+        let ready = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), &mut event, 1, 0) };
+        match ready {
+            1 => Ok(Some(event.u64)),
+            0 => Ok(None),
+            _ => match io::Error::last_os_error() {
+                e if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+                e => Err(e),
+            },
+        }
     }
 
     fn wait_for(&self, keys: &mut Vec<u64>, millis: libc::c_int, max: usize) -> io::Result<()> {

@@ -1,22 +1,22 @@
 //! The watcher: the server's own thread, one epoll over the connections (not the listening
 //! socket: acceptors take new connections themselves, see [`super::accept`]). Two kinds of
 //! event arrive: a resting connection has input (a handler for its next turn, the close for
-//! an end-of-stream), or a served connection's peer closed or reset (its handler is cancelled,
+//! an end-of-stream), or a served connection's peer closed or reset (its thread is cancelled,
 //! which drops its work: queued work leaves the strategy's line unrun, a worker process
 //! running it is killed and replaced, and work running in this process finishes with its
 //! result discarded). Between waits it joins the handlers that ended, closes connections that
 //! rested for a whole idle timeout, and starts an acceptor if none is left. Each event costs
 //! constant work, whatever the number of open connections.
 //!
-//! Acceptors help. Closing a socket is most of the watcher's work (about 40% of the server's
-//! CPU under one-request clients), and one thread sharing two cores with many falls behind:
-//! the peers' sockets then linger half-closed for milliseconds, which cost the *clients'*
-//! machine more CPU than the closes themselves (the loopback's TCP work for them runs on the
-//! clients' time). So an acceptor on its way back to `accept` takes up to [`HELP_BATCH`]
-//! ready events off the epoll and handles them itself, while the watcher is busy with a
-//! batch; a watcher waiting for events sees the next ones at once and is left to them.
-//! Trade-off: the acceptor's next connection waits for those few closes (microseconds each),
-//! and a stop first waits for helping acceptors to finish (see [`Hub::wait_for_helpers`]).
+//! Serving threads help. A thread whose connection's turns are over (a handler, or an acceptor
+//! while another waits in `accept`) takes ready events off the same epoll without waiting
+//! ([`take_ready`]): it handles ends and departures the way the watcher would and serves the
+//! first resting connection with input itself, so under load the watcher and the hand-off to
+//! a new thread are left out (see [`super::turns::carry_on`]). This also keeps closes from
+//! queueing behind one thread: closing a socket was most of the watcher's work under
+//! one-request clients, and sockets left half-closed for milliseconds cost the clients'
+//! machine more CPU than the closes themselves. Trade-off: a stop first waits for helping
+//! threads to finish their look (see [`Hub::wait_for_helpers`]).
 
 use std::io;
 use std::sync::Arc;
@@ -26,9 +26,10 @@ use std::time::{Duration, Instant};
 use ythread::YieldableThread;
 
 use super::accept::{self, HANDLER_NAME, refuse, report_handler_outcome, send_now};
+use super::acceptors::{AcceptorId, Kind};
 use super::connections::{Admitted, Key};
 use super::hub::Hub;
-use super::resting::{self, Input};
+use super::resting::Input;
 use super::stop::stop_handlers;
 use super::turns;
 
@@ -81,18 +82,17 @@ impl Watcher {
             timeout.min(until.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
         });
         let mut events = std::mem::take(&mut self.events);
-        self.hub.watcher_waiting.store(true, Ordering::SeqCst);
         let waited = self.hub.poller.wait(&mut events, timeout);
-        self.hub.watcher_waiting.store(false, Ordering::SeqCst);
-        // After the wait: a connection reported in `events` was handed back before its watch
-        // began, so it is in the queue now (or already in its slot, moved by a helping
-        // acceptor).
+        // Connections handed back to rest start their idle timeout in their slots, whether
+        // or not an event comes for them.
         self.hub
             .connections
             .lock()
             .take_resting(self.hub.timeouts.idle);
         for &key in &events {
-            connection_event(&self.hub, Key::from_u64(key));
+            if let Some(woken) = connection_event(&self.hub, Key::from_u64(key)) {
+                start_handler(&self.hub, woken);
+            }
         }
         self.events = events;
         match self.hub.take_failure() {
@@ -113,45 +113,75 @@ impl Watcher {
     }
 }
 
-/// A resting connection has input: a new handler for a request, the close for an end.
+/// Handles the event of `key`: a resting connection with input is returned, woken, its
+/// input read, for the caller to serve (or to start a handler for); one with an end closes.
 /// Any other connection's event is its peer leaving.
-fn connection_event(hub: &Arc<Hub>, key: Key) {
+fn connection_event(hub: &Hub, key: Key) -> Option<Admitted> {
     let woken = {
         let mut connections = hub.connections.lock();
+        // The connection was handed back before its watch began, so it is in the queue by
+        // now if not already in its slot.
+        connections.take_resting(hub.timeouts.idle);
         let woken = connections.wake(key);
         if woken.is_none() {
             connections.peer_left(key);
         }
         woken
     };
-    let Some((resting, until, wake)) = woken else {
-        return;
+    let (mut resting, until) = woken?;
+    // A read rather than a peek: the turn's first read is then done.
+    let input = loop {
+        match resting.input.read_now(&resting.socket, FIRST_READ) {
+            Ok(0) => break Input::Closed,
+            Ok(_) => break Input::Request,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Input::Nothing,
+            Err(_) => break Input::Closed,
+        }
     };
-    match resting::peek(&resting.socket) {
+    match input {
         Input::Request => {
             // As at admission, a failure only costs noticing a departure during the work.
             let _ = hub.poller.rewatch_hang_up(&*resting.socket, key.to_u64());
-            start_handler(hub, resting, wake);
+            Some(resting)
         }
-        Input::Closed => resting.close(),
+        Input::Closed => {
+            resting.close();
+            None
+        }
         Input::Nothing => {
+            resting.input.release();
             // Back in its slot before the watch: whoever the input is reported to finds it.
             let socket = Arc::clone(&resting.socket);
             hub.connections.lock().rest_again(resting, until);
             let _ = hub.poller.watch_input_once(&*socket, key.to_u64());
+            None
         }
     }
 }
 
-/// Starts a handler for the next turn of a woken connection; refuses the connection if no
+/// How much a woken connection's first read takes: a small request whole, a large one's start.
+const FIRST_READ: usize = 4096;
+
+/// Starts a handler for the turns of a woken connection; refuses the connection if no
 /// thread can be had (the thread cap, derived from the thread and memory-map limits, or the
 /// OS said no).
-fn start_handler(hub: &Arc<Hub>, admitted: Admitted, wake: u64) {
+fn start_handler(hub: &Arc<Hub>, admitted: Admitted) {
     let key = admitted.key;
     let socket = Arc::clone(&admitted.socket);
-    let threads =
-        hub.handlers.fetch_add(1, Ordering::SeqCst) + hub.connections.lock().acceptors.live();
-    if threads >= hub.admission.max_threads {
+    let state = Arc::clone(&admitted.state);
+    let id = {
+        let mut connections = hub.connections.lock();
+        let threads = hub.handlers.fetch_add(1, Ordering::SeqCst) + connections.acceptors.live();
+        if threads >= hub.admission.max_threads {
+            None
+        } else {
+            let id = connections.acceptors.reserve(Kind::Handler);
+            connections.serve_by(key, id);
+            Some(id)
+        }
+    };
+    let Some(id) = id else {
         hub.handlers.fetch_sub(1, Ordering::SeqCst);
         let max = hub.admission.max_threads;
         refuse(
@@ -160,25 +190,36 @@ fn start_handler(hub: &Arc<Hub>, admitted: Admitted, wake: u64) {
                 "server busy: all {max} threads are serving requests; try again later"
             )),
         );
-        admitted.close();
+        drop(socket);
+        let _ = admitted.finish();
         return;
-    }
-    // Counted down when the closure is dropped: after its turns, or unrun.
-    let running = RunningHandler(Arc::clone(hub));
+    };
+    // Dropped with the closure: after its turns, or unrun.
+    let end = HandlerEnd {
+        hub: Arc::clone(hub),
+        id,
+    };
     let started = YieldableThread::builder()
         .name(HANDLER_NAME)
         .spawn(&hub.executor, move |y| {
-            turns::serve(y, admitted, &running.0)
+            let end = end;
+            if turns::serve(y, admitted, &end.hub) {
+                turns::carry_on(y, &end.hub, end.id);
+            }
         });
     match started {
         Ok(handler) => {
             drop(socket);
-            let ended = hub.connections.lock().started(key, wake, handler);
-            if let Some(handler) = ended {
-                report_handler_outcome(handler.join());
+            let mut connections = hub.connections.lock();
+            // Only a stop drains the table, and it waits for the watcher and helpers first.
+            let _ = connections.acceptors.started(id, handler);
+            // A departure claimed before the handle was in found nothing to cancel.
+            if state.is_cancel_claimed() {
+                connections.acceptors.cancel(id);
             }
         }
         Err(e) => {
+            hub.connections.lock().acceptors.never_started(id);
             if !hub.out_of_threads.swap(true, Ordering::SeqCst) {
                 eprintln!(
                     "{}: cannot start a handler thread ({e}); refusing requests on resting \
@@ -197,37 +238,37 @@ fn start_handler(hub: &Arc<Hub>, admitted: Admitted, wake: u64) {
     }
 }
 
-/// Counts a handler among the running ones for its whole life, however it ends.
-struct RunningHandler(Arc<Hub>);
+/// A handler among the running ones for its whole life, however it ends: counted, and said
+/// to have ended when it does.
+struct HandlerEnd {
+    hub: Arc<Hub>,
+    id: AcceptorId,
+}
 
-impl Drop for RunningHandler {
+impl Drop for HandlerEnd {
     fn drop(&mut self) {
-        self.0.handlers.fetch_sub(1, Ordering::SeqCst);
+        self.hub.handlers.fetch_sub(1, Ordering::SeqCst);
+        self.hub.connections.lock().acceptors.ended(self.id);
     }
 }
 
-/// Called by an acceptor on its way back to `accept` after serving a connection: while the
-/// watcher is busy with a batch (not waiting for events) and another acceptor waits in
-/// `accept`, takes up to [`HELP_BATCH`] ready events off the epoll and handles them the same
-/// way, so that closes do not queue behind the watcher (see the module docs).
-pub(crate) fn help(hub: &Arc<Hub>, keys: &mut Vec<u64>) {
-    // With no acceptor waiting in `accept`, a newcomer would wait for these events.
-    if hub.watcher_waiting.load(Ordering::SeqCst) || hub.idle_acceptors.load(Ordering::SeqCst) == 0
-    {
-        return;
+/// Called by a thread whose connection's turns are over (see [`turns::carry_on`]): takes the
+/// next ready event off the epoll without waiting, and returns the connection to serve if it
+/// is input on a resting one, taken by thread `server`. Other events (ends, departures) are
+/// handled on the way, at most [`HELP_BATCH`] in all. `None` when nothing is ready, or once
+/// the server is stopping.
+pub(crate) fn take_ready(hub: &Hub, server: AcceptorId) -> Option<Admitted> {
+    let _helping = hub.begin_helping()?;
+    for _ in 0..HELP_BATCH {
+        let key = hub.poller.ready_one().ok()??;
+        if let Some(admitted) = connection_event(hub, Key::from_u64(key)) {
+            hub.connections.lock().serve_by(admitted.key, server);
+            return Some(admitted);
+        }
     }
-    let Some(_helping) = hub.begin_helping() else {
-        return;
-    };
-    if hub.poller.ready_now(keys, HELP_BATCH).is_err() || keys.is_empty() {
-        return;
-    }
-    hub.connections.lock().take_resting(hub.timeouts.idle);
-    for &key in keys.iter() {
-        connection_event(hub, Key::from_u64(key));
-    }
+    None
 }
 
-/// The most events an acceptor handles on one way back to `accept`: enough to keep up with
-/// the watcher's backlog, few enough that the next connection is not kept waiting.
+/// The most events a thread handles on one look for a connection to serve: enough to get
+/// past a few ends, few enough that the thread is soon back.
 const HELP_BATCH: usize = 16;
