@@ -324,27 +324,9 @@ fn parse_auto<T: FromStr>(value: &str, key: &str) -> Result<Option<T>, String> {
     }
 }
 
-/// Parses a duration: a whole number with a unit (`30s`, `500ms`, `50us`, `2m`), or a bare
-/// number of seconds (`30`).
-///
-/// # Errors
-/// A message naming the text and the accepted forms.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let bad = || format!("`{text}` is not a duration; write it like 30s, 500ms, 50us or 2m");
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    match unit.trim() {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "us" => Ok(Duration::from_micros(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(bad),
-        _ => Err(bad()),
-    }
-}
+/// The workspace's one duration grammar (`30s`, `500ms`, `50us`, `2m`; a bare number is
+/// refused), as the executors' options read it: see [`ythread::parse_duration`].
+pub use ythread::parse_duration;
 
 /// A duration in the largest unit [`parse_duration`] reads that divides it exactly.
 struct DurationText(Duration);
@@ -420,7 +402,7 @@ mod tests {
 
     #[test]
     fn durations_parse_with_units_or_as_seconds() {
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("30").is_err(), "a bare number names no unit");
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("5us"), Ok(Duration::from_micros(5)));
