@@ -78,6 +78,7 @@ mod limits;
 mod listener;
 mod lock;
 mod protocol;
+mod ready;
 mod resting;
 mod running;
 mod state;

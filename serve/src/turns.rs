@@ -53,7 +53,7 @@ pub(crate) fn carry_on(y: &Yielder<'_>, hub: &Hub, server: AcceptorId) -> bool {
         if y.is_cancelled() {
             return false;
         }
-        let Some(next) = crate::watcher::take_ready(hub, server) else {
+        let Some(next) = crate::ready::take_ready(hub, server) else {
             return true;
         };
         if !serve(y, next, hub) {

@@ -31,8 +31,8 @@ mod stats;
 pub use self::line::MAX_OVERTAKES;
 pub(crate) use self::line::{Lane, Line, Ticket};
 pub(crate) use self::scheduler::Scheduler;
-pub use self::scheduler::{AUTO_CEILING, EXPRESS_BELOW, MAX_EXPRESS};
+pub use self::scheduler::{AUTO_CEILING, EXPRESS_BELOW};
 pub(crate) use self::settings::parse_express;
-pub use self::settings::{InlineBelow, Order, Scheduling};
+pub use self::settings::{InlineBelow, MAX_EXPRESS, Order, Scheduling};
 #[cfg(feature = "nats")]
 pub(crate) use self::stats::Stats;

@@ -19,9 +19,6 @@ pub const AUTO_CEILING: Duration = Duration::from_micros(100);
 /// long before it is free for the next short piece of work.
 pub const EXPRESS_BELOW: Duration = Duration::from_micros(500);
 
-/// The most express threads or workers a pool takes: more would be a pool of their own.
-pub const MAX_EXPRESS: usize = 64;
-
 /// The scheduling state of one strategy: its settings, its learned hand-off cost, its metrics.
 pub(crate) struct Scheduler {
     order: Order,

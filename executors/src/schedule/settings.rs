@@ -3,8 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::scheduler::MAX_EXPRESS;
-
 /// In what order waiting work gets its turn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -130,6 +128,9 @@ impl Scheduling {
         Ok(())
     }
 }
+
+/// The most express threads or workers a pool takes: more would be a pool of their own.
+pub const MAX_EXPRESS: usize = 64;
 
 /// How many express threads or workers (`express=N`): a whole number up to [`MAX_EXPRESS`], 0
 /// for none.
