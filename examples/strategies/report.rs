@@ -160,8 +160,8 @@ fn header(out: &mut String, results: &Results) {
          counts this run's own threads). Other work on the machine competes with the server \
          and the clients for the cores.\n\
          - Every request goes over loopback TCP to the sum server (`ythread_suite::server`), \
-         one yieldable thread per connection, its `sumn` yielded to the strategy; or to the \
-         tokio peer, the same protocol on a tokio runtime with one worker per core, its \
+         its `sumn` yielded to the strategy from a yieldable thread per turn of the serving \
+         layer; or to the tokio peer, the same protocol on a tokio runtime with one worker per core, its \
          `sumn` run in the async task, with `spawn_blocking`, or on a rayon pool of one \
          thread per core with a oneshot reply.\n\n",
         results.command,
