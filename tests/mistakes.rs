@@ -5,16 +5,13 @@
 //! before `init` are warned about, strict mode from `YTHREAD_STRICT=1`, and `main` returning an
 //! error prints one line.
 
+mod capture_support;
 mod support;
 
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use parking_lot::Mutex;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use capture_support::Seen;
 use ythread::{Executor, TaskRegistry, YieldableThread};
 use ythread_suite::tasks::tiny;
 
@@ -34,55 +31,15 @@ ythread::task!(
     }
 );
 
-/// Every warning of the mistakes target, as `message key=value ...`.
-type Seen = Arc<Mutex<Vec<String>>>;
-
-struct Capture {
-    seen: Seen,
-    spans: AtomicU64,
-}
-
-struct Line(String);
-
-impl Visit for Line {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0.insert_str(0, &format!("{value:?}"));
-        } else {
-            self.0.push_str(&format!(" {}={value:?}", field.name()));
-        }
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target() == ythread_executors::mistakes::TARGET
-            && *metadata.level() == tracing::Level::WARN
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(self.spans.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut line = Line(String::new());
-        event.record(&mut line);
-        self.seen.lock().push(line.0);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
 /// Installs the capture and calls `init` once for the whole binary; returns what was seen.
 fn program() -> &'static Seen {
     static SEEN: OnceLock<Seen> = OnceLock::new();
     SEEN.get_or_init(|| {
-        let seen = Seen::default();
-        tracing::subscriber::set_global_default(Capture {
-            seen: Arc::clone(&seen),
-            spans: AtomicU64::new(0),
-        })
-        .unwrap();
+        // Every warning of the mistakes target.
+        let seen = capture_support::install(|metadata| {
+            metadata.target() == ythread_executors::mistakes::TARGET
+                && *metadata.level() == tracing::Level::WARN
+        });
         ythread_executors::init(TaskRegistry::new().with(tiny));
         seen
     })

@@ -2,62 +2,17 @@
 //! get replaced and recycled, and jobs time out and get cancelled (a cancel is no warning). One test, because the
 //! subscriber is process-wide (events come from the pool's own threads too).
 
+mod capture_support;
 mod subprocess_support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use capture_support::Seen;
 use subprocess_support::{Pipe, UndumpableWorker, eventually, pool, within};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
 use ythread::{Executor, YieldableThread};
 use ythread_suite::tasks::{
     abort_process, become_undumpable, echo_bytes, pid, spin_forever, wait_for_pipe,
 };
-
-/// One event as text: `message key=value ...`.
-type Seen = Arc<Mutex<Vec<String>>>;
-
-/// A subscriber that keeps every event of the pool's target as a line of text.
-struct Capture {
-    seen: Seen,
-    spans: AtomicU64,
-}
-
-struct Line(String);
-
-impl Visit for Line {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0.insert_str(0, &format!("{value:?}"));
-        } else {
-            self.0.push_str(&format!(" {}={value:?}", field.name()));
-        }
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target().starts_with("ythread")
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(self.spans.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut line = Line(String::new());
-        event.record(&mut line);
-        line.0
-            .push_str(&format!(" level={}", event.metadata().level()));
-        self.seen.lock().push(line.0);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
 
 fn saw(seen: &Seen, what: &str, with: &[&str]) -> bool {
     seen.lock()
@@ -67,12 +22,8 @@ fn saw(seen: &Seen, what: &str, with: &[&str]) -> bool {
 
 #[test]
 fn the_pool_reports_its_lifecycle_to_a_subscriber() {
-    let seen = Seen::default();
-    tracing::subscriber::set_global_default(Capture {
-        seen: Arc::clone(&seen),
-        spans: AtomicU64::new(0),
-    })
-    .unwrap();
+    // Every event of the pool's targets.
+    let seen = capture_support::install(|metadata| metadata.target().starts_with("ythread"));
 
     let pool = pool(1)
         .timeout(Some(Duration::from_secs(1)))

@@ -54,14 +54,18 @@ fn next_read(connection: &mut Connection<'_>) -> Next {
 fn next_line(connection: &mut Connection<'_>) -> Next {
     loop {
         let buffered = connection.buffered();
-        if let Some(end) = buffered.iter().position(|&b| b == b'\n') {
+        // A line is too long by its length, however its bytes arrived: a first read of a
+        // whole kilobyte may hold the line break of a line the reader would have given up on
+        // after MAX_LINE_BYTES + 1 bytes, and both must end the same way.
+        let newline = buffered.iter().position(|&b| b == b'\n');
+        if newline.unwrap_or(buffered.len()) > MAX_LINE_BYTES {
+            return Next::TooLong;
+        }
+        if let Some(end) = newline {
             let line = &buffered[..end];
             let request = line.strip_suffix(b"\r").unwrap_or(line).to_vec();
             connection.consume(end + 1);
             return Next::Request(request);
-        }
-        if buffered.len() >= MAX_LINE_BYTES {
-            return Next::TooLong;
         }
         let room = MAX_LINE_BYTES + 1 - buffered.len();
         let was_empty = buffered.is_empty();
