@@ -21,8 +21,9 @@ pub(crate) const RESPONSIVENESS_STEPS: u64 = 3;
 pub(crate) const CALIBRATION_RUNS: usize = 15;
 
 /// The strategies compared unless `--strategies` says otherwise: every one, with the pools
-/// sized to this project's 2-core machine, and rayon also at lower priority.
-pub(crate) const DEFAULT_STRATEGIES: &str = "inline,exclusive,rayon:2,rayon:2,nice=10,subprocess:2";
+/// sized to this project's 2-core machine (rayon's default already runs its regular threads
+/// at nice 10, beside an express thread).
+pub(crate) const DEFAULT_STRATEGIES: &str = "inline,exclusive,rayon:2,subprocess:2";
 
 /// One strategy to compare, as configured.
 #[derive(Clone, Debug)]
